@@ -1,0 +1,1 @@
+"""constrained-dlm: structured generation and constrained infilling with masked diffusion LMs."""
