@@ -1,0 +1,203 @@
+"""Compile stage: pieces (text + slots) become a Template of fixed tokens and budgeted holes.
+
+A Template is immutable and costly to build, cheap to reuse: compile once per (spec, vocabulary),
+decode many times, share between threads. The per-run state lives in the sampler.
+
+Usage::
+
+    tpl = Template.from_json_schema({"type": "object", "properties": {...}}, vocab)
+    tpl = Template.from_regex(r"[0-9]{3}-[0-9]{4}", vocab)
+    tpl.token_ids      # (T,) the canvas: scaffold ids, mask_id where holes are
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import BudgetError, ValidationFailure
+from ..specs.pieces import Piece, Slot, SpecReport, Text
+from .automaton import CompileLimits, TokenAutomaton, token_automaton
+from .byte_dfa import regex_to_byte_dfa
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Options of the compile stage; each has a why."""
+
+    default_budget: dict = field(default_factory=lambda: {
+        "string": 24, "integer": 8, "number": 12, "boolean": 3, "null": 3, "enum": 16,
+        "array": 96, "object": 128, "any": 64, "regex": 32})  # tokens per hole when nothing says
+    max_budget: int = 1024          # no hole gets more positions than this, whatever the schema says
+    lenient: bool = False           # drop unenforceable keywords (reported) instead of raising
+    max_depth: int = 3              # recursion bound for recursive $ref and free JSON values
+    limits: CompileLimits = field(default_factory=CompileLimits)
+
+
+@dataclass(frozen=True, eq=False)
+class Hole:
+    """A span of canvas positions the model fills under one automaton."""
+
+    start: int                   # offset in the template
+    length: int                  # token budget: positions reserved (trailing ones may become pads)
+    automaton: TokenAutomaton
+    slot: Slot
+
+
+@dataclass(frozen=True, eq=False)
+class Template:
+    """Fixed tokens plus holes; knows how to turn a filled canvas back into a validated value."""
+
+    token_ids: np.ndarray                  # (T,) scaffold ids; mask_id at hole positions
+    holes: tuple[Hole, ...]
+    vocab: Any
+    finish: Callable[[str], Any]           # text -> validated value; raises ValidationFailure
+    kind: str = "regex"
+    report: SpecReport = field(default_factory=SpecReport)
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def num_hole_positions(self) -> int:
+        return sum(h.length for h in self.holes)
+
+    def text_of(self, ids) -> str:
+        """The output text of a filled template (pads dropped)."""
+        v = self.vocab
+        return v.decode([int(t) for t in ids if int(t) != v.pad_id])
+
+    # -- constructors ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_pieces(cls, pieces: list[Piece], vocab, *, finish: Callable[[str], Any],
+                    kind: str = "regex", options: CompileOptions = CompileOptions(),
+                    report: SpecReport | None = None) -> "Template":
+        ids: list[int] = []
+        holes: list[Hole] = []
+        text = ""
+        for piece in _literal_slots_to_text(pieces):
+            if isinstance(piece, Text):
+                text += piece.text
+                continue
+            if text:
+                ids.extend(vocab.encode(text))
+                text = ""
+            auto = token_automaton(piece.regex, vocab, piece.length, options.limits)
+            budget = _budget(piece, auto, options)
+            holes.append(Hole(start=len(ids), length=budget, automaton=auto, slot=piece))
+            ids.extend([vocab.mask_id] * budget)
+        if text:
+            ids.extend(vocab.encode(text))
+        return cls(token_ids=np.asarray(ids, dtype=np.int64), holes=tuple(holes), vocab=vocab,
+                   finish=finish, kind=kind, report=report or SpecReport())
+
+    @classmethod
+    def from_regex(cls, regex: str, vocab, *, max_tokens: int | None = None,
+                   options: CompileOptions = CompileOptions()) -> "Template":
+        """One hole whose text must fullmatch ``regex``."""
+        from ..specs.regex import regex_finisher
+        slot = Slot(regex=regex, kind="regex", max_tokens=max_tokens)
+        return cls.from_pieces([slot], vocab, finish=regex_finisher(regex), kind="regex",
+                               options=options)
+
+    @classmethod
+    def from_json_schema(cls, schema, vocab, *, options: CompileOptions = CompileOptions(),
+                         model: type | None = None) -> "Template":
+        """Scaffold (braces, keys, separators) as fixed tokens; values as holes."""
+        from ..specs.json_schema import load_schema, schema_to_pieces
+        schema = load_schema(schema)
+        report = SpecReport()
+        pieces = schema_to_pieces(schema, lenient=options.lenient, max_depth=options.max_depth,
+                                  report=report)
+        return cls.from_pieces(pieces, vocab, finish=json_finisher(schema, model), kind="json",
+                               options=options, report=report)
+
+    @classmethod
+    def from_pydantic(cls, model: type, vocab, *, options: CompileOptions = CompileOptions()):
+        """A pydantic model class; the result is an instance of it."""
+        from ..specs.pydantic_model import pydantic_to_schema
+        return cls.from_json_schema(pydantic_to_schema(model), vocab, options=options, model=model)
+
+
+def _literal_slots_to_text(pieces):
+    """A slot that admits exactly one text (a const, a one-value enum) is scaffold, not a hole."""
+    for p in pieces:
+        if isinstance(p, Slot) and p.length is None:
+            lit = _single_string(p.regex)
+            if lit is not None:
+                yield Text(lit)
+                continue
+        yield p
+
+
+def _single_string(regex: str) -> str | None:
+    if len(regex) > 4096:
+        return None
+    dfa = regex_to_byte_dfa(regex)
+    q, out = dfa.initial, bytearray()
+    for _ in range(dfa.num_states + 1):
+        nxt = np.nonzero(dfa.table[q] >= 0)[0]
+        if dfa.accepting[q]:
+            if len(nxt) == 0:
+                try:
+                    return out.decode("utf-8")
+                except UnicodeDecodeError:
+                    return None
+            return None
+        if len(nxt) != 1:
+            return None
+        out.append(int(nxt[0]))
+        q = int(dfa.table[q, nxt[0]])
+    return None
+
+
+def _budget(slot: Slot, auto: TokenAutomaton, options: CompileOptions) -> int:
+    need = auto.min_tokens
+    where = f" at {slot.pointer}" if slot.pointer else ""
+    if slot.max_tokens is not None:
+        if slot.max_tokens < need:
+            raise BudgetError(
+                f"the hole{where} needs at least {need} tokens but its budget is {slot.max_tokens}; "
+                "raise x-max-tokens (or max_tokens)", pointer=slot.pointer, needed=need,
+                budget=slot.max_tokens)
+        return slot.max_tokens
+    budget = options.default_budget.get(slot.kind, options.default_budget["regex"])
+    if slot.length is not None and slot.length.max is not None:
+        budget = min(budget, slot.length.max + 3)   # a char per token, plus quotes and lead
+    budget = max(budget, need + 4)
+    if need > options.max_budget:
+        raise BudgetError(
+            f"the hole{where} needs at least {need} tokens, more than max_budget="
+            f"{options.max_budget}; raise CompileOptions.max_budget", pointer=slot.pointer,
+            needed=need, budget=options.max_budget)
+    return min(budget, options.max_budget)
+
+
+# -- finishing: parse and validate independently of the automata ---------------------------------
+
+def json_finisher(schema, model: type | None = None) -> Callable[[str], Any]:
+    import jsonschema
+
+    validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    validator = validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
+
+    def finish(text: str):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValidationFailure(f"decoded text is not JSON ({e}): {text[:200]!r}") from None
+        errors = list(validator.iter_errors(value))
+        if errors:
+            e = errors[0]
+            ptr = "/" + "/".join(str(p) for p in e.absolute_path)
+            raise ValidationFailure(f"decoded JSON fails the schema at {ptr}: {e.message}: {text[:200]!r}")
+        if model is not None:
+            return model.model_validate(value)
+        return value
+
+    return finish

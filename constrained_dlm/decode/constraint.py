@@ -1,0 +1,282 @@
+"""Decode stage: the exact per-step constraint on every hole — where a hole's mask is computed.
+
+A hole is a run of canvas positions read left to right by a token automaton. Some positions are
+committed (a fixed token), the rest are masked (a wildcard over all tokens). Pads may only form a
+trailing run: an extra PAD state, entered from an accepting state, absorbs the rest of the hole.
+
+At each step, for each hole:
+
+1. ``analyze``: forward reachability from the start state and backward liveness from accepting
+   states (both exact, boolean, independent of the model) give, for every masked position, the
+   token classes that keep the hole completable within its budget. A masked position with a single
+   possible token is *forced* and is committed without a forward pass.
+2. ``propose``: after a forward pass, the model's log-probs are summed (or maxed) per class; a
+   backward pass of log-messages and a forward pass of choices draw one *jointly valid*
+   completion of every hole: an exact sample from the model's product distribution restricted to
+   the automaton (temperature > 0), or its most probable valid completion (Viterbi, temperature 0).
+   Committing any subset of that completion can never reach a dead end.
+
+All holes sharing an automaton are processed together as one batch; the loops run over positions
+inside a hole (never over tokens or over holes), and results stay on the logits' device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..compile.automaton import TokenAutomaton
+
+NEG_INF = float("-inf")
+
+
+@dataclass
+class _Group:
+    """All holes (across the batch) that share one automaton, padded to the longest hole."""
+
+    automaton: TokenAutomaton
+    pos: torch.Tensor          # (H, N) long: flat canvas index b * L + p; 0 where absent
+    present: torch.Tensor      # (H, N) bool: position belongs to the hole
+    trans: torch.Tensor        # (S + 1, C + 1) long: extended with the PAD state / pad class; -1 dead
+    valid: torch.Tensor        # (S + 1, C + 1) bool: trans >= 0
+    trans0: torch.Tensor       # trans with -1 replaced by 0 (for gathers)
+    accepting: torch.Tensor    # (S + 1,) bool, PAD included
+    token_class: torch.Tensor  # (V,) long: class of each token, pad -> C, never allowed -> C + 1
+    class_size: torch.Tensor   # (C + 1,) long
+    class_rep: torch.Tensor    # (C + 1,) long: the token of a class when the class is forced
+    initial: int
+
+
+@dataclass
+class Analysis:
+    """What the automata allow right now (no model needed)."""
+
+    allowed: list[torch.Tensor]   # per group (H, N, C + 1) bool: classes a masked position may take
+    masked: list[torch.Tensor]    # per group (H, N) bool
+    forced_pos: torch.Tensor      # (F,) flat canvas indices of forced masked positions
+    forced_tok: torch.Tensor      # (F,) their only token
+    dead: bool                    # some hole cannot be completed (a bug upstream if ever True)
+
+
+class HoleConstraints:
+    """The holes of one batch of canvases. Build once per run, query every step."""
+
+    def __init__(self, holes: list[tuple[int, int, int, TokenAutomaton]], *, seq_len: int,
+                 vocab_size: int, pad_id: int, mask_id: int, device: torch.device | str = "cpu"):
+        """``holes``: (row, start, length, automaton) for every hole of every canvas in the batch."""
+        self.mask_id = mask_id
+        self.pad_id = pad_id
+        self.device = torch.device(device)
+        by_auto: dict[int, list] = {}
+        autos: dict[int, TokenAutomaton] = {}
+        for row, start, length, auto in holes:
+            by_auto.setdefault(id(auto), []).append((row, start, length))
+            autos[id(auto)] = auto
+        self.groups = [self._group(autos[k], v, seq_len, vocab_size) for k, v in by_auto.items()]
+
+    def _group(self, auto: TokenAutomaton, holes, seq_len: int, vocab_size: int) -> _Group:
+        dev = self.device
+        s_n, c_n = auto.trans.shape
+        pad_state, pad_class = s_n, c_n
+        trans = np.full((s_n + 1, c_n + 1), -1, dtype=np.int64)
+        trans[:s_n, :c_n] = auto.trans
+        trans[:s_n, pad_class][auto.accepting] = pad_state    # a pad may follow a complete value
+        trans[pad_state, pad_class] = pad_state               # ... and only pads after it
+        accepting = np.append(auto.accepting, True)
+        tc = np.full(vocab_size, c_n + 1, dtype=np.int64)     # never-allowed tokens -> dump column
+        n = min(vocab_size, len(auto.token_class))
+        tc[:n] = np.where(auto.token_class[:n] >= 0, auto.token_class[:n], c_n + 1)
+        tc[self.pad_id] = pad_class
+        size = np.append(auto.class_size, 1)
+        rep = np.append(auto.class_rep, self.pad_id)
+        n_max = max(length for _, _, length in holes)
+        pos = np.zeros((len(holes), n_max), dtype=np.int64)
+        present = np.zeros((len(holes), n_max), dtype=bool)
+        for h, (row, start, length) in enumerate(holes):
+            pos[h, :length] = row * seq_len + start + np.arange(length)
+            present[h, :length] = True
+        t = torch.as_tensor(trans, device=dev)
+        return _Group(automaton=auto, pos=torch.as_tensor(pos, device=dev),
+                      present=torch.as_tensor(present, device=dev), trans=t, valid=t >= 0,
+                      trans0=t.clamp(min=0), accepting=torch.as_tensor(accepting, device=dev),
+                      token_class=torch.as_tensor(tc, device=dev),
+                      class_size=torch.as_tensor(size, device=dev),
+                      class_rep=torch.as_tensor(rep, device=dev), initial=auto.initial)
+
+    # -- 1. exact masks -------------------------------------------------------------------------
+
+    def _symbols(self, g: _Group, ids_flat: torch.Tensor):
+        """(H, N) tokens, masked flags and (H, N, C + 1) bool of classes each position may hold."""
+        tok = ids_flat[g.pos]
+        masked = (tok == self.mask_id) & g.present
+        cls = g.token_class[tok]
+        c_all = g.trans.shape[1]
+        onehot = torch.nn.functional.one_hot(cls.clamp(max=c_all), c_all + 1)[..., :c_all].bool()
+        sym = torch.where(masked[..., None], torch.ones_like(onehot), onehot)
+        return tok, masked, sym
+
+    def _reach_and_live(self, g: _Group, sym: torch.Tensor):
+        """Boolean forward reachability R (H, N+1, S) and backward liveness B (H, N+1, S)."""
+        h_n, n_n, _ = sym.shape
+        s_n = g.trans.shape[0]
+        present = g.present
+        reach = torch.zeros(h_n, n_n + 1, s_n, dtype=torch.bool, device=sym.device)
+        reach[:, 0, g.initial] = True
+        tgt = torch.where(g.valid, g.trans, s_n).reshape(-1)          # dead -> dump column s_n
+        for i in range(n_n):
+            src = reach[:, i, :, None] & sym[:, i, None, :] & g.valid  # (H, S, C)
+            out = torch.zeros(h_n, s_n + 1, device=sym.device)
+            out.index_add_(1, tgt, src.reshape(h_n, -1).float())
+            nxt = out[:, :s_n] > 0
+            reach[:, i + 1] = torch.where(present[:, i, None], nxt, reach[:, i])
+        live = torch.zeros_like(reach)
+        live[:, n_n] = g.accepting
+        for i in range(n_n - 1, -1, -1):
+            ok = live[:, i + 1][:, g.trans0] & g.valid & sym[:, i, None, :]   # (H, S, C)
+            live[:, i] = torch.where(present[:, i, None], ok.any(-1), live[:, i + 1])
+        return reach, live
+
+    def analyze(self, ids: torch.Tensor) -> Analysis:
+        """Exact masks for every masked hole position, and the positions they force."""
+        ids_flat = ids.reshape(-1)
+        allowed_all, masked_all, f_pos, f_tok = [], [], [], []
+        dead = False
+        for g in self.groups:
+            tok, masked, sym = self._symbols(g, ids_flat)
+            reach, live = self._reach_and_live(g, sym)
+            dead |= bool((~(reach[:, 0] & live[:, 0]).any(-1)).any())
+            # class c allowed at i  <=>  some reachable s at i with trans[s, c] live at i + 1
+            nxt_live = live[:, 1:][:, :, g.trans0] & g.valid               # (H, N, S, C)
+            allowed = (reach[:, :-1, :, None] & nxt_live).any(2) & masked[..., None]
+            count = (allowed.long() * g.class_size).sum(-1)                 # tokens allowed
+            forced = masked & (count == 1)
+            if forced.any():
+                cls = allowed[forced].float().argmax(-1)
+                f_pos.append(g.pos[forced])
+                f_tok.append(g.class_rep[cls])
+            allowed_all.append(allowed)
+            masked_all.append(masked)
+        empty = torch.zeros(0, dtype=torch.long, device=self.device)
+        return Analysis(allowed=allowed_all, masked=masked_all,
+                        forced_pos=torch.cat(f_pos) if f_pos else empty,
+                        forced_tok=torch.cat(f_tok) if f_tok else empty, dead=dead)
+
+    # -- 2. a jointly valid proposal ------------------------------------------------------------
+
+    def propose(self, ids: torch.Tensor, logits: torch.Tensor, analysis: Analysis, *,
+                temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
+                generator: torch.Generator | None = None):
+        """One jointly valid completion of every hole, with per-position confidence inputs.
+
+        Returns flat canvas indices of masked hole positions, the proposed token for each, and the
+        constrained per-position log-probabilities ``(P, V)`` (model log-probs renormalised over
+        the tokens the mask allows there) for remasking scores.
+        """
+        b_n, l_n, v_n = logits.shape
+        flat_logits = logits.reshape(b_n * l_n, v_n)
+        ids_flat = ids.reshape(-1)
+        out_pos, out_tok, out_lp = [], [], []
+        for g, allowed, masked in zip(self.groups, analysis.allowed, analysis.masked):
+            if not masked.any():
+                continue
+            tok, _, sym = self._symbols(g, ids_flat)
+            mpos = g.pos[masked]                                             # (M,)
+            lg = _sanitize(flat_logits[mpos].float())
+            if temperature > 0:
+                lg = lg / temperature
+            c_all = g.trans.shape[1]
+            cls_of_tok = g.token_class                                       # (V,)
+            tok_ok = allowed[masked][:, cls_of_tok.clamp(max=c_all - 1)] & (cls_of_tok < c_all)
+            lp = torch.log_softmax(lg.masked_fill(~tok_ok, NEG_INF), -1)     # constrained (M, V)
+            lp_f = _filter(lp, top_k, top_p) if temperature > 0 else lp
+            agg = "max" if temperature <= 0 else "sum"
+            w_m = _class_reduce(lp_f, cls_of_tok, c_all, agg)                # (M, C + 1)
+            h_n, n_n = masked.shape
+            w = torch.where(sym, 0.0, NEG_INF)                               # committed: 0 at own class
+            w[masked] = w_m
+            choice = self._joint_choice(g, w, agg, generator)                # (H, N) classes
+            bad = (choice < 0) & masked
+            if bad.any() and temperature > 0 and (top_k or top_p):
+                w[masked] = _class_reduce(lp, cls_of_tok, c_all, agg)        # filter too strict
+                choice = self._joint_choice(g, w, agg, generator)
+            ch = choice[masked]
+            # the token inside the chosen class: exact sample (or argmax) of the model within it
+            in_cls = cls_of_tok[None, :] == ch[:, None]
+            scores = lp_f.masked_fill(~in_cls, NEG_INF)
+            if temperature > 0:
+                scores = scores + _gumbel(scores.shape, generator, scores.device)
+            pick = scores.argmax(-1)
+            fallback = ~torch.isfinite(scores.max(-1).values)
+            pick = torch.where(fallback, g.class_rep[ch.clamp(min=0)], pick)
+            out_pos.append(mpos)
+            out_tok.append(pick)
+            out_lp.append(lp)
+        if not out_pos:
+            e = torch.zeros(0, dtype=torch.long, device=logits.device)
+            return e, e, torch.zeros(0, v_n, device=logits.device)
+        return torch.cat(out_pos), torch.cat(out_tok), torch.cat(out_lp)
+
+    def _joint_choice(self, g: _Group, w: torch.Tensor, agg: str, generator) -> torch.Tensor:
+        """Backward log-messages, then forward choices: a class per position, jointly valid."""
+        h_n, n_n, c_n = w.shape
+        s_n = g.trans.shape[0]
+        dev = w.device
+        beta = torch.full((h_n, n_n + 1, s_n), NEG_INF, device=dev)
+        beta[:, n_n] = torch.where(g.accepting, 0.0, NEG_INF)
+        for i in range(n_n - 1, -1, -1):
+            nxt = beta[:, i + 1][:, g.trans0].masked_fill(~g.valid, NEG_INF)   # (H, S, C)
+            tot = nxt + w[:, i, None, :]
+            red = tot.amax(-1) if agg == "max" else torch.logsumexp(tot, -1)
+            beta[:, i] = torch.where(g.present[:, i, None], red, beta[:, i + 1])
+        state = torch.full((h_n,), g.initial, dtype=torch.long, device=dev)
+        choice = torch.full((h_n, n_n), -1, dtype=torch.long, device=dev)
+        ar = torch.arange(h_n, device=dev)
+        for i in range(n_n):
+            nxt = g.trans0[state]                                             # (H, C)
+            sc = w[:, i] + beta[ar[:, None], i + 1, nxt]
+            sc = sc.masked_fill(~g.valid[state], NEG_INF)
+            if agg == "sum":
+                sc = sc + _gumbel(sc.shape, generator, dev)
+            c = sc.argmax(-1)
+            ok = torch.isfinite(sc.gather(1, c[:, None]))[:, 0] & g.present[:, i]
+            choice[:, i] = torch.where(ok, c, -1)
+            state = torch.where(ok, nxt.gather(1, c[:, None])[:, 0], state)
+        return choice
+
+
+def _sanitize(x: torch.Tensor) -> torch.Tensor:
+    """A denoiser may return NaN or +-inf; the constraint must not care."""
+    return torch.nan_to_num(x, nan=0.0, posinf=1e4, neginf=-1e4).clamp(-1e4, 1e4)
+
+
+def _class_reduce(lp: torch.Tensor, cls: torch.Tensor, c_all: int, agg: str) -> torch.Tensor:
+    """Per-class max or log-sum-exp of log-probs: (M, V) -> (M, C + 1)."""
+    m_n = lp.shape[0]
+    idx = cls.clamp(max=c_all)[None, :].expand(m_n, -1)                  # dump column c_all
+    mx = torch.full((m_n, c_all + 1), NEG_INF, device=lp.device)
+    mx = mx.scatter_reduce(1, idx, lp, reduce="amax", include_self=True)
+    if agg == "max":
+        return mx[:, :c_all]
+    safe = torch.where(torch.isfinite(mx), mx, 0.0)
+    s = torch.zeros_like(mx).scatter_add_(1, idx, torch.exp(lp - safe.gather(1, idx)))
+    return (torch.log(s) + safe)[:, :c_all].masked_fill(~torch.isfinite(mx[:, :c_all]), NEG_INF)
+
+
+def _filter(lp: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
+    """Top-k / nucleus filtering applied after the mask (the allowed set is never emptied)."""
+    if top_k:
+        kth = lp.topk(min(top_k, lp.shape[-1]), -1).values[:, -1:]
+        lp = lp.masked_fill(lp < kth, NEG_INF)
+    if top_p is not None and top_p < 1.0:
+        srt, order = lp.sort(-1, descending=True)
+        cum = srt.exp().cumsum(-1)
+        drop = cum - srt.exp() > top_p                                   # keeps at least the top token
+        lp = lp.masked_fill(torch.zeros_like(drop).scatter(1, order, drop), NEG_INF)
+    return lp
+
+
+def _gumbel(shape, generator, device) -> torch.Tensor:
+    u = torch.rand(shape, generator=generator, device=device).clamp_(1e-10, 1 - 1e-10)
+    return -torch.log(-torch.log(u))
