@@ -1,1 +1,25 @@
-"""constrained-dlm: structured generation and constrained infilling with masked diffusion LMs."""
+"""constrained-dlm: structured generation and constrained infilling with masked diffusion LMs.
+
+Spec -> ``compile`` (Template: fixed tokens + budgeted holes) -> ``decode`` (constrained
+denoising) <- ``models`` (denoisers) -> validated result.
+"""
+
+from .api import (compile_json_schema, compile_pydantic, compile_regex, generate, generate_json,
+                  generate_regex)
+from .compile.automaton import CompileLimits, TokenAutomaton
+from .compile.template import CompileOptions, Hole, Template
+from .compile.vocabulary import Vocabulary
+from .decode.sampler import Result, SamplerOptions, denoise
+from .errors import (BudgetError, CompileLimitError, ConstrainedDLMError, InvalidSchemaError,
+                     RegexError, SpecError, UnsupportedSchemaError, ValidationFailure)
+from .models.base import Denoiser
+from .models.standins import AdversarialDenoiser, RandomDenoiser
+
+__all__ = [
+    "AdversarialDenoiser", "BudgetError", "CompileLimitError", "CompileLimits", "CompileOptions",
+    "ConstrainedDLMError", "Denoiser", "Hole", "InvalidSchemaError", "RandomDenoiser", "RegexError",
+    "Result", "SamplerOptions", "SpecError", "Template", "TokenAutomaton",
+    "UnsupportedSchemaError", "ValidationFailure", "Vocabulary", "compile_json_schema",
+    "compile_pydantic", "compile_regex", "denoise", "generate", "generate_json", "generate_regex",
+]
+__version__ = "0.1.0"

@@ -1,20 +1,21 @@
-"""Compile stage: a regex becomes a deterministic automaton over bytes.
+"""Compile stage: a regex becomes a deterministic automaton over UTF-8 bytes.
 
-outlines-core does the regex work (its ``Index`` over a 256-token vocabulary of single bytes *is*
-the byte DFA). Some regexes make its determinisation run for minutes (counted repetitions of
-alternations, e.g. ``(a|\\\\b){0,20}``), so it runs in a helper process with a time and memory
-cap: past the cap we raise :class:`CompileLimitError` instead of hanging.
+Python's own parser (``re._parser``) reads the regex, so syntax and errors are exactly Python's;
+we build a Thompson NFA over bytes (code-point classes become UTF-8 byte ranges) and determinise it
+by subset construction over byte classes. Time and state caps turn runaway regexes (huge counted
+repetitions) into :class:`CompileLimitError` instead of a hang.
+
+Why not outlines-core's ``Index``: with outlines-core 0.2.14, an ``Index`` over single-byte tokens
+drops every transition from an accepting state into a non-accepting one (``(aa)?`` loses its
+first ``a``; see tests/test_byte_dfa.py), and its determinisation runs for minutes on counted
+alternations such as ``(a|\\\\b){0,20}``.
 """
 
 from __future__ import annotations
 
-import pickle
 import re
-import select
-import struct
-import subprocess
-import sys
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -22,7 +23,15 @@ import numpy as np
 
 from ..errors import CompileLimitError, RegexError
 
+try:  # Python 3.11+
+    from re import _constants as sre_c
+    from re import _parser as sre_parse
+except ImportError:  # pragma: no cover
+    import sre_constants as sre_c
+    import sre_parse
+
 DEAD = -1
+MAX_CODEPOINT = 0x10FFFF
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +61,7 @@ class ByteDFA:
 
 
 def check_regex_syntax(regex: str) -> None:
-    """Reject what Python's ``re`` rejects, with the position, before the Rust compiler sees it."""
+    """Reject what Python's ``re`` rejects, with the position and a caret."""
     try:
         re.compile(regex)
     except re.error as e:
@@ -61,100 +70,288 @@ def check_regex_syntax(regex: str) -> None:
         raise RegexError(f"invalid regex: {e.msg}{pos}{caret}") from None
 
 
-# --- the capped worker -------------------------------------------------------------------------
+# --- code points -> UTF-8 byte ranges ------------------------------------------------------------
 
-class _Worker:
-    """One long-lived helper process (started once: ~0.2 s), restarted after a cap is hit."""
+def _utf8_sequences(lo: int, hi: int):
+    """Split [lo, hi] into lists of per-byte ranges, each list one UTF-8 byte-range sequence."""
+    if lo > hi:
+        return
+    if lo <= 0xDFFF and hi >= 0xD800:           # surrogates are not encodable
+        yield from _utf8_sequences(lo, 0xD7FF)
+        yield from _utf8_sequences(0xE000, hi)
+        return
+    for mx in (0x7F, 0x7FF, 0xFFFF):
+        if lo <= mx < hi:
+            yield from _utf8_sequences(lo, mx)
+            yield from _utf8_sequences(mx + 1, hi)
+            return
+    if hi <= 0x7F:
+        yield [(lo, hi)]
+        return
+    for i in range(1, 4):
+        m = (1 << (6 * i)) - 1
+        if lo & ~m != hi & ~m:
+            if lo & m != 0:
+                yield from _utf8_sequences(lo, lo | m)
+                yield from _utf8_sequences((lo | m) + 1, hi)
+                return
+            if hi & m != m:
+                yield from _utf8_sequences(lo, (hi & ~m) - 1)
+                yield from _utf8_sequences(hi & ~m, hi)
+                return
+    a, b = chr(lo).encode(), chr(hi).encode()
+    yield list(zip(a, b))
 
-    def __init__(self, memory_bytes: int):
-        self.memory_bytes = memory_bytes
-        self.proc: subprocess.Popen | None = None
-        self.lock = threading.Lock()
 
-    def _start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "constrained_dlm.compile._regex_worker", str(self.memory_bytes)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+def _normalize(ranges):
+    out = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
 
-    def _kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
 
-    def compile(self, regex: str, timeout_s: float):
-        with self.lock:
-            if self.proc is None or self.proc.poll() is not None:
-                self._start()
-            data = pickle.dumps(regex)
-            try:
-                self.proc.stdin.write(struct.pack(">I", len(data)) + data)
-                self.proc.stdin.flush()
-                ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
-                if not ready:
-                    self._kill()
-                    raise CompileLimitError(
-                        f"compiling the regex took longer than {timeout_s:g} s and was stopped: "
-                        f"{_short(regex)}. Counted repetitions of alternatives (e.g. '(a|bc){{0,50}}') "
-                        "are the usual cause; raise CompileLimits.regex_timeout_s or simplify it",
-                        limit="regex_timeout_s", value=timeout_s)
-                head = self.proc.stdout.read(4)
-                if len(head) < 4:
-                    raise EOFError
-                (n,) = struct.unpack(">I", head)
-                status, payload = pickle.loads(self.proc.stdout.read(n))
-            except (EOFError, BrokenPipeError, OSError):
-                self._kill()
-                status, payload = "memory", None
-        if status == "memory":
+def _negate(ranges):
+    out, prev = [], 0
+    for lo, hi in _normalize(ranges):
+        if lo > prev:
+            out.append((prev, lo - 1))
+        prev = hi + 1
+    if prev <= MAX_CODEPOINT:
+        out.append((prev, MAX_CODEPOINT))
+    return out
+
+
+_CATEGORIES = {  # ASCII meanings: stricter than Python's Unicode ones, so output still matches
+    sre_c.CATEGORY_DIGIT: [(0x30, 0x39)],
+    sre_c.CATEGORY_WORD: [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)],
+    sre_c.CATEGORY_SPACE: [(0x09, 0x0D), (0x20, 0x20)],
+}
+_CATEGORIES[sre_c.CATEGORY_NOT_DIGIT] = _negate(_CATEGORIES[sre_c.CATEGORY_DIGIT])
+_CATEGORIES[sre_c.CATEGORY_NOT_WORD] = _negate(_CATEGORIES[sre_c.CATEGORY_WORD])
+_CATEGORIES[sre_c.CATEGORY_NOT_SPACE] = _negate(_CATEGORIES[sre_c.CATEGORY_SPACE])
+
+
+# --- Thompson NFA over bytes ---------------------------------------------------------------------
+
+class _NFA:
+    def __init__(self, deadline: float, max_states: int):
+        self.eps: list[list[int]] = []
+        self.edges: list[list[tuple[int, int, int]]] = []   # (byte_lo, byte_hi, target)
+        self.deadline = deadline
+        self.max_states = max_states
+
+    def state(self) -> int:
+        if len(self.eps) >= self.max_states:
             raise CompileLimitError(
-                f"the regex compiler died (memory cap {self.memory_bytes >> 20} MiB): {_short(regex)}",
-                limit="regex_memory_bytes", value=self.memory_bytes)
-        if status == "error":
-            raise RegexError(f"regex not supported by the automaton compiler: {payload}: {_short(regex)}")
-        return payload
+                f"the regex needs more than {self.max_states:,} NFA states; raise "
+                "CompileLimits.max_states or shorten counted repetitions", limit="max_states",
+                value=self.max_states)
+        self.eps.append([])
+        self.edges.append([])
+        return len(self.eps) - 1
+
+    def ranges(self, cps, s: int, t: int) -> None:
+        for seq in (x for lo, hi in _normalize(cps) for x in _utf8_sequences(lo, hi)):
+            cur = s
+            for k, (blo, bhi) in enumerate(seq):
+                nxt = t if k == len(seq) - 1 else self.state()
+                self.edges[cur].append((blo, bhi, nxt))
+                cur = nxt
+
+    def build(self, items, s: int, t: int, flags: int) -> None:
+        """Wire the parsed sequence ``items`` between states s and t."""
+        if time.monotonic() > self.deadline:
+            raise _Timeout
+        cur = s
+        for k, (op, av) in enumerate(items):
+            nxt = t if k == len(items) - 1 else self.state()
+            self.item(op, av, cur, nxt, flags)
+            cur = nxt
+        if not items:
+            self.eps[s].append(t)
+
+    def item(self, op, av, s: int, t: int, flags: int) -> None:
+        ignore = flags & re.IGNORECASE
+        if op is sre_c.LITERAL:
+            self.ranges(_case([(av, av)], ignore), s, t)
+        elif op is sre_c.NOT_LITERAL:
+            self.ranges(_negate(_case([(av, av)], ignore)), s, t)
+        elif op is sre_c.ANY:
+            self.ranges([(0, MAX_CODEPOINT)] if flags & re.DOTALL else _negate([(10, 10)]), s, t)
+        elif op is sre_c.IN:
+            self.ranges(_class(av, ignore), s, t)
+        elif op is sre_c.SUBPATTERN:
+            _, add, sub, p = av
+            self.build(list(p), s, t, flags | add & ~sub)
+        elif op is sre_c.BRANCH:
+            for alt in av[1]:
+                a = self.state()
+                self.eps[s].append(a)
+                self.build(list(alt), a, t, flags)
+        elif op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, getattr(sre_c, "POSSESSIVE_REPEAT", None)):
+            lo, hi, p = av
+            body = list(p)
+            cur = s
+            for _ in range(lo):
+                nxt = self.state()
+                self.build(body, cur, nxt, flags)
+                cur = nxt
+            if hi == sre_c.MAXREPEAT:
+                loop = self.state()
+                self.eps[cur].append(loop)
+                back = self.state()
+                self.build(body, loop, back, flags)
+                self.eps[back].append(loop)
+                self.eps[loop].append(t)
+            else:
+                self.eps[cur].append(t)
+                for _ in range(hi - lo):
+                    nxt = self.state()
+                    self.build(body, cur, nxt, flags)
+                    self.eps[nxt].append(t)
+                    cur = nxt
+        elif op is sre_c.AT and av in (sre_c.AT_BEGINNING_STRING, sre_c.AT_END_STRING):
+            raise RegexError("anchors (\\A, \\Z) are not supported: the whole text always matches")
+        elif op is sre_c.AT:
+            raise RegexError("anchors (^, $, \\b) are not supported inside a regex hole: the "
+                             "regex always matches the whole hole text, so leave them out")
+        else:
+            name = str(op).lower()
+            raise RegexError(f"regex construct {name!r} (lookaround, backreference, conditional) "
+                             "is not regular and cannot be compiled to an automaton")
+
+
+def _case(ranges, ignore):
+    if not ignore:
+        return ranges
+    out = list(ranges)
+    for lo, hi in ranges:
+        for c in range(lo, min(hi, lo + 512) + 1):
+            for d in {chr(c).lower(), chr(c).upper()}:
+                if len(d) == 1:
+                    out.append((ord(d), ord(d)))
+    return out
+
+
+def _class(items, ignore):
+    ranges, negate = [], False
+    for op, av in items:
+        if op is sre_c.NEGATE:
+            negate = True
+        elif op is sre_c.LITERAL:
+            ranges.append((av, av))
+        elif op is sre_c.RANGE:
+            ranges.append(av)
+        elif op is sre_c.CATEGORY:
+            ranges.extend(_CATEGORIES[av])
+        else:
+            raise RegexError(f"character class item {op} is not supported")
+    ranges = _case(ranges, ignore)
+    return _negate(ranges) if negate else ranges
+
+
+class _Timeout(Exception):
+    pass
+
+
+# --- subset construction -------------------------------------------------------------------------
+
+def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ByteDFA:
+
+    def closure(states) -> frozenset:
+        out, stack = set(states), list(states)
+        while stack:
+            q = stack.pop()
+            for r in nfa.eps[q]:
+                if r not in out:
+                    out.add(r)
+                    stack.append(r)
+        return frozenset(out)
+
+    # byte classes: bytes no edge distinguishes behave the same everywhere
+    cuts = {0, 256}
+    for row in nfa.edges:
+        for lo, hi, _ in row:
+            cuts.add(lo)
+            cuts.add(hi + 1)
+    bounds = sorted(cuts)
+    reps = bounds[:-1]
+    start_set = closure([start])
+    ids = {start_set: 0}
+    order = [start_set]
+    rows = []
+    i = 0
+    while i < len(order):
+        if time.monotonic() > nfa.deadline:
+            raise _Timeout
+        cur = order[i]
+        row = np.full(256, DEAD, dtype=np.int32)
+        for k, b in enumerate(reps):
+            tgt = set()
+            for q in cur:
+                for lo, hi, r in nfa.edges[q]:
+                    if lo <= b <= hi:
+                        tgt.add(r)
+            if not tgt:
+                continue
+            key = closure(tgt)
+            j = ids.get(key)
+            if j is None:
+                if len(order) >= max_states:
+                    raise CompileLimitError(
+                        f"the regex's automaton passes {max_states:,} states; raise "
+                        "CompileLimits.max_states or simplify the regex", limit="max_states",
+                        value=max_states)
+                j = ids[key] = len(order)
+                order.append(key)
+            row[b:bounds[k + 1]] = j
+        rows.append(row)
+        i += 1
+    table = np.stack(rows)
+    accepting = np.array([final in s for s in order], dtype=bool)
+    return ByteDFA(table=table, initial=0, accepting=accepting)
+
+
+def build_byte_dfa(regex: str, *, timeout_s: float = 10.0, max_states: int = 200_000) -> ByteDFA:
+    """Compile ``regex`` (whole-string match) to a byte DFA, uncached."""
+    check_regex_syntax(regex)
+    parsed = sre_parse.parse(regex)
+    nfa = _NFA(time.monotonic() + timeout_s, max_states)
+    s, t = nfa.state(), nfa.state()
+    try:
+        nfa.build(list(parsed), s, t, parsed.state.flags)
+        return _determinize(nfa, s, t, max_states)
+    except _Timeout:
+        raise CompileLimitError(
+            f"compiling the regex took longer than {timeout_s:g} s and was stopped: {_short(regex)}; "
+            "raise CompileLimits.regex_timeout_s or simplify it", limit="regex_timeout_s",
+            value=timeout_s) from None
+    except RecursionError:
+        raise CompileLimitError(f"the regex nests too deeply: {_short(regex)}", limit="nesting") from None
 
 
 def _short(regex: str, n: int = 120) -> str:
     return regex if len(regex) <= n else regex[:n] + "..."
 
 
-_WORKER = _Worker(memory_bytes=4 << 30)
 _CACHE: OrderedDict[str, ByteDFA] = OrderedDict()
 _CACHE_SIZE = 1024
 _CACHE_LOCK = threading.Lock()
 
 
-def regex_to_byte_dfa(regex: str, *, timeout_s: float = 10.0) -> ByteDFA:
+def regex_to_byte_dfa(regex: str, *, timeout_s: float = 10.0, max_states: int = 200_000) -> ByteDFA:
     """Compile ``regex`` (whole-string match) to a byte DFA. Cached per regex string."""
     with _CACHE_LOCK:
         hit = _CACHE.get(regex)
         if hit is not None:
             _CACHE.move_to_end(regex)
             return hit
-    check_regex_syntax(regex)
-    initial, finals, transitions = _WORKER.compile(regex, timeout_s)
-    dfa = _to_table(initial, finals, transitions)
+    dfa = build_byte_dfa(regex, timeout_s=timeout_s, max_states=max_states)
     with _CACHE_LOCK:
         _CACHE[regex] = dfa
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return dfa
-
-
-def _to_table(initial: int, finals, transitions) -> ByteDFA:
-    states = {initial}
-    states.update(finals)
-    states.update(transitions)
-    for row in transitions.values():
-        states.update(row.values())
-    order = {s: i for i, s in enumerate(sorted(states))}
-    table = np.full((len(order), 256), DEAD, dtype=np.int32)
-    for s, row in transitions.items():
-        for b, t in row.items():
-            if b < 256:  # id 256 is the Index's end-of-sequence token
-                table[order[s], b] = order[t]
-    accepting = np.zeros(len(order), dtype=bool)
-    for f in finals:
-        accepting[order[f]] = True
-    return ByteDFA(table=table, initial=order[initial], accepting=accepting)

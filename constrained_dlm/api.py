@@ -1,0 +1,90 @@
+"""Interfaces: the Python API. Compile a spec (cached), denoise, return validated results."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from typing import Any, Sequence
+
+from .compile.template import CompileOptions, Template
+from .decode.sampler import Result, SamplerOptions, denoise
+
+_TEMPLATES: OrderedDict = OrderedDict()
+_LOCK = threading.Lock()
+TEMPLATE_CACHE_SIZE = 256
+
+
+def _cached(key, build):
+    with _LOCK:
+        hit = _TEMPLATES.get(key)
+        if hit is not None:
+            _TEMPLATES.move_to_end(key)
+            return hit
+    tpl = build()
+    with _LOCK:
+        _TEMPLATES[key] = tpl
+        while len(_TEMPLATES) > TEMPLATE_CACHE_SIZE:
+            _TEMPLATES.popitem(last=False)
+    return tpl
+
+
+def compile_json_schema(schema, vocab, options: CompileOptions = CompileOptions()) -> Template:
+    """A JSON Schema (dict, JSON text or path) -> Template, cached per (schema, vocabulary, options)."""
+    from .specs.json_schema import load_schema
+    schema = load_schema(schema)
+    key = ("json", json.dumps(schema, sort_keys=True), vocab.fingerprint, options)
+    return _cached(key, lambda: Template.from_json_schema(schema, vocab, options=options))
+
+
+def compile_pydantic(model: type, vocab, options: CompileOptions = CompileOptions()) -> Template:
+    key = ("pydantic", model, vocab.fingerprint, options)
+    return _cached(key, lambda: Template.from_pydantic(model, vocab, options=options))
+
+
+def compile_regex(regex: str, vocab, *, max_tokens: int | None = None,
+                  options: CompileOptions = CompileOptions()) -> Template:
+    key = ("regex", regex, max_tokens, vocab.fingerprint, options)
+    return _cached(key, lambda: Template.from_regex(regex, vocab, max_tokens=max_tokens, options=options))
+
+
+def _prompt_ids(model, prompt: str | Sequence[int] | None) -> list[int]:
+    if prompt is None or prompt == "":
+        return []
+    if isinstance(prompt, str):
+        fmt = getattr(model, "format_prompt", None)      # chat templates live with the model
+        return list(fmt(prompt)) if fmt else model.vocab.encode(prompt)
+    return list(prompt)
+
+
+def generate(model, templates: Template | Sequence[Template], prompts=None, *,
+             options: SamplerOptions = SamplerOptions()) -> list[Result]:
+    """Fill one or many templates in one batched denoising run."""
+    if isinstance(templates, Template):
+        templates = [templates]
+    if prompts is None or isinstance(prompts, (str, bytes)):
+        prompts = [prompts] * len(templates)
+    return denoise(model, list(templates), [_prompt_ids(model, p) for p in prompts], options)
+
+
+def generate_json(model, schema, prompt: str | None = None, *,
+                  options: SamplerOptions = SamplerOptions(),
+                  compile_options: CompileOptions = CompileOptions()) -> Result:
+    """A JSON value valid under ``schema`` (dict / JSON text / path / pydantic model class).
+
+    ``result.value`` is the parsed value (a model instance for a pydantic class), validated with
+    ``jsonschema``; ``result.nfe`` the forward passes it cost.
+    """
+    if isinstance(schema, type):
+        tpl = compile_pydantic(schema, model.vocab, compile_options)
+    else:
+        tpl = compile_json_schema(schema, model.vocab, compile_options)
+    return generate(model, tpl, prompt, options=options)[0]
+
+
+def generate_regex(model, regex: str, prompt: str | None = None, *, max_tokens: int | None = None,
+                   options: SamplerOptions = SamplerOptions(),
+                   compile_options: CompileOptions = CompileOptions()) -> Result:
+    """A string that fullmatches ``regex``, in at most ``max_tokens`` tokens."""
+    tpl = compile_regex(regex, model.vocab, max_tokens=max_tokens, options=compile_options)
+    return generate(model, tpl, prompt, options=options)[0]
