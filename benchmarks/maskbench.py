@@ -1,7 +1,7 @@
 """MaskBench-style JSON Schema benchmark: coverage, soundness, compile and per-step cost.
 
     .venv/bin/python benchmarks/maskbench.py [DIR] [--limit N] [--vocab-size 32000] [--json PATH] \
-        [--timeout S] [--generate N] [--steps-sample 50] [--gen-steps K]
+        [--timeout S] [--generate N] [--steps-sample 50] [--gen-steps K] [--threads T]
 
 DIR defaults to ``<repo>/../shared/data/maskbench-dev``: one JSON file per schema, each
 ``{"description", "meta", "schema", "tests": [{"description", "valid", "data"}]}``.
@@ -259,6 +259,8 @@ def parse_args(argv=None):
     p.add_argument("--gen-steps", type=int, default=None,
                    help="SamplerOptions.steps for generation (default: one committed token per pass)")
     p.add_argument("--steps-sample", type=int, default=50, help="templates timed for per-step cost")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads (default: torch's choice); 1 is the most stable on a shared CPU")
     p.add_argument("--cache-dir", default=None, help="where the trained tokenizer is cached")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p.parse_args(argv)
@@ -273,6 +275,8 @@ def main(argv=None) -> dict:
         if not args.quiet:
             print(msg, file=sys.stderr, flush=True)
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     files = sorted(glob.glob(os.path.join(args.dir, "*.json")))
     if not files:
