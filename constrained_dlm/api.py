@@ -33,18 +33,18 @@ def compile_json_schema(schema, vocab, options: CompileOptions = CompileOptions(
     """A JSON Schema (dict, JSON text or path) -> Template, cached per (schema, vocabulary, options)."""
     from .specs.json_schema import load_schema
     schema = load_schema(schema)
-    key = ("json", json.dumps(schema, sort_keys=True), vocab.fingerprint, options)
+    key = ("json", json.dumps(schema, sort_keys=True), vocab.fingerprint, repr(options))
     return _cached(key, lambda: Template.from_json_schema(schema, vocab, options=options))
 
 
 def compile_pydantic(model: type, vocab, options: CompileOptions = CompileOptions()) -> Template:
-    key = ("pydantic", model, vocab.fingerprint, options)
+    key = ("pydantic", model, vocab.fingerprint, repr(options))
     return _cached(key, lambda: Template.from_pydantic(model, vocab, options=options))
 
 
 def compile_regex(regex: str, vocab, *, max_tokens: int | None = None,
                   options: CompileOptions = CompileOptions()) -> Template:
-    key = ("regex", regex, max_tokens, vocab.fingerprint, options)
+    key = ("regex", regex, max_tokens, vocab.fingerprint, repr(options))
     return _cached(key, lambda: Template.from_regex(regex, vocab, max_tokens=max_tokens, options=options))
 
 

@@ -38,12 +38,13 @@ def main() -> None:
     schema = json.loads((HERE / "person.schema.json").read_text())
     for model in (RandomDenoiser(vocab, seed=1), AdversarialDenoiser(vocab, seed=1)):
         res = generate_json(model, schema, "Ada Lovelace, 36, engineer in London.",
-                            options=SamplerOptions(temperature=1.0, seed=0))
+                            options=SamplerOptions(temperature=1.0, steps=16, seed=0))
         jsonschema.validate(res.value, schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
         print(f"{type(model).__name__:>20}: {res.text}   ({res.nfe} forward passes, "
               f"{res.forced} tokens forced for free)")
     phone = r"\+1 [0-9]{3}-[0-9]{3}-[0-9]{4}"
-    res = generate_regex(AdversarialDenoiser(vocab, seed=2), phone, max_tokens=16)
+    res = generate_regex(AdversarialDenoiser(vocab, seed=2), phone, max_tokens=16,
+                         options=SamplerOptions(steps=4))
     assert re.fullmatch(phone, res.text)
     print(f"{'regex':>20}: {res.text}   ({res.nfe} forward passes)")
 

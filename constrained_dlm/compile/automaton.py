@@ -55,6 +55,7 @@ class TokenAutomaton:
     class_rep: np.ndarray     # (C,) int64, one token of each class (the token when a class is forced)
     regex: str = ""
     min_tokens: int = 0       # fewest tokens of an accepted text
+    max_tokens: int | None = None  # most tokens of an accepted text (None: unbounded, a cycle)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -259,9 +260,35 @@ def _trim(trans, initial, accepting, token_class, regex) -> TokenAutomaton:
     class_rep[tc[ids[::-1]]] = ids[::-1]      # reversed so the smallest id of each class wins
     acc = accepting[keep]
     min_tokens = int(dist[keep][acc].min())
+    max_tokens = _longest_path(t, int(idx[initial]), acc)
     return TokenAutomaton(trans=t.astype(np.int32), initial=int(idx[initial]), accepting=acc,
                           token_class=tc.astype(np.int32), class_size=class_size, class_rep=class_rep, regex=regex,
-                          min_tokens=min_tokens)
+                          min_tokens=min_tokens, max_tokens=max_tokens)
+
+
+def _longest_path(trans: np.ndarray, initial: int, accepting: np.ndarray) -> int | None:
+    """Most tokens on an accepted path, or None when a (live) cycle makes it unbounded."""
+    s_n = trans.shape[0]
+    succ = [np.unique(row[row >= 0]) for row in trans]
+    indeg = np.zeros(s_n, dtype=np.int64)
+    for nx in succ:
+        indeg[nx] += 1
+    order, stack = [], [q for q in range(s_n) if indeg[q] == 0]
+    while stack:
+        q = stack.pop()
+        order.append(q)
+        for r in succ[q]:
+            indeg[r] -= 1
+            if indeg[r] == 0:
+                stack.append(int(r))
+    if len(order) < s_n:
+        return None
+    best = np.full(s_n, -1, dtype=np.int64)
+    best[initial] = 0
+    for q in order:
+        if best[q] >= 0 and len(succ[q]):
+            best[succ[q]] = np.maximum(best[succ[q]], best[q] + 1)
+    return int(best[accepting].max())
 
 
 class EmptyLanguage(CompileLimitError):

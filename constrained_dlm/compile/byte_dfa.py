@@ -312,7 +312,40 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ByteDFA:
         i += 1
     table = np.stack(rows)
     accepting = np.array([final in s for s in order], dtype=bool)
-    return ByteDFA(table=table, initial=0, accepting=accepting)
+    return minimize(ByteDFA(table=table, initial=0, accepting=accepting))
+
+
+def minimize(dfa: ByteDFA) -> ByteDFA:
+    """Moore partition refinement: merge states with the same future.
+
+    Besides making everything downstream smaller, minimality gives each regex *one* state per
+    future, which character counters rely on (a JSON string body has a single "between
+    characters" state).
+    """
+    table = dfa.table
+    q_n = table.shape[0]
+    cols = np.unique(table.T, axis=0)                                  # bytes alike everywhere
+    t = cols.T                                                         # (Q, K)
+    block = dfa.accepting.astype(np.int64)
+    n_blocks = len(np.unique(block))
+    while True:
+        succ = np.where(t >= 0, block[np.maximum(t, 0)], -1)
+        sig = np.concatenate([block[:, None], succ], axis=1)
+        _, new = np.unique(sig, axis=0, return_inverse=True)
+        new = new.reshape(-1)
+        if len(np.unique(new)) == n_blocks:
+            break
+        block, n_blocks = new, len(np.unique(new))
+    # renumber so the initial state is 0 and order follows first appearance
+    first = {}
+    for q in [dfa.initial] + list(range(q_n)):
+        first.setdefault(int(block[q]), len(first))
+    remap = np.array([first[int(b)] for b in block])
+    out = np.full((n_blocks, 256), DEAD, dtype=np.int32)
+    out[remap] = np.where(table >= 0, remap[np.maximum(table, 0)], DEAD)
+    acc = np.zeros(n_blocks, dtype=bool)
+    acc[remap] = dfa.accepting
+    return ByteDFA(table=out, initial=0, accepting=acc)
 
 
 def build_byte_dfa(regex: str, *, timeout_s: float = 10.0, max_states: int = 200_000) -> ByteDFA:

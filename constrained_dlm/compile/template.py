@@ -169,7 +169,9 @@ def _budget(slot: Slot, auto: TokenAutomaton, options: CompileOptions) -> int:
     budget = options.default_budget.get(slot.kind, options.default_budget["regex"])
     if slot.length is not None and slot.length.max is not None:
         budget = min(budget, slot.length.max + 3)   # a char per token, plus quotes and lead
-    budget = max(budget, need + 4)
+    if auto.max_tokens is not None:
+        budget = min(budget, auto.max_tokens)       # a finite language never needs more
+    budget = max(budget, min(need + 4, auto.max_tokens or need + 4))
     if need > options.max_budget:
         raise BudgetError(
             f"the hole{where} needs at least {need} tokens, more than max_budget="

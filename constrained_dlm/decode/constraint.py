@@ -46,6 +46,7 @@ class _Group:
     token_class: torch.Tensor  # (V,) long: class of each token, pad -> C, never allowed -> C + 1
     class_size: torch.Tensor   # (C + 1,) long
     class_rep: torch.Tensor    # (C + 1,) long: the token of a class when the class is forced
+    adjacency: torch.Tensor    # (S + 1, S + 1) float 0/1: some class leads from s to s'
     initial: int
 
 
@@ -98,12 +99,16 @@ class HoleConstraints:
             pos[h, :length] = row * seq_len + start + np.arange(length)
             present[h, :length] = True
         t = torch.as_tensor(trans, device=dev)
+        adj = np.zeros((s_n + 1, s_n + 1), dtype=np.float32)
+        src, _ = np.nonzero(trans >= 0)
+        adj[src, trans[trans >= 0]] = 1.0
         return _Group(automaton=auto, pos=torch.as_tensor(pos, device=dev),
                       present=torch.as_tensor(present, device=dev), trans=t, valid=t >= 0,
                       trans0=t.clamp(min=0), accepting=torch.as_tensor(accepting, device=dev),
                       token_class=torch.as_tensor(tc, device=dev),
                       class_size=torch.as_tensor(size, device=dev),
-                      class_rep=torch.as_tensor(rep, device=dev), initial=auto.initial)
+                      class_rep=torch.as_tensor(rep, device=dev),
+                      adjacency=torch.as_tensor(adj, device=dev), initial=auto.initial)
 
     # -- 1. exact masks -------------------------------------------------------------------------
 
@@ -117,25 +122,39 @@ class HoleConstraints:
         sym = torch.where(masked[..., None], torch.ones_like(onehot), onehot)
         return tok, masked, sym
 
-    def _reach_and_live(self, g: _Group, sym: torch.Tensor):
-        """Boolean forward reachability R (H, N+1, S) and backward liveness B (H, N+1, S)."""
+    def _reach_and_live(self, g: _Group, sym: torch.Tensor, masked: torch.Tensor, cls: torch.Tensor):
+        """Boolean forward reachability R (H, N+1, S) and backward liveness B (H, N+1, S).
+
+        A masked position steps through the union of all transitions (one small matmul with the
+        precomputed adjacency); a committed one through its class's transition function (a
+        scatter / gather of H x S values).
+        """
         h_n, n_n, _ = sym.shape
         s_n = g.trans.shape[0]
+        dev = sym.device
         present = g.present
-        reach = torch.zeros(h_n, n_n + 1, s_n, dtype=torch.bool, device=sym.device)
+        cls = cls.clamp(max=g.trans.shape[1] - 1)
+        reach = torch.zeros(h_n, n_n + 1, s_n, dtype=torch.bool, device=dev)
         reach[:, 0, g.initial] = True
-        tgt = torch.where(g.valid, g.trans, s_n).reshape(-1)          # dead -> dump column s_n
+        dump = torch.full_like(g.trans, s_n)
+        tgt_all = torch.where(g.valid, g.trans, dump)                       # (S, C), dead -> s_n
         for i in range(n_n):
-            src = reach[:, i, :, None] & sym[:, i, None, :] & g.valid  # (H, S, C)
-            out = torch.zeros(h_n, s_n + 1, device=sym.device)
-            out.index_add_(1, tgt, src.reshape(h_n, -1).float())
-            nxt = out[:, :s_n] > 0
+            r = reach[:, i].float()
+            via_mask = (r @ g.adjacency) > 0
+            c = cls[:, i]
+            tgt = tgt_all[:, c].T                                            # (H, S)
+            via_tok = torch.zeros(h_n, s_n + 1, device=dev).scatter_add_(1, tgt, r)[:, :s_n] > 0
+            nxt = torch.where(masked[:, i, None], via_mask, via_tok)
             reach[:, i + 1] = torch.where(present[:, i, None], nxt, reach[:, i])
         live = torch.zeros_like(reach)
         live[:, n_n] = g.accepting
         for i in range(n_n - 1, -1, -1):
-            ok = live[:, i + 1][:, g.trans0] & g.valid & sym[:, i, None, :]   # (H, S, C)
-            live[:, i] = torch.where(present[:, i, None], ok.any(-1), live[:, i + 1])
+            nl = live[:, i + 1]
+            via_mask = (nl.float() @ g.adjacency.T) > 0
+            c = cls[:, i]
+            via_tok = nl.gather(1, g.trans0[:, c].T) & g.valid[:, c].T
+            cur = torch.where(masked[:, i, None], via_mask, via_tok)
+            live[:, i] = torch.where(present[:, i, None], cur, nl)
         return reach, live
 
     def analyze(self, ids: torch.Tensor) -> Analysis:
@@ -145,7 +164,7 @@ class HoleConstraints:
         dead = False
         for g in self.groups:
             tok, masked, sym = self._symbols(g, ids_flat)
-            reach, live = self._reach_and_live(g, sym)
+            reach, live = self._reach_and_live(g, sym, masked, g.token_class[tok])
             dead |= bool((~(reach[:, 0] & live[:, 0]).any(-1)).any())
             # class c allowed at i  <=>  some reachable s at i with trans[s, c] live at i + 1
             nxt_live = live[:, 1:][:, :, g.trans0] & g.valid               # (H, N, S, C)
