@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -191,9 +192,12 @@ def json_finisher(schema, model: type | None = None) -> Callable[[str], Any]:
     def finish(text: str):
         try:
             value = json.loads(text)
+            exact = json.loads(text, parse_float=Decimal)
         except json.JSONDecodeError as e:
             raise ValidationFailure(f"decoded text is not JSON ({e}): {text[:200]!r}") from None
-        errors = list(validator.iter_errors(value))
+        # JSON Schema compares numbers by mathematical value: validate the exact decimals
+        # (a float can round 0.99999999999999999 up to an exclusive bound of 1).
+        errors = list(validator.iter_errors(exact))
         if errors:
             e = errors[0]
             ptr = "/" + "/".join(str(p) for p in e.absolute_path)

@@ -237,6 +237,7 @@ class _Compiler:
     def __init__(self, root: Any, lenient: bool, max_depth: int, report: SpecReport,
                  max_regex_chars: int = MAX_REGEX_CHARS):
         self.max_regex_chars = max_regex_chars
+        self.budget = max_regex_chars  # size the regex being built should aim for
         self.root = root
         self.lenient = lenient
         self.max_depth = max_depth
@@ -678,6 +679,22 @@ class _Compiler:
     def _sub_validator(self, schema: Any):
         return self._root_validator.evolve(schema=schema)
 
+    def valid(self, raws: list, value: Any) -> bool:
+        """jsonschema validity of ``value`` against all of ``raws`` (memoised)."""
+        try:
+            vkey = json.dumps(value, sort_keys=True)
+        except (TypeError, ValueError):
+            vkey = None
+        key = (tuple(id(r) for r in raws), vkey)
+        cache = self.__dict__.setdefault("_valid_cache", {})
+        if vkey is not None and key in cache:
+            return cache[key]
+        schema = {"allOf": list(raws)} if raws else True
+        ok = self._sub_validator(schema).is_valid(value)
+        if vkey is not None:
+            cache[key] = ok
+        return ok
+
     @staticmethod
     def _families(ts) -> set:
         return {"number" if t == "integer" else t for t in ts}
@@ -716,8 +733,7 @@ class _Compiler:
                 continue
             if "enum" in ni.kw:
                 try:
-                    v = self._sub_validator(raw_j)
-                    if all(not v.is_valid(x) for x in ni.kw["enum"]):
+                    if all(not self.valid([raw_j], x) for x in ni.kw["enum"]):
                         continue
                 except Exception:
                     pass
@@ -747,9 +763,8 @@ class _Compiler:
                 if "enum" not in pn.kw:
                     continue
                 vals = self.enum_values(pn)
-                schema_j = {"allOf": [p[0] for p in jprops[name].parts]}
-                v = self._sub_validator(schema_j)
-                if all(not v.is_valid(x) for x in vals):
+                raws_j = [p[0] for p in jprops[name].parts]
+                if all(not self.valid(raws_j, x) for x in vals):
                     return True
             except Exception:
                 continue
@@ -1059,6 +1074,14 @@ class _Compiler:
         return out
 
     def object_regex(self, n: _Node, depth: int) -> Optional[str]:
+        outer = self.budget
+        self.budget = max(outer // 2, 1000)
+        try:
+            return self._object_regex(n, depth, outer)
+        finally:
+            self.budget = outer
+
+    def _object_regex(self, n: _Node, depth: int, budget: int) -> Optional[str]:
         props = n.kw.get("properties", {})
         required = n.kw.get("required", [])
         if props or required:
@@ -1067,8 +1090,7 @@ class _Compiler:
             for name, sub, req in plan:
                 key = json.dumps(name, ensure_ascii=False)
                 try:
-                    child = self.node(sub)
-                    vr = self.value_regex(child, depth + 1)
+                    vr = self.sub_regex(sub, depth + 1)
                 except (_Recursion, _Unsat):
                     if req:
                         raise
@@ -1079,7 +1101,7 @@ class _Compiler:
                     continue
                 items.append((regex_escape(key + ": ") + vr[0], req))
             # keep the regex small: leave out the largest optional properties (sound)
-            while sum(2 * len(r) for r, _ in items) > self.max_regex_chars and \
+            while sum(2 * len(r) + 8 for r, _ in items) > budget * 0.9 and \
                     any(not q for _, q in items):
                 big = max((i for i, (_, q) in enumerate(items) if not q),
                           key=lambda i: len(items[i][0]))
@@ -1165,6 +1187,26 @@ class _Compiler:
                 continue
             left.append((raw, ptr))
         return left
+
+    def sub_regex(self, sub: _Sub, depth: int) -> Optional[tuple[str, str]]:
+        """value_regex of a subschema, memoised (the same $ref target recurs often)."""
+        key = (tuple((id(r), refs) for r, _, refs in sub.parts), depth, self.budget)
+        cache = self.__dict__.setdefault("_sub_cache", {})
+        if key in cache:
+            ok, val = cache[key]
+            if ok:
+                return val
+            raise val
+        try:
+            val = self.value_regex(self.node(sub), depth)
+        except (_Recursion, _Unsat, UnsupportedSchemaError, CompileLimitError,
+                InvalidSchemaError) as exc:
+            if not self.lenient:
+                cache[key] = (False, exc)
+            raise
+        if not self.lenient:
+            cache[key] = (True, val)
+        return val
 
     def value_regex(self, node: _Node, depth: int) -> Optional[tuple[str, str]]:
         """A self-contained regex for the node's values (no leading space) and its kind."""
@@ -1287,10 +1329,9 @@ class _Compiler:
 
     def enum_regex(self, n: _Node) -> Optional[tuple[str, str]]:
         """Enum/const: candidates filtered through jsonschema against the whole node (exact)."""
-        v = self._sub_validator({"allOf": n.raws} if n.raws else True)
         vals = []
         for x in n.kw["enum"]:
-            ok = v.is_valid(x)
+            ok = self.valid(n.raws, x)
             # types from `not`/merges are included in raws; double-check type keyword
             if ok and "type" in n.kw:
                 t = self._json_type(x)
@@ -1409,13 +1450,30 @@ class _Compiler:
             self.unsupported("length bounds with a pattern that needs escapes", "maxLength",
                              n.kp.get("maxLength", n.kp.get("minLength", n.ptr)))
             return '"' + body + '"'
-        # intersect the body with a length bound: only possible for simple cases
+        # intersect the body with a length bound: a single repeated class `(C)+` / `(C)*`
+        m = re.fullmatch(r"\((\[(?:[^\]\\]|\\.)*\]|[A-Za-z0-9_]|\\.)\)([+*])", body)
+        if m:
+            cls, q = m.group(1), m.group(2)
+            lo2 = max(lo, 1 if q == "+" else 0)
+            cap = MAX_NESTED_ASCII if ("\\u" not in cls and "\\U" not in cls and
+                                       not cls.startswith("[^")) else MAX_NESTED_SAFE
+            hi2 = cap if hi is None or hi > cap else hi
+            if lo2 <= hi2 and (hi is None or hi2 <= hi) and lo2 <= cap:
+                return '"' + cls + ("{%d}" % lo2 if lo2 == hi2 else "{%d,%d}" % (lo2, hi2)) + '"'
         self.unsupported("length bounds together with pattern/format inside a structure",
                          "maxLength" if hi is not None else "minLength",
                          n.kp.get("maxLength" if hi is not None else "minLength", n.ptr))
         return '"' + body + '"'
 
     def array_regex(self, n: _Node, depth: int) -> Optional[str]:
+        outer = self.budget
+        self.budget = max(outer // 2, 1000)
+        try:
+            return self._array_regex(n, depth)
+        finally:
+            self.budget = outer
+
+    def _array_regex(self, n: _Node, depth: int) -> Optional[str]:
         kw = n.kw
         lo = kw.get("minItems", 0)
         hi = kw.get("maxItems")
@@ -1428,7 +1486,7 @@ class _Compiler:
         free_items = items_sub is None
         if items_sub is not None:
             try:
-                rest = self.value_regex(self.node(items_sub), depth + 1)
+                rest = self.sub_regex(items_sub, depth + 1)
             except (_Recursion, _Unsat):
                 rest = None
             rest_rx = rest[0] if rest else None
@@ -1440,7 +1498,7 @@ class _Compiler:
         pre_rx = []
         for i, sub in enumerate(prefix):
             try:
-                r = self.value_regex(self.node(sub), depth + 1)
+                r = self.sub_regex(sub, depth + 1)
             except (_Recursion, _Unsat):
                 r = None
             if r is None:
@@ -1489,7 +1547,9 @@ class _Compiler:
         return r"\[" + _array_body(pre_rx, rest_rx, lo, hi, n, self) + r"\]"
 
     def bounded(self, lo: int, hi: Optional[int], n: _Node) -> str:
-        if hi is not None and hi > MAX_NESTED_ASCII:
+        if hi is not None and hi > MAX_NESTED_ASCII and lo <= MAX_NESTED_ASCII:
+            hi = MAX_NESTED_ASCII  # sound narrowing: shorter strings only
+        elif hi is not None and hi > MAX_NESTED_ASCII:
             self.unsupported(f"maxLength {hi} inside a structure is too large to unroll",
                              "maxLength", n.kp.get("maxLength", n.ptr))
             hi = None
@@ -1519,8 +1579,7 @@ class _Compiler:
         return prefix, (_Sub(rest_parts) if rest_parts else None)
 
     def enum_values(self, n: _Node) -> list:
-        v = self._sub_validator({"allOf": n.raws} if n.raws else True)
-        return [x for x in n.kw["enum"] if v.is_valid(x)]
+        return [x for x in n.kw["enum"] if self.valid(n.raws, x)]
 
     def free_value(self, depth: int) -> str:
         """Any JSON value, containers nested at most ``depth`` levels."""
