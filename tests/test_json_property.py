@@ -90,7 +90,7 @@ def test_json_outputs_validate(bpe_vocab, schema, seed, adversarial, temperature
     opts = SamplerOptions(temperature=temperature, steps=steps, threshold=threshold, seed=seed,
                           record_history=True)
     (res,) = denoise(model, [tpl], [bpe_vocab.encode("Extract:")], opts)
-    value = json.loads(res.text, parse_float=Decimal)              # independent, exact parse
+    value = json.loads(res.text, parse_float=_exact)               # independent, exact parse
     validator = jsonschema.Draft202012Validator(
         schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     assert not list(validator.iter_errors(value)), (schema, res.text)
@@ -117,3 +117,10 @@ def test_pydantic_model_round_trip(bpe_vocab):
     (res,) = denoise(AdversarialDenoiser(bpe_vocab, seed=3), [tpl], None, SamplerOptions(steps=4))
     assert isinstance(res.value, Person)
     assert 0 <= res.value.age <= 120 and len(res.value.name) <= 12
+
+
+def _exact(text: str):
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        return float(text)

@@ -183,6 +183,14 @@ def _budget(slot: Slot, auto: TokenAutomaton, options: CompileOptions) -> int:
 
 # -- finishing: parse and validate independently of the automata ---------------------------------
 
+def _exact_number(text: str):
+    """A JSON number as an exact Decimal; beyond Decimal's exponent range, the float (inf / 0)."""
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        return float(text)
+
+
 def json_finisher(schema, model: type | None = None) -> Callable[[str], Any]:
     import jsonschema
 
@@ -192,7 +200,7 @@ def json_finisher(schema, model: type | None = None) -> Callable[[str], Any]:
     def finish(text: str):
         try:
             value = json.loads(text)
-            exact = json.loads(text, parse_float=Decimal)
+            exact = json.loads(text, parse_float=_exact_number)
         except json.JSONDecodeError as e:
             raise ValidationFailure(f"decoded text is not JSON ({e}): {text[:200]!r}") from None
         # JSON Schema compares numbers by mathematical value: validate the exact decimals
