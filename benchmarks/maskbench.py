@@ -1,7 +1,6 @@
-"""MaskBench-style JSON Schema benchmark: coverage, soundness, compile and per-step cost.
+""".venv/bin/python benchmarks/maskbench.py [DIR] [--limit N] [--vocab-size 32000] [--json PATH] [--timeout S] [--generate N] [--gen-steps K] [--steps-sample 50] [--threads 1]
 
-    .venv/bin/python benchmarks/maskbench.py [DIR] [--limit N] [--vocab-size 32000] [--json PATH] \
-        [--timeout S] [--generate N] [--steps-sample 50] [--gen-steps K] [--threads T]
+MaskBench-style JSON Schema benchmark: coverage, soundness, compile and per-step cost.
 
 DIR defaults to ``<repo>/../shared/data/maskbench-dev``: one JSON file per schema, each
 ``{"description", "meta", "schema", "tests": [{"description", "valid", "data"}]}``.
@@ -29,8 +28,8 @@ What it measures, in order:
    ``denoise`` builds it, and ``analyze`` + ``propose`` (temperature 1, random logits) timed on
    the initial canvas: one warm-up, then the median of 3 runs.
 5. **Generation.** ``denoise(RandomDenoiser(vocab, seed=i), [template],
-   options=SamplerOptions(temperature=1.0, seed=i))`` on the first ``--generate`` compiled
-   templates (default: all), then an independent ``json.loads`` + ``jsonschema`` validation (the
+   options=SamplerOptions(temperature=1.0, seed=i))`` on ``--generate`` evenly spaced compiled
+   templates (default: all; ``--gen-steps`` caps the forward passes), then an independent ``json.loads`` + ``jsonschema`` validation (the
    schema's own draft via ``validator_for``, Draft 2020-12 by default, with the format checker).
    Failures must be 0; a ``ValidationFailure`` raised by ``denoise`` counts as a failure.
 
@@ -130,17 +129,6 @@ class time_cap:
         return False
 
 
-def _reset_regex_worker():
-    """After an interrupted compile the regex helper may still owe an answer: restart it."""
-    from constrained_dlm.compile import byte_dfa
-    w = getattr(byte_dfa, "_WORKER", None)
-    if w is not None and hasattr(w, "_kill"):
-        try:
-            w._kill()
-        except Exception:  # noqa: BLE001
-            pass
-
-
 def pct(values, q: float):
     if not values:
         return None
@@ -168,11 +156,17 @@ def machine() -> dict:
             "torch": torch.__version__, "platform": platform.platform()}
 
 
+def sample_indices(n: int, k: int | None) -> list[int]:
+    """``k`` evenly spaced indices into ``range(n)`` (all of them when ``k`` is None or >= n)."""
+    if k is None or k >= n:
+        return list(range(n))
+    if k <= 0:
+        return []
+    return sorted({int(i) for i in np.linspace(0, n - 1, k).round()})
+
+
 def sample_files(files: list[str], limit: int | None) -> list[str]:
-    if not limit or limit >= len(files):
-        return files
-    idx = sorted({int(i) for i in np.linspace(0, len(files) - 1, limit).round()})
-    return [files[i] for i in idx]
+    return [files[i] for i in sample_indices(len(files), limit or None)]
 
 
 # --- 3. instance check -------------------------------------------------------------------------
@@ -246,7 +240,7 @@ def time_step(template: Template, min_len: int = 256, runs: int = 3, seed: int =
 # --- main ----------------------------------------------------------------------------------------
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", nargs="?", default=str(DEFAULT_DIR), help="directory of MaskBench JSON files")
     p.add_argument("--limit", type=int, default=None, help="evenly spaced sample of N schemas")
@@ -254,20 +248,30 @@ def parse_args(argv=None):
     p.add_argument("--json", dest="json_path", default=None, help="write every figure here as JSON")
     p.add_argument("--timeout", type=float, default=30.0, help="wall-clock cap per schema compile (s)")
     p.add_argument("--generate", type=int, default=None,
-                   help="generate with a random denoiser for the first N compiled templates (default: all)")
+                   help="generate with a random denoiser for N evenly spaced compiled templates (default: all)")
     p.add_argument("--gen-timeout", type=float, default=120.0, help="wall-clock cap per generation (s)")
     p.add_argument("--gen-steps", type=int, default=None,
                    help="SamplerOptions.steps for generation (default: one committed token per pass)")
     p.add_argument("--steps-sample", type=int, default=50, help="templates timed for per-step cost")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch.set_num_threads (default: torch's choice); 1 is the most stable on a shared CPU")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch.set_num_threads (default 1: the constraint runs many small ops per step, "
+                        "and intra-op threads made it up to 28x slower on a busy 2-core machine; 0: torch's choice)")
     p.add_argument("--cache-dir", default=None, help="where the trained tokenizer is cached")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> dict:
+    """Run the benchmark; prints the summary and returns it as a dict (see ``--json``)."""
     args = parse_args(argv)
+    threads = torch.get_num_threads()
+    try:
+        return _run(args, argv)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args, argv) -> dict:
     from constrained_dlm.compile.vocabulary import Vocabulary
     from constrained_dlm.specs.json_schema import canonical_json
 
@@ -310,7 +314,7 @@ def main(argv=None) -> dict:
             with time_cap(args.timeout):
                 tpl = Template.from_json_schema(doc["schema"], vocab, options=CompileOptions())
         except Timeout:
-            _reset_regex_worker()
+
             status = "timeout"
         except UnsupportedSchemaError as e:
             status = "unsupported"
@@ -412,11 +416,12 @@ def main(argv=None) -> dict:
     from constrained_dlm.decode.sampler import SamplerOptions, denoise
     from constrained_dlm.models.standins import RandomDenoiser
     n_gen = len(compiled) if args.generate is None else min(args.generate, len(compiled))
+    gen_pick = [compiled[k] for k in sample_indices(len(compiled), n_gen)]
     gen = collections.Counter()
     gen_failures, gen_exceptions = [], []
     nfes, gen_s, forced = [], [], []
     t0 = time.perf_counter()
-    for i, (name, doc, tpl) in enumerate(compiled[:n_gen]):
+    for i, (name, doc, tpl) in enumerate(gen_pick):
         schema = doc["schema"]
         t1 = time.perf_counter()
         try:

@@ -26,7 +26,7 @@ def test_maskbench_smoke(tmp_path, capsys):
     mb = _load()
     out = tmp_path / "summary.json"
     summary = mb.main([str(DATA), "--limit", "5", "--vocab-size", "2000", "--generate", "5",
-                       "--steps-sample", "3", "--json", str(out), "--quiet",
+                       "--steps-sample", "3", "--gen-steps", "16", "--json", str(out), "--quiet",
                        "--cache-dir", str(tmp_path / "tok")])
     assert summary["how"]["schemas"] == 5
     assert sum(summary["compile"]["outcomes"].values()) == 5
