@@ -315,6 +315,20 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ByteDFA:
     return minimize(ByteDFA(table=table, initial=0, accepting=accepting))
 
 
+def _unique_rows(rows: np.ndarray) -> np.ndarray:
+    """Label equal rows equally: a 128-bit hash, verified exactly (falls back to np.unique)."""
+    rng = np.random.default_rng(0xB10C)
+    r = rng.integers(1, 2**63, size=(rows.shape[1], 2), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        h = (rows.astype(np.uint64) + np.uint64(1)) @ r                  # (Q, 2), wraps mod 2**64
+    _, first, label = np.unique(h, axis=0, return_index=True, return_inverse=True)
+    label = label.reshape(-1)
+    if not (rows == rows[first[label]]).all():                          # a collision: be exact
+        _, label = np.unique(rows, axis=0, return_inverse=True)
+        label = label.reshape(-1)
+    return label
+
+
 def minimize(dfa: ByteDFA) -> ByteDFA:
     """Moore partition refinement: merge states with the same future.
 
@@ -331,11 +345,11 @@ def minimize(dfa: ByteDFA) -> ByteDFA:
     while True:
         succ = np.where(t >= 0, block[np.maximum(t, 0)], -1)
         sig = np.concatenate([block[:, None], succ], axis=1)
-        _, new = np.unique(sig, axis=0, return_inverse=True)
-        new = new.reshape(-1)
-        if len(np.unique(new)) == n_blocks:
+        new = _unique_rows(sig)
+        n_new = int(new.max()) + 1
+        if n_new == n_blocks:
             break
-        block, n_blocks = new, len(np.unique(new))
+        block, n_blocks = new, n_new
     # renumber so the initial state is 0 and order follows first appearance
     first = {}
     for q in [dfa.initial] + list(range(q_n)):
