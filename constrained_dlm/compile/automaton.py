@@ -140,46 +140,50 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimi
     if inc_table is not None:
         inc_ext = np.zeros((q_n + 1, 257), dtype=np.int64)
         inc_ext[:q_n, :256] = inc_table
-    nxt = np.empty((q_n, u_n), dtype=np.int64)
-    cnt = np.zeros((q_n, u_n), dtype=np.int64) if inc_ext is not None else None
-    chunk = max(1, int(2**24 // max(u_n, 1)))
-    for lo in range(0, q_n, chunk):
-        hi = min(q_n, lo + chunk)
-        start = np.arange(lo, hi)[:, None]
-        first = rbm[:, 0][None, :]
-        res = ext[start, first]                                    # (Qc, U) after the first byte
-        ct = inc_ext[start, first] if inc_ext is not None else None
-        # only (state, token) pairs still alive walk on: most die on their first byte
-        qi, ti = np.nonzero((res != dead) & (rlen[None, :] > 1))
-        cur = res[qi, ti]
-        acc = ct[qi, ti] if ct is not None else None
-        res[qi, ti] = dead
-        j = 1
-        while qi.size:
-            byte = rbm[ti, j]
-            if acc is not None:
-                acc = acc + inc_ext[cur, byte]
-            cur = ext[cur, byte]
-            j += 1
-            done = rlen[ti] <= j
-            alive = cur != dead
-            fin = done & alive
-            res[qi[fin], ti[fin]] = cur[fin]
-            if ct is not None:
-                ct[qi[fin], ti[fin]] = acc[fin]
-            keep = ~done & alive
-            qi, ti, cur = qi[keep], ti[keep], cur[keep]
-            if acc is not None:
-                acc = acc[keep]
-        nxt[lo:hi] = res
-        if ct is not None:
-            cnt[lo:hi] = ct
+    # first step, sparse: pair each live (state, byte) transition with the tokens starting there
+    fb = rbm[:, 0]
+    by_fb = np.argsort(fb, kind="stable")
+    lo_b = np.searchsorted(fb[by_fb], np.arange(257), "left")
+    hi_b = np.searchsorted(fb[by_fb], np.arange(257), "right")
+    qs, bs = np.nonzero(dfa.table >= 0)
+    n_per = hi_b[bs] - lo_b[bs]
+    total = int(n_per.sum())
+    if total > limits.max_lift_work:
+        raise CompileLimitError(
+            f"lifting this automaton walks {total:,} (state, token) pairs (> "
+            f"{limits.max_lift_work:,}); raise CompileLimits.max_lift_work", limit="max_lift_work",
+            value=total)
+    qi = np.repeat(qs, n_per)
+    offs = np.repeat(lo_b[bs] - (np.cumsum(n_per) - n_per), n_per) + np.arange(total)
+    ti = by_fb[offs]
+    cur = np.repeat(ext[qs, bs], n_per)
+    acc = np.repeat(inc_ext[qs, bs], n_per) if inc_ext is not None else None
+    nxt = np.full((q_n, u_n), -1, dtype=np.int32)
+    cnt = np.zeros((q_n, u_n), dtype=np.int32) if inc_ext is not None else None
+    j = 1
+    while qi.size:
+        done = rlen[ti] <= j
+        alive = cur != dead
+        fin = done & alive
+        nxt[qi[fin], ti[fin]] = cur[fin]
+        if cnt is not None:
+            cnt[qi[fin], ti[fin]] = acc[fin]
+        keep = ~done & alive
+        qi, ti, cur = qi[keep], ti[keep], cur[keep]
+        if acc is not None:
+            acc = acc[keep]
+        if not qi.size:
+            break
+        byte = rbm[ti, j]
+        if acc is not None:
+            acc = acc + inc_ext[cur, byte]
+        cur = ext[cur, byte]
+        j += 1
     # token id -> its walked representative (-1 for tokens that never appear in text)
     back = where[label]
     token_rep = np.empty(v_n, dtype=np.int64)
     token_rep[order] = back
     token_rep[lengths == 0] = -1
-    nxt[nxt == dead] = -1
     return nxt, cnt, token_rep
 
 

@@ -316,13 +316,27 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ByteDFA:
 
 
 def _unique_rows(rows: np.ndarray) -> np.ndarray:
-    """Label equal rows equally: a 128-bit hash, verified exactly (falls back to np.unique)."""
+    """Label equal rows equally: a 128-bit hash, verified exactly (falls back to np.unique).
+
+    Cost: one pass per column plus a sort of N hashes (``np.unique(axis=0)`` sorts whole rows).
+    """
+    n, k = rows.shape
     rng = np.random.default_rng(0xB10C)
-    r = rng.integers(1, 2**63, size=(rows.shape[1], 2), dtype=np.uint64)
+    r = rng.integers(1, 2**63, size=(k, 2), dtype=np.uint64)
+    h0 = np.zeros(n, dtype=np.uint64)
+    h1 = np.zeros(n, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        h = (rows.astype(np.uint64) + np.uint64(1)) @ r                  # (Q, 2), wraps mod 2**64
-    _, first, label = np.unique(h, axis=0, return_index=True, return_inverse=True)
-    label = label.reshape(-1)
+        for j in range(k):
+            col = rows[:, j].astype(np.uint64) + np.uint64(1)           # wraps mod 2**64
+            h0 += col * r[j, 0]
+            h1 += col * r[j, 1]
+    order = np.lexsort((h1, h0))
+    s0, s1 = h0[order], h1[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (s0[1:] != s0[:-1]) | (s1[1:] != s1[:-1])
+    label = np.empty(n, dtype=np.int64)
+    label[order] = np.cumsum(new) - 1
+    first = order[new]
     if not (rows == rows[first[label]]).all():                          # a collision: be exact
         _, label = np.unique(rows, axis=0, return_inverse=True)
         label = label.reshape(-1)
