@@ -89,16 +89,13 @@ _VOCAB_VIEWS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _sorted_bytes(vocab):
-    """Token bytes sorted by length (longest first), so column j only touches tokens longer than j."""
+    """Token bytes sorted by length (longest first), cached per vocabulary."""
     view = _VOCAB_VIEWS.get(vocab)
     if view is None:
         lengths = np.asarray(vocab.token_lengths())
         order = np.argsort(-lengths, kind="stable")
         bm = np.asarray(vocab.byte_matrix())[order]
-        sorted_len = lengths[order]
-        # number of tokens longer than j, for each column j
-        counts = np.array([(sorted_len > j).sum() for j in range(bm.shape[1])], dtype=np.int64)
-        view = (order, bm.astype(np.int64), counts, lengths)
+        view = (order, bm.astype(np.int64), lengths)
         _VOCAB_VIEWS[vocab] = view
     return view
 
@@ -113,7 +110,7 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimi
     behave alike, so only one token per distinct sequence is walked (often 10x fewer).
     """
     from .byte_dfa import _unique_rows
-    order, bm, counts, lengths = _sorted_bytes(vocab)
+    order, bm, lengths = _sorted_bytes(vocab)
     q_n, v_n = dfa.num_states, bm.shape[0]
     cols = dfa.table if inc_table is None else np.concatenate([dfa.table, inc_table], axis=0)
     _, byte_cls = np.unique(cols.T, axis=0, return_inverse=True)      # (256,) byte -> class
