@@ -5,18 +5,24 @@ denoising) <- ``models`` (denoisers) -> validated result.
 """
 
 from .api import (compile_json_schema, compile_pydantic, compile_regex, generate, generate_json,
-                  generate_regex)
+                  generate_regex, sampler_options)
 from .compile.automaton import CompileLimits, TokenAutomaton
 from .compile.template import CompileOptions, Hole, Template
 from .compile.vocabulary import Vocabulary
 from .decode.sampler import Result, SamplerOptions, denoise
+from .decode.unconstrained import denoise_unconstrained
 from .errors import (BudgetError, CompileLimitError, ConstrainedDLMError, InvalidSchemaError,
-                     RegexError, SpecError, UnsupportedSchemaError, ValidationFailure)
+                     ModelError, RegexError, RemoteCodeRequired, SpecError,
+                     UnsupportedSchemaError, ValidationFailure)
 from .models.base import Denoiser
+from .models.families import Family, detect_family, families, register_family
+from .models.loader import HFDenoiser, load_model
 from .models.standins import AdversarialDenoiser, RandomDenoiser
 
 __all__ = [
-    "AdversarialDenoiser", "BudgetError", "CompileLimitError", "CompileLimits", "CompileOptions",
+    "AdversarialDenoiser", "BudgetError", "Family", "HFDenoiser", "ModelError",
+    "RemoteCodeRequired", "denoise_unconstrained", "detect_family", "families", "load_model",
+    "register_family", "sampler_options", "CompileLimitError", "CompileLimits", "CompileOptions",
     "ConstrainedDLMError", "Denoiser", "Hole", "InvalidSchemaError", "RandomDenoiser", "RegexError",
     "Result", "SamplerOptions", "SpecError", "Template", "TokenAutomaton",
     "UnsupportedSchemaError", "ValidationFailure", "Vocabulary", "compile_json_schema",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections import OrderedDict
@@ -57,9 +58,26 @@ def _prompt_ids(model, prompt: str | Sequence[int] | None) -> list[int]:
     return list(prompt)
 
 
+def sampler_options(model=None, **overrides) -> SamplerOptions:
+    """The model family's published sampler recipe (``model.sampler_defaults``), then
+    ``overrides`` on top; keys whose value is ``None`` are left at the default."""
+    known = {f.name for f in dataclasses.fields(SamplerOptions)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise TypeError(f"unknown sampler option(s) {sorted(unknown)}; known: {sorted(known)}")
+    merged = {k: v for k, v in dict(getattr(model, "sampler_defaults", None) or {}).items()
+              if k in known}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return SamplerOptions(**merged)
+
+
 def generate(model, templates: Template | Sequence[Template], prompts=None, *,
-             options: SamplerOptions = SamplerOptions()) -> list[Result]:
-    """Fill one or many templates in one batched denoising run."""
+             options: SamplerOptions | None = None) -> list[Result]:
+    """Fill one or many templates in one batched denoising run.
+
+    ``options=None`` takes the model family's defaults (see :func:`sampler_options`)."""
+    if options is None:
+        options = sampler_options(model)
     if isinstance(templates, Template):
         templates = [templates]
     if prompts is None or isinstance(prompts, (str, bytes)):
@@ -68,7 +86,7 @@ def generate(model, templates: Template | Sequence[Template], prompts=None, *,
 
 
 def generate_json(model, schema, prompt: str | None = None, *,
-                  options: SamplerOptions = SamplerOptions(),
+                  options: SamplerOptions | None = None,
                   compile_options: CompileOptions = CompileOptions()) -> Result:
     """A JSON value valid under ``schema`` (dict / JSON text / path / pydantic model class).
 
@@ -83,7 +101,7 @@ def generate_json(model, schema, prompt: str | None = None, *,
 
 
 def generate_regex(model, regex: str, prompt: str | None = None, *, max_tokens: int | None = None,
-                   options: SamplerOptions = SamplerOptions(),
+                   options: SamplerOptions | None = None,
                    compile_options: CompileOptions = CompileOptions()) -> Result:
     """A string that fullmatches ``regex``, in at most ``max_tokens`` tokens."""
     tpl = compile_regex(regex, model.vocab, max_tokens=max_tokens, options=compile_options)

@@ -69,3 +69,15 @@ class CompileLimitError(ConstrainedDLMError):
 
 class ValidationFailure(ConstrainedDLMError):
     """A decoded output failed independent validation. This is a bug in the library: please report it."""
+
+
+class ModelError(ConstrainedDLMError, ValueError):
+    """A model cannot be loaded or driven as asked (unknown family, missing mask token, ...)."""
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        self.hint = hint
+        super().__init__(message + (f". Hint: {hint}" if hint else ""))
+
+
+class RemoteCodeRequired(ModelError):
+    """The checkpoint ships its own modeling code and the caller did not opt in to running it."""

@@ -1,0 +1,105 @@
+"""Decode stage: the unconstrained baseline — the same denoising loop with no template and no mask.
+
+This is what a masked diffusion LM does on its own (LLaDA's ``generate``): a canvas of
+``length`` masks after the prompt, each step one forward pass, the proposed tokens kept by the
+same remasking rule and step schedule as :func:`~constrained_dlm.decode.sampler.denoise`. It
+exists to measure what the constraint buys (validity) and costs (time), side by side.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .sampler import SamplerOptions, _confidence
+
+
+@dataclass
+class FreeResult:
+    text: str               # the canvas decoded, pad / EOS / special tokens dropped
+    token_ids: list[int]    # the filled canvas
+    nfe: int
+
+
+def denoise_unconstrained(model, prompts: Sequence[Sequence[int]], length: int,
+                          options: SamplerOptions = SamplerOptions()) -> list[FreeResult]:
+    """Fill ``length`` masked positions after each prompt with no constraint at all."""
+    vocab = model.vocab
+    device = getattr(model, "device", torch.device("cpu"))
+    n_rows = len(prompts)
+    starts = [len(p) for p in prompts]
+    seq_len = max(starts) + length
+    ids = torch.full((n_rows, seq_len), vocab.pad_id, dtype=torch.long)
+    attn = torch.zeros((n_rows, seq_len), dtype=torch.bool)
+    for b, p in enumerate(prompts):
+        ids[b, :len(p)] = torch.as_tensor(list(p), dtype=torch.long)
+        ids[b, len(p):len(p) + length] = vocab.mask_id
+        attn[b, :len(p) + length] = True
+    ids, attn = ids.to(device), attn.to(device)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(options.seed if options.seed is not None else torch.seed())
+    steps = options.steps or length
+    block = options.block_size or length
+    n_blocks = math.ceil(length / block)
+    col = torch.arange(seq_len, device=device)
+    nfe = 0
+    for blk in range(n_blocks):
+        lo = torch.as_tensor(starts, device=device)[:, None] + blk * block      # (B, 1)
+        in_blk = (col >= lo) & (col < lo + block) & attn
+        blk_steps = max(1, steps // n_blocks + (1 if blk < steps % n_blocks else 0))
+        for s in range(blk_steps):
+            masked = (ids == vocab.mask_id) & in_blk
+            if not masked.any():
+                break
+            logits = model(ids, attn).float()                                   # (B, L, V)
+            nfe += 1
+            logits[..., vocab.mask_id] = float("-inf")
+            logits = torch.nan_to_num(logits, nan=-1e4, posinf=1e4, neginf=-1e9)
+            lp = _filter(logits / max(options.temperature, 1e-6), options).log_softmax(-1)
+            if options.temperature > 0:
+                tok = torch.multinomial(lp.exp().view(-1, lp.shape[-1]), 1,
+                                        generator=gen).view(n_rows, seq_len)
+            else:
+                tok = lp.argmax(-1)
+            flat = masked.view(-1).nonzero()[:, 0]
+            conf = _confidence(lp.view(-1, lp.shape[-1])[flat], tok.view(-1)[flat],
+                               options.remasking, gen)
+            score = torch.full((n_rows * seq_len,), float("-inf"), device=device)
+            score[flat] = conf
+            score = score.view(n_rows, seq_len)
+            for b in range(n_rows):
+                n_masked = int(masked[b].sum())
+                if n_masked == 0:
+                    continue
+                if options.threshold is not None:
+                    chosen = (score[b] >= options.threshold) & masked[b]
+                    if not chosen.any():
+                        chosen[score[b].argmax()] = True
+                    chosen = chosen.nonzero()[:, 0]
+                else:
+                    k = min(n_masked, max(1, math.ceil(n_masked / (blk_steps - s))))
+                    chosen = score[b].topk(k).indices
+                ids[b, chosen] = tok[b, chosen]
+    out = []
+    for b in range(n_rows):
+        canvas = ids[b, starts[b]:starts[b] + length].cpu().tolist()
+        data = b"".join(vocab.token_bytes[t] or b"" for t in canvas if 0 <= t < vocab.size)
+        out.append(FreeResult(text=data.decode("utf-8", errors="replace"), token_ids=canvas,
+                              nfe=nfe))
+    return out
+
+
+def _filter(logits: torch.Tensor, options: SamplerOptions) -> torch.Tensor:
+    """top-k / top-p over the full vocabulary (the baseline has no allowed set)."""
+    if options.top_k:
+        kth = logits.topk(min(options.top_k, logits.shape[-1]), -1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if options.top_p is not None and options.top_p < 1:
+        srt, idx = logits.sort(-1, descending=True)
+        cum = srt.softmax(-1).cumsum(-1)
+        drop = cum - srt.softmax(-1) > options.top_p
+        logits = logits.masked_fill(drop.scatter(-1, idx, drop), float("-inf"))
+    return logits

@@ -1,0 +1,195 @@
+"""Models: ``load_model`` — a transformers checkpoint (hub id or local folder) -> a denoiser.
+
+    model = load_model("GSAI-ML/LLaDA-8B-Instruct", trust_remote_code=True,
+                       revision="<commit>", device="cuda", dtype="bfloat16")
+    model = load_model("path/to/bert")        # native masked LM, no remote code
+    model = load_model()                      # the embedded default model (no download)
+
+Steps: read ``config.json`` (no code runs) -> pick the family (or take the caller's) -> refuse
+remote code unless the caller opted in -> load tokenizer and weights -> a :class:`HFDenoiser`
+whose ``vocab`` knows the family's mask / pad / EOS ids.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from ..errors import ModelError, RemoteCodeRequired
+from .families import Family, detect_family, get_family
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "default-model"
+
+
+def default_device() -> torch.device:
+    """cuda when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on GPUs that support it (fp16 on older ones), float32 on CPU."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def _dtype(value) -> torch.dtype | None:
+    if value is None or isinstance(value, torch.dtype):
+        return value
+    names = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32",
+             "float": "float32", "auto": None}
+    name = names.get(str(value), str(value))
+    if name is None:
+        return None
+    dt = getattr(torch, name, None)
+    if not isinstance(dt, torch.dtype):
+        raise ModelError(f"unknown dtype {value!r}", hint="use bfloat16, float16 or float32")
+    return dt
+
+
+def read_config(name_or_path: str | os.PathLike, *, revision: str | None = None) -> dict:
+    """``config.json`` as a dict, from a folder or the hub, without running any model code."""
+    from transformers import PretrainedConfig
+    try:
+        config, _ = PretrainedConfig.get_config_dict(str(name_or_path), revision=revision)
+    except OSError as exc:
+        raise ModelError(f"cannot read config.json of {str(name_or_path)!r}: {exc}",
+                         hint="give a local folder with config.json, or a hub id while online") from exc
+    return config
+
+
+def _needs_remote_code(config: Mapping[str, Any], family: Family) -> bool:
+    """True when loading would run code shipped with the checkpoint (``auto_map``) because
+    transformers has no native class for its ``model_type``."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+    if not config.get("auto_map"):
+        return False
+    return family.remote_code or config.get("model_type") not in CONFIG_MAPPING
+
+
+class HFDenoiser:
+    """A transformers model behind the :class:`~constrained_dlm.models.base.Denoiser` protocol.
+
+    ``__call__(ids, attn)`` takes the sampler's right-padded canvas, re-pads it to the family's
+    side, runs the family's forward under ``no_grad`` and returns logits ``(B, L, V)`` in the
+    sampler's layout. ``format_prompt`` applies the tokenizer's chat template when it has one.
+    """
+
+    def __init__(self, model, tokenizer, vocab, family: Family, *, name: str = "",
+                 device: torch.device, chat: bool = True,
+                 sampler_defaults: Mapping[str, Any] | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.vocab = vocab
+        self.family = family
+        self.name = name
+        self.device = device
+        self.chat = chat
+        self.sampler_defaults = dict(family.sampler_defaults if sampler_defaults is None
+                                     else sampler_defaults)
+        self.forward_passes = 0
+
+    def __repr__(self) -> str:
+        return (f"HFDenoiser({self.name!r}, family={self.family.name}, device={self.device}, "
+                f"dtype={next(self.model.parameters()).dtype}, vocab={self.vocab.size})")
+
+    @torch.no_grad()
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        ids, attn = input_ids.to(self.device), attention_mask.to(self.device).bool()
+        self.forward_passes += 1
+        if self.family.padding_side == "left" and not bool(attn.all()):
+            order = _left_order(attn)                                  # (B, L) gather index
+            logits = self.family.forward(self.model, ids.gather(1, order), attn.gather(1, order))
+            back = order.argsort(1)
+            logits = logits.gather(1, back[..., None].expand(-1, -1, logits.shape[-1]))
+        else:
+            logits = self.family.forward(self.model, ids, attn)
+        if logits.shape[-1] != self.vocab.size:                       # padded embedding matrices
+            logits = logits[..., :self.vocab.size]
+        logits[..., self.vocab.mask_id] = float("-inf")               # SUBS: never predict a mask
+        return logits
+
+    def format_prompt(self, prompt: str) -> list[int]:
+        """Prompt text -> ids: through the chat template (user turn + assistant header) when the
+        tokenizer has one and ``chat`` is on, else plain text (with CLS/SEP for BERT-style
+        tokenizers that have them)."""
+        tok = self.tokenizer
+        if self.chat and getattr(tok, "chat_template", None):
+            out = tok.apply_chat_template([{"role": "user", "content": prompt}],
+                                          add_generation_prompt=True, tokenize=True)
+            if isinstance(out, Mapping) or hasattr(out, "input_ids"):
+                out = out["input_ids"]
+            return [int(i) for i in out]
+        ids = self.vocab.encode(prompt)
+        cls_id, sep_id = getattr(tok, "cls_token_id", None), getattr(tok, "sep_token_id", None)
+        if self.family.name == "masked_lm" and cls_id is not None and sep_id is not None:
+            ids = [cls_id] + ids + [sep_id]
+        return ids
+
+
+def _left_order(attn: torch.Tensor) -> torch.Tensor:
+    """Per row, a permutation that moves the padding (False) to the front, keeping order."""
+    n = attn.shape[1]
+    pos = torch.arange(n, device=attn.device).expand_as(attn)
+    key = torch.where(attn, pos + n, pos)       # pads first, then real tokens, each in order
+    return key.argsort(1)
+
+
+def load_model(name_or_path: str | os.PathLike | None = None, *, family: str | Family | None = None,
+               device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
+               trust_remote_code: bool = False, revision: str | None = None,
+               tokenizer=None, chat: bool = True, sampler_defaults: Mapping[str, Any] | None = None,
+               **model_kwargs) -> HFDenoiser:
+    """Load a masked-diffusion (or masked) LM with its family's conventions.
+
+    ``name_or_path``: hub id or local folder; ``None`` loads the embedded default model.
+    ``family``: ``llada`` / ``dream`` / ``mdlm`` / ``masked_lm`` or a :class:`Family`; detected
+    from ``config.json`` when omitted. ``trust_remote_code`` must be passed explicitly for
+    checkpoints that ship modeling code (LLaDA, Dream, MDLM on the hub). ``device`` defaults to
+    cuda when available; ``dtype`` to bf16 on cuda, float32 on CPU. ``chat=False`` skips the chat
+    template. Extra keyword arguments go to ``from_pretrained``.
+    """
+    import transformers
+
+    from ..compile.vocabulary import Vocabulary
+
+    if name_or_path is None:
+        if not (DEFAULT_MODEL_DIR / "config.json").exists():
+            raise ModelError(f"the embedded default model is missing from {DEFAULT_MODEL_DIR}",
+                             hint="reinstall constrained-dlm, or pass a model path")
+        name_or_path = DEFAULT_MODEL_DIR
+    where = str(name_or_path)
+    config = read_config(name_or_path, revision=revision)
+    fam = (family if isinstance(family, Family) else get_family(family) if family
+           else detect_family(config, where=repr(where)))
+    if _needs_remote_code(config, fam) and not trust_remote_code:
+        raise RemoteCodeRequired(
+            f"{where!r} ({fam.name} family) ships its own modeling code; loading it would run "
+            "that code, which is off by default",
+            hint="if you trust this repository, pass trust_remote_code=True (CLI: "
+                 "--trust-remote-code), ideally with a pinned revision=")
+    device = torch.device(device) if device is not None else default_device()
+    dt = _dtype(dtype) or default_dtype(device)
+    common = {"revision": revision, "trust_remote_code": trust_remote_code}
+
+    if tokenizer is None:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(name_or_path), **common)
+    auto = getattr(transformers, fam.auto_class)
+    model = auto.from_pretrained(str(name_or_path), dtype=dt, **common, **model_kwargs)
+    model.to(device).eval()
+
+    out_emb = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    size = (out_emb.weight.shape[0] if out_emb is not None and hasattr(out_emb, "weight")
+            else int(config.get("embedding_size") or config.get("vocab_size")))
+    ids = fam.special_ids(config, tokenizer)
+    if ids.get("mask") is None:
+        raise ModelError(f"{where!r} has no mask token: its tokenizer sets no mask_token and its "
+                         "config no mask_token_id", hint="pick the right family=, or register "
+                         "a Family whose special_ids() names the mask id")
+    vocab = Vocabulary.from_tokenizer(tokenizer, mask_token=int(ids["mask"]),
+                                      pad_token=ids.get("pad"), eos_token=ids.get("eos"), size=size)
+    return HFDenoiser(model, tokenizer, vocab, fam, name=where, device=device, chat=chat,
+                      sampler_defaults=sampler_defaults)
