@@ -97,7 +97,7 @@ def generate_json(model, schema, prompt: str | None = None, *,
         tpl = compile_pydantic(schema, model.vocab, compile_options)
     else:
         tpl = compile_json_schema(schema, model.vocab, compile_options)
-    return generate(model, tpl, prompt, options=options)[0]
+    return generate(model, tpl, [prompt], options=options)[0]
 
 
 def generate_regex(model, regex: str, prompt: str | None = None, *, max_tokens: int | None = None,
@@ -105,4 +105,4 @@ def generate_regex(model, regex: str, prompt: str | None = None, *, max_tokens: 
                    compile_options: CompileOptions = CompileOptions()) -> Result:
     """A string that fullmatches ``regex``, in at most ``max_tokens`` tokens."""
     tpl = compile_regex(regex, model.vocab, max_tokens=max_tokens, options=compile_options)
-    return generate(model, tpl, prompt, options=options)[0]
+    return generate(model, tpl, [prompt], options=options)[0]

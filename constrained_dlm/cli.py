@@ -41,7 +41,10 @@ def _model(args):
         vocab = Vocabulary.from_tokenizer(args.tokenizer)
         cls = {"random": RandomDenoiser, "adversarial": AdversarialDenoiser}[args.denoiser or "random"]
         return cls(vocab, seed=args.seed)
+    from transformers.utils import logging as hf_logging
+
     from .models.loader import load_model
+    hf_logging.disable_progress_bar()          # the CLI's stderr is for our messages
     return load_model(args.model, family=args.family, device=args.device, dtype=args.dtype,
                       trust_remote_code=args.trust_remote_code, revision=args.revision,
                       chat=not args.no_chat)

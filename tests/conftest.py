@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+
+# Tests never reach a model hub: offline, and remote code copied into a throwaway modules cache.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("HF_MODULES_CACHE", tempfile.mkdtemp(prefix="cdlm-hf-modules-"))
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

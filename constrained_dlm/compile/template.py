@@ -72,6 +72,39 @@ class Template:
         v = self.vocab
         return v.decode([int(t) for t in ids if int(t) != v.pad_id])
 
+    def render(self, text: str) -> list[int]:
+        """The canvas filled with ``text``: scaffold ids unchanged, each hole = its value's tokens
+        then pads up to the hole length. Raises ``ValueError`` if ``text`` does not fit the
+        template, or (naming the hole's pointer) if a value's tokens are rejected by the hole's
+        automaton or exceed its budget. This is the training target format for a (spec, output)."""
+        import regex as rx
+        pattern = getattr(self, "_render_pattern", None)
+        v = self.vocab
+        ids = [int(t) for t in self.token_ids]
+        if pattern is None:
+            parts, pos = [], 0
+            for k, h in enumerate(self.holes):
+                parts.append(rx.escape(v.decode(ids[pos:h.start])))
+                parts.append(f"(?P<h{k}>(?:{h.slot.regex}))")
+                pos = h.start + h.length
+            parts.append(rx.escape(v.decode(ids[pos:])))
+            pattern = rx.compile("".join(parts), rx.DOTALL)
+            object.__setattr__(self, "_render_pattern", pattern)
+        m = pattern.fullmatch(text, timeout=5.0)
+        if m is None:
+            raise ValueError(f"text does not match the template: {text[:120]!r}")
+        out = list(ids)
+        for k, h in enumerate(self.holes):
+            sub = m.group(f"h{k}")
+            toks = v.encode(sub)
+            where = h.slot.pointer or "/"
+            if len(toks) > h.length:
+                raise ValueError(f"hole {where}: {len(toks)} tokens > budget {h.length}: {sub[:80]!r}")
+            if not h.automaton.accepts(toks):
+                raise ValueError(f"hole {where}: automaton rejects the tokenization of {sub[:80]!r}")
+            out[h.start:h.start + h.length] = toks + [v.pad_id] * (h.length - len(toks))
+        return out
+
     # -- constructors ---------------------------------------------------------------------------
 
     @classmethod

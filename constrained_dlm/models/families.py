@@ -238,6 +238,11 @@ def register_family(family: Family, *, replace: bool = False) -> Family:
     return family
 
 
+def unregister_family(name: str) -> None:
+    """Forget a family registered with :func:`register_family` (no error if unknown)."""
+    _FAMILIES.pop(name, None)
+
+
 def families() -> dict[str, Family]:
     """The registered families, by name."""
     return dict(_FAMILIES)
