@@ -1,0 +1,458 @@
+"""python -m constrained_dlm.train --out runs/default --minutes 100
+
+Train the embedded default model: a tiny ModernBERT masked-diffusion LM (MDLM objective) on
+synthetic extraction pairs, schema-shaped JSON documents and Python stdlib source, on CPU.
+
+    python -m constrained_dlm.train --out runs/default --minutes 100          # start
+    python -m constrained_dlm.train --out runs/default --minutes 100 --resume # continue
+    python -m constrained_dlm.train --out runs/default --plot                 # loss.png only
+    python -m constrained_dlm.train --out /tmp/t --tiny --steps 2             # smoke test
+
+DIR gets: tokenizer files, data.pt (the generated training tensors), ckpt.pt (model, optimiser,
+step, RNG states, config; written atomically every --ckpt-minutes), loss.csv (step, loss,
+elapsed), eval.csv (held-out losses at each checkpoint) and export/ (a float16 HF model dir +
+tokenizer with chat template: AutoModelForMaskedLM / AutoTokenizer.from_pretrained(DIR/export)).
+
+A training example is what inference sees: extraction = [<|user|> prompt <|assistant|>] + canvas,
+where the canvas is ``Template.render(canonical_json(record, schema))`` (scaffold ids, each hole =
+value tokens then pads); JSON document = canvas only; code = a stdlib window, half of them with
+0-16 pads after a 1-3 line span (a hole's slack). Prompt positions are never masked and carry no
+loss; every other in-length position (scaffold included) is masked with probability t ~ U(eps, 1).
+Loss = sum over masked positions of CE / t, divided by the number of maskable positions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import math
+import os
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-3
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def _vocab(tok_dir):
+    from ..compile.vocabulary import Vocabulary
+    return Vocabulary.from_tokenizer(str(tok_dir))
+
+
+def _pad_row(ids, max_len, pad_id):
+    ids = list(ids)[:max_len]
+    return ids + [pad_id] * (max_len - len(ids)), len(ids)
+
+
+def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
+               mix=(0.55, 0.15, 0.30), split: str = "train", log=print) -> dict:
+    """Token tensors for ``n`` examples: input_ids (n, max_len) int16, prompt_len, length (n,)."""
+    from ..api import compile_json_schema
+    from ..specs.json_schema import canonical_json
+    from .corpus import code_windows, extraction_examples, json_documents, schema_pool, stdlib_files
+
+    vocab = _vocab(tok_dir)
+    user_id = vocab.tokenizer.token_to_id("<|user|>")
+    asst_id = vocab.tokenizer.token_to_id("<|assistant|>")
+    pad = vocab.pad_id
+    n_ext = int(round(n * mix[0]))
+    n_doc = int(round(n * mix[1])) if split == "train" else 0
+    n_code = n - n_ext - n_doc
+    t0 = time.time()
+    pool = schema_pool(pool_size, seed, split)
+    tpls, bad_schema = {}, 0
+    for i, spec in enumerate(pool):
+        try:
+            tpls[i] = compile_json_schema(spec["schema"], vocab)
+        except Exception as e:  # noqa: BLE001 - count and skip
+            bad_schema += 1
+            log(f"schema {i} does not compile: {e}")
+    log(f"compiled {len(tpls)}/{len(pool)} schemas in {time.time() - t0:.1f}s")
+
+    rows, plens, lens, kinds = [], [], [], []
+    stats = Counter()
+
+    def canvas_of(ex):
+        tpl = tpls.get(ex["schema_index"])
+        if tpl is None:
+            stats["no_template"] += 1
+            return None
+        try:
+            return tpl.render(canonical_json(ex["record"], ex["schema"]))
+        except ValueError:
+            stats["render_fail"] += 1
+            return None
+
+    def add(ids, plen, kind):
+        if len(ids) > max_len:
+            stats[f"{kind}_too_long"] += 1
+            return False
+        row, ln = _pad_row(ids, max_len, pad)
+        rows.append(row)
+        plens.append(plen)
+        lens.append(ln)
+        kinds.append(kind)
+        stats[kind] += 1
+        return True
+
+    # extraction / documents: draw more than needed, since some are too long for max_len
+    src = extraction_examples(10 ** 9, seed, split, pool=pool)
+    got = 0
+    while got < n_ext:
+        ex = next(src)
+        canvas = canvas_of(ex)
+        if canvas is None:
+            continue
+        prompt = [user_id] + vocab.encode(ex["prompt"]) + [asst_id]
+        got += add(prompt + canvas, len(prompt), 0)
+    if n_doc:
+        src = json_documents(10 ** 9, seed, pool=pool)
+        got = 0
+        while got < n_doc:
+            canvas = canvas_of(next(src))
+            if canvas is not None:
+                got += add(canvas, 0, 1)
+    rng = random.Random(f"slack/{seed}/{split}")
+    for prefix, span, suffix in code_windows(stdlib_files(split), n_code, seed if split == "train" else seed + 1):
+        if rng.random() < 0.5:
+            ids = vocab.encode(prefix) + vocab.encode(span) + [pad] * rng.randint(0, 16) + vocab.encode(suffix)
+        else:
+            ids = vocab.encode(prefix + span + suffix)
+        row, ln = _pad_row(ids, max_len, pad)
+        # strip trailing pads of a slack that fell at the cut: they would be indistinguishable
+        rows.append(row)
+        plens.append(0)
+        lens.append(ln)
+        kinds.append(2)
+        stats["code"] += 1
+    log(f"data: {dict(stats)} in {time.time() - t0:.1f}s")
+    return {"input_ids": torch.tensor(rows, dtype=torch.int16),
+            "prompt_len": torch.tensor(plens, dtype=torch.int16),
+            "length": torch.tensor(lens, dtype=torch.int16),
+            "kind": torch.tensor(kinds, dtype=torch.int8),
+            "stats": dict(stats), "max_len": max_len, "seed": seed}
+
+
+# --- model --------------------------------------------------------------------------------------
+
+def make_config(tok, *, hidden=256, layers=6, heads=4, intermediate=512, max_pos=1024):
+    from transformers import ModernBertConfig
+    vocab_size = int(math.ceil(len(tok) / 64) * 64)
+    return ModernBertConfig(
+        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, intermediate_size=intermediate,
+        max_position_embeddings=max_pos, global_attn_every_n_layers=3, local_attention=128,
+        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.pad_token_id,
+        cls_token_id=tok.pad_token_id, sep_token_id=tok.pad_token_id,
+        sparse_prediction=True, sparse_pred_ignore_index=-100, tie_word_embeddings=True)
+
+
+def make_model(config):
+    from transformers import ModernBertForMaskedLM
+    try:
+        model = ModernBertForMaskedLM._from_config(config, attn_implementation="sdpa")
+    except Exception:  # noqa: BLE001
+        model = ModernBertForMaskedLM._from_config(config)
+    # pad is a real token here (a hole's slack): let its input embedding learn
+    model.model.embeddings.tok_embeddings.padding_idx = None
+    return model
+
+
+def mdlm_loss(model, ids, prompt_len, length, mask_id, gen, t=None):
+    """MDLM loss of a batch; returns (loss, n_maskable)."""
+    B, L = ids.shape
+    pos = torch.arange(L).unsqueeze(0)
+    in_len = pos < length.unsqueeze(1)
+    maskable = in_len & (pos >= prompt_len.unsqueeze(1))
+    if t is None:
+        t = EPS + (1 - EPS) * torch.rand(B, generator=gen)
+    masked = maskable & (torch.rand(B, L, generator=gen) < t.unsqueeze(1))
+    labels = torch.where(masked, ids, torch.full_like(ids, -100))
+    inp = torch.where(masked, torch.full_like(ids, mask_id), ids)
+    out = model(input_ids=inp, attention_mask=in_len.long(), labels=labels)
+    logits = out.logits                              # (n_masked, V): sparse prediction
+    target = ids[masked]
+    if logits.dim() == 3:                            # sparse prediction unavailable: gather
+        logits = logits[masked]
+    w = (1.0 / t).unsqueeze(1).expand(B, L)[masked]
+    ce = F.cross_entropy(logits.float(), target, reduction="none")
+    n = maskable.sum().clamp_min(1)
+    return (ce * w).sum() / n, int(n)
+
+
+# --- loop ---------------------------------------------------------------------------------------
+
+def lr_at(progress, step, args):
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    p = min(1.0, max(0.0, progress))
+    return args.lr * (args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def atomic_save(obj, path):
+    tmp = str(path) + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def export(model, tok, out_dir):
+    """float16 HF model dir + tokenizer, written to a temp dir then swapped in."""
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    if tmp.exists():
+        import shutil
+        shutil.rmtree(tmp)
+    m = copy.deepcopy(model).to(torch.float16)
+    try:
+        m.save_pretrained(str(tmp), safe_serialization=True)
+    except TypeError:
+        m.save_pretrained(str(tmp))
+    tok.save_pretrained(str(tmp))
+    if out_dir.exists():
+        import shutil
+        old = out_dir.with_name(out_dir.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, out_dir)
+
+
+def plot(out_dir) -> Path | None:
+    """DIR/loss.png from DIR/loss.csv (needs matplotlib: pip install constrained-dlm[train])."""
+    out_dir = Path(out_dir)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed; skipping plot", file=sys.stderr)
+        return None
+    steps, losses = [], []
+    with open(out_dir / "loss.csv") as fh:
+        for row in csv.DictReader(fh):
+            steps.append(int(row["step"]))
+            losses.append(float(row["loss"]))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(steps, losses, lw=0.6, alpha=0.5, label="loss")
+    k = 25
+    if len(losses) > k:
+        sm = [sum(losses[i - k:i]) / k for i in range(k, len(losses) + 1)]
+        ax.plot(steps[k - 1:], sm, lw=1.5, label=f"mean of {k}")
+    ev = out_dir / "eval.csv"
+    if ev.exists():
+        with open(ev) as fh:
+            rows = list(csv.DictReader(fh))
+        for key in (rows[0].keys() if rows else []):
+            if key.startswith("eval_"):
+                ax.plot([int(r["step"]) for r in rows], [float(r[key]) for r in rows], "o-", ms=3, label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel("MDLM loss (nats / maskable token)")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    path = out_dir / "loss.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m constrained_dlm.train", description=__doc__.split("\n")[2])
+    p.add_argument("--out", required=True)
+    p.add_argument("--minutes", type=float, default=100.0, help="training time budget, across resumes")
+    p.add_argument("--steps", type=int, default=None, help="step budget (alternative to --minutes)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--plot", action="store_true", help="only write DIR/loss.png and exit")
+    p.add_argument("--tiny", action="store_true", help="tiny model and data (tests)")
+    p.add_argument("--ckpt-minutes", type=float, default=5.0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--examples", type=int, default=60000)
+    p.add_argument("--pool-size", type=int, default=1000, help="distinct training schemas")
+    p.add_argument("--max-len", type=int, default=256)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--min-lr-frac", type=float, default=0.1)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--intermediate", type=int, default=512)
+    p.add_argument("--vocab-size", type=int, default=8192)
+    p.add_argument("--log-every", type=int, default=10)
+    args = p.parse_args(argv)
+    if args.tiny:
+        args.hidden, args.layers, args.heads, args.intermediate = 64, 2, 2, 128
+        args.examples, args.pool_size, args.vocab_size, args.batch = 64, 12, 1024, 8
+        args.warmup = 2
+    return args
+
+
+def make_eval(tok_dir, args, log):
+    """Fixed held-out batches (unseen keys / unseen stdlib modules) with fixed masks."""
+    n = 16 if args.tiny else 128
+    d = build_data(tok_dir, n=n, seed=args.seed + 1, max_len=args.max_len,
+                   pool_size=8 if args.tiny else 100, mix=(0.5, 0.0, 0.5), split="heldout", log=log)
+    return d
+
+
+@torch.no_grad()
+def evaluate(model, ev, mask_id, batch):
+    model.eval()
+    res = {}
+    g = torch.Generator().manual_seed(1234)
+    for kind, name in ((0, "eval_extraction"), (2, "eval_code")):
+        sel = (ev["kind"] == kind).nonzero().flatten()
+        tot, cnt = 0.0, 0
+        for i in range(0, len(sel), batch):
+            idx = sel[i:i + batch]
+            ids = ev["input_ids"][idx].long()
+            L = int(ev["length"][idx].max())
+            loss, nm = mdlm_loss(model, ids[:, :L], ev["prompt_len"][idx].long(), ev["length"][idx].long(),
+                                 mask_id, g)
+            tot += float(loss) * nm
+            cnt += nm
+        res[name] = tot / max(cnt, 1)
+    model.train()
+    return res
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.plot:
+        print(plot(out))
+        return
+    torch.set_num_threads(args.threads)
+    log = lambda *a: print(*a, flush=True)  # noqa: E731
+    from transformers import AutoTokenizer
+    from .tokenizer import build_tokenizer, training_texts
+
+    ckpt_path = out / "ckpt.pt"
+    resume = args.resume and ckpt_path.exists()
+    if args.resume and not resume:
+        log(f"--resume: no {ckpt_path}, starting fresh")
+    if not (out / "tokenizer.json").exists():
+        t0 = time.time()
+        texts = training_texts(args.seed, n_extraction=300, stdlib_bytes=300_000) if args.tiny else None
+        build_tokenizer(out, seed=args.seed, vocab_size=args.vocab_size, texts=texts)
+        log(f"tokenizer trained in {time.time() - t0:.1f}s")
+    tok = AutoTokenizer.from_pretrained(str(out))
+    mask_id = tok.mask_token_id
+
+    data_path = out / "data.pt"
+    if data_path.exists():
+        data = torch.load(data_path)
+        log(f"loaded {data_path}: {tuple(data['input_ids'].shape)}")
+    else:
+        data = build_data(out, n=args.examples, seed=args.seed, max_len=args.max_len,
+                          pool_size=args.pool_size, log=log)
+        data["eval"] = make_eval(out, args, log)
+        atomic_save(data, data_path)
+    ev = data["eval"]
+
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    config = make_config(tok, hidden=args.hidden, layers=args.layers, heads=args.heads,
+                         intermediate=args.intermediate)
+    model = make_model(config)
+    nparam = sum(p.numel() for p in model.parameters())
+    log(f"model: {nparam / 1e6:.2f}M params ({nparam * 2 / 2**20:.1f} MiB fp16), "
+        f"attn={getattr(model.config, '_attn_implementation', '?')}, vocab {config.vocab_size}")
+    decay = [p for n_, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n_, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
+    gen = torch.Generator().manual_seed(args.seed)
+    step, elapsed = 0, 0.0
+    if resume:
+        ck = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optim"])
+        step, elapsed = ck["step"], ck["elapsed"]
+        gen.set_state(ck["gen"])
+        torch.set_rng_state(ck["torch_rng"])
+        random.setstate(ck["py_rng"])
+        log(f"resumed at step {step}, {elapsed / 60:.1f} min trained")
+
+    def save():
+        atomic_save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step,
+                     "elapsed": elapsed, "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                     "py_rng": random.getstate(), "config": config.to_dict(), "args": vars(args)},
+                    ckpt_path)
+        export(model, tok, out / "export")
+        res = evaluate(model, ev, mask_id, args.batch)
+        new = not (out / "eval.csv").exists()
+        with open(out / "eval.csv", "a") as fh:
+            if new:
+                fh.write("step,elapsed," + ",".join(res) + "\n")
+            fh.write(f"{step},{elapsed:.1f}," + ",".join(f"{v:.4f}" for v in res.values()) + "\n")
+        log(f"checkpoint at step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in res.items()))
+
+    budget_s = args.minutes * 60
+    loss_csv = out / "loss.csv"
+    if not loss_csv.exists() or not resume:
+        loss_csv.write_text("step,loss,elapsed\n")
+    ids_all, plen_all, len_all = data["input_ids"], data["prompt_len"], data["length"]
+    N = len(ids_all)
+    model.train()
+    last_ckpt = elapsed
+    win_tok, win_t, win_loss, win_n = 0, 0.0, 0.0, 0
+    while True:
+        if args.steps is not None and step >= args.steps:
+            break
+        if args.steps is None and elapsed >= budget_s:
+            break
+        t0 = time.perf_counter()
+        progress = step / args.steps if args.steps else elapsed / budget_s
+        lr = lr_at(progress, step, args)
+        for g_ in opt.param_groups:
+            g_["lr"] = lr
+        idx = torch.randint(0, N, (args.batch,), generator=gen)
+        lens = len_all[idx].long()
+        L = int(lens.max())
+        ids = ids_all[idx, :L].long()
+        loss, nm = mdlm_loss(model, ids, plen_all[idx].long(), lens, mask_id, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        opt.step()
+        step += 1
+        dt = time.perf_counter() - t0
+        elapsed += dt
+        lv = float(loss)
+        with open(loss_csv, "a") as fh:
+            fh.write(f"{step},{lv:.5f},{elapsed:.2f}\n")
+        win_tok += int(lens.sum())
+        win_t += dt
+        win_loss += lv
+        win_n += 1
+        if step % args.log_every == 0 or step == 1:
+            log(f"step {step} loss {win_loss / win_n:.4f} lr {lr:.2e} {win_tok / win_t:.0f} tok/s "
+                f"{win_t / win_n:.2f} s/step elapsed {elapsed / 60:.1f} min")
+            win_tok, win_t, win_loss, win_n = 0, 0.0, 0.0, 0
+        if elapsed - last_ckpt >= args.ckpt_minutes * 60:
+            save()
+            last_ckpt = elapsed
+    save()
+    plot(out)
+    log(f"done: step {step}, {elapsed / 60:.1f} min; export in {out / 'export'}")
+
+
+if __name__ == "__main__":
+    main()
