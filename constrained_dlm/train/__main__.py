@@ -128,7 +128,6 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
         else:
             ids = vocab.encode(prefix + span + suffix)
         row, ln = _pad_row(ids, max_len, pad)
-        # strip trailing pads of a slack that fell at the cut: they would be indistinguishable
         rows.append(row)
         plens.append(0)
         lens.append(ln)
@@ -435,7 +434,7 @@ def main(argv=None):
         step += 1
         dt = time.perf_counter() - t0
         elapsed += dt
-        lv = float(loss)
+        lv = float(loss.detach())
         with open(loss_csv, "a") as fh:
             fh.write(f"{step},{lv:.5f},{elapsed:.2f}\n")
         win_tok += int(lens.sum())

@@ -426,7 +426,7 @@ class SchemaGen:
         used.add(k)
         return k
 
-    def _object(self, concepts: list[str], nested: list[str], depth: int = 0, required_p=0.7):
+    def _object(self, concepts: list[str], nested: list[str], depth: int = 0, required_p=0.85):
         rng = self.rng
         props, meta, used = {}, {}, set()
         for c in concepts:
@@ -471,7 +471,7 @@ class SchemaGen:
         rng = self.rng
         domain = rng.choice(list(DOMAINS_CONCEPTS))
         pool = DOMAINS_CONCEPTS[domain]
-        n = rng.randint(1, 6)
+        n = rng.randint(1, 5)
         concepts = rng.sample(pool, min(n, len(pool)))
         if rng.random() < 0.15:
             extra = rng.choice([c for c in CONCEPTS if c not in concepts])

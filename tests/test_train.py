@@ -1,0 +1,109 @@
+"""The training pipeline: seeded corpus, held-out keys, canvases that match inference, a 2-step run."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from constrained_dlm.train.corpus import extraction_examples, key_pool, schema_pool, stdlib_files
+
+
+def _keys(schema, out):
+    if isinstance(schema, dict):
+        for k, sub in (schema.get("properties") or {}).items():
+            out.add(k)
+            _keys(sub, out)
+        if "items" in schema:
+            _keys(schema["items"], out)
+    return out
+
+
+def test_corpus_deterministic_per_seed():
+    a = list(extraction_examples(30, seed=3, pool_size=20))
+    b = list(extraction_examples(30, seed=3, pool_size=20))
+    c = list(extraction_examples(30, seed=4, pool_size=20))
+    assert a == b
+    assert a != c
+    assert stdlib_files("train") == stdlib_files("train")
+
+
+def test_heldout_keys_disjoint_from_train():
+    assert not key_pool("train") & key_pool("heldout")
+    train = set()
+    for ex in extraction_examples(300, seed=0, pool_size=100):
+        _keys(ex["schema"], train)
+    held = set()
+    for ex in extraction_examples(300, seed=0, split="heldout", pool_size=100):
+        _keys(ex["schema"], held)
+    assert train and held and not train & held
+    assert train <= key_pool("train") and held <= key_pool("heldout")
+    tr, ho = set(stdlib_files("train")), set(stdlib_files("heldout"))
+    assert ho and not tr & ho and 0.02 < len(ho) / (len(tr) + len(ho)) < 0.1
+
+
+@pytest.fixture(scope="module")
+def small_tokenizer(tmp_path_factory):
+    from constrained_dlm.train.tokenizer import build_tokenizer, training_texts
+    out = tmp_path_factory.mktemp("tok")
+    build_tokenizer(out, vocab_size=1024, texts=training_texts(0, n_extraction=300, stdlib_bytes=300_000))
+    return out
+
+
+def test_tokenizer_and_rendered_canvas(small_tokenizer):
+    from transformers import AutoTokenizer
+
+    from constrained_dlm.api import compile_json_schema
+    from constrained_dlm.compile.vocabulary import Vocabulary
+    from constrained_dlm.specs.json_schema import canonical_json
+
+    tok = AutoTokenizer.from_pretrained(str(small_tokenizer))
+    assert tok.apply_chat_template([{"role": "user", "content": "P q"}], add_generation_prompt=True,
+                                   tokenize=False) == "<|user|>P q<|assistant|>"
+    v = Vocabulary.from_tokenizer(str(small_tokenizer))
+    assert (v.pad_id, v.mask_id) == (tok.pad_token_id, tok.mask_token_id) == (0, 1)
+    pool = schema_pool(10, seed=0)
+    done = 0
+    for ex in extraction_examples(20, seed=0, pool=pool):
+        tpl = compile_json_schema(ex["schema"], v)
+        ids = tpl.render(canonical_json(ex["record"], ex["schema"]))
+        assert len(ids) == len(tpl)
+        for i, t in enumerate(tpl.token_ids):          # scaffold unchanged
+            if int(t) != v.mask_id:
+                assert ids[i] == int(t)
+        for h in tpl.holes:
+            seg = ids[h.start:h.start + h.length]
+            n = len(seg)
+            while n and seg[n - 1] == v.pad_id:
+                n -= 1
+            assert v.pad_id not in seg[:n]                  # pads only end a hole
+            assert v.mask_id not in seg
+            assert h.automaton.accepts(seg[:n])
+        value = json.loads(tpl.text_of(ids))
+        assert value == ex["record"]
+        jsonschema.validate(value, ex["schema"], format_checker=jsonschema.FormatChecker())
+        assert tpl.finish(tpl.text_of(ids)) == ex["record"]
+        done += 1
+    assert done == 20
+    tpl = compile_json_schema({"type": "object", "properties": {"a": {"type": "integer", "maximum": 9}},
+                               "required": ["a"]}, v)
+    with pytest.raises(ValueError):
+        tpl.render('{"a": 12}')
+
+
+def test_two_step_training_run_exports(tmp_path):
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from constrained_dlm.train.__main__ import main
+    main(["--out", str(tmp_path), "--tiny", "--steps", "2"])
+    assert (tmp_path / "ckpt.pt").exists() and (tmp_path / "data.pt").exists()
+    rows = (tmp_path / "loss.csv").read_text().strip().splitlines()
+    assert rows[0] == "step,loss,elapsed" and len(rows) == 3
+    model = AutoModelForMaskedLM.from_pretrained(str(tmp_path / "export"))
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "export"))
+    assert tok.mask_token_id == 1 and tok.pad_token_id == 0
+    assert model.config.vocab_size >= len(tok)
+    main(["--out", str(tmp_path), "--tiny", "--steps", "3", "--resume"])
+    rows = (tmp_path / "loss.csv").read_text().strip().splitlines()
+    assert len(rows) == 4 and rows[-1].startswith("3,")
