@@ -1,7 +1,8 @@
 """Decode stage: the unconstrained baseline — the same denoising loop with no template and no mask.
 
 This is what a masked diffusion LM does on its own (LLaDA's ``generate``): a canvas of
-``length`` masks after the prompt, each step one forward pass, the proposed tokens kept by the
+``length`` masks after the prompt (or a given canvas: fixed tokens with masks between them, e.g. a
+template's scaffold with its holes left unconstrained), each step one forward pass, the proposed tokens kept by the
 same remasking rule and step schedule as :func:`~constrained_dlm.decode.sampler.denoise`. It
 exists to measure what the constraint buys (validity) and costs (time), side by side.
 """
@@ -24,20 +25,33 @@ class FreeResult:
     nfe: int
 
 
-def denoise_unconstrained(model, prompts: Sequence[Sequence[int]], length: int,
+def denoise_unconstrained(model, prompts: Sequence[Sequence[int]],
+                          canvas: int | Sequence[int] | Sequence[Sequence[int]],
                           options: SamplerOptions = SamplerOptions()) -> list[FreeResult]:
-    """Fill ``length`` masked positions after each prompt with no constraint at all."""
+    """Fill the masked positions after each prompt with no constraint at all.
+
+    ``canvas``: a length (that many masks), one list of ids (``mask_id`` where the model writes)
+    for every row, or one such list per row."""
     vocab = model.vocab
     device = getattr(model, "device", torch.device("cpu"))
     n_rows = len(prompts)
+    if isinstance(canvas, int):
+        canvases = [[vocab.mask_id] * canvas] * n_rows
+    elif len(canvas) and not isinstance(canvas[0], int):
+        canvases = [list(c) for c in canvas]
+    else:
+        canvases = [list(canvas)] * n_rows
+    if len(canvases) != n_rows:
+        raise ValueError(f"{len(canvases)} canvases for {n_rows} prompts")
     starts = [len(p) for p in prompts]
-    seq_len = max(starts) + length
+    length = max(len(c) for c in canvases)
+    seq_len = max(s + len(c) for s, c in zip(starts, canvases))
     ids = torch.full((n_rows, seq_len), vocab.pad_id, dtype=torch.long)
     attn = torch.zeros((n_rows, seq_len), dtype=torch.bool)
-    for b, p in enumerate(prompts):
+    for b, (p, c) in enumerate(zip(prompts, canvases)):
         ids[b, :len(p)] = torch.as_tensor(list(p), dtype=torch.long)
-        ids[b, len(p):len(p) + length] = vocab.mask_id
-        attn[b, :len(p) + length] = True
+        ids[b, len(p):len(p) + len(c)] = torch.as_tensor(c, dtype=torch.long)
+        attn[b, :len(p) + len(c)] = True
     ids, attn = ids.to(device), attn.to(device)
     gen = torch.Generator(device=device)
     gen.manual_seed(options.seed if options.seed is not None else torch.seed())
@@ -85,9 +99,9 @@ def denoise_unconstrained(model, prompts: Sequence[Sequence[int]], length: int,
                 ids[b, chosen] = tok[b, chosen]
     out = []
     for b in range(n_rows):
-        canvas = ids[b, starts[b]:starts[b] + length].cpu().tolist()
-        data = b"".join(vocab.token_bytes[t] or b"" for t in canvas if 0 <= t < vocab.size)
-        out.append(FreeResult(text=data.decode("utf-8", errors="replace"), token_ids=canvas,
+        filled = ids[b, starts[b]:starts[b] + len(canvases[b])].cpu().tolist()
+        data = b"".join(vocab.token_bytes[t] or b"" for t in filled if 0 <= t < vocab.size)
+        out.append(FreeResult(text=data.decode("utf-8", errors="replace"), token_ids=filled,
                               nfe=nfe))
     return out
 

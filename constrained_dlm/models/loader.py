@@ -21,6 +21,14 @@ import torch
 from ..errors import ModelError, RemoteCodeRequired
 from .families import Family, detect_family, get_family
 
+def _dtype_kwarg() -> str:
+    """``from_pretrained`` takes ``dtype`` since transformers 4.56, ``torch_dtype`` before."""
+    import transformers
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+_DTYPE_KW = _dtype_kwarg()
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "default-model"
 
 
@@ -178,7 +186,7 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, family: str | F
     if tokenizer is None:
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(name_or_path), **common)
     auto = getattr(transformers, fam.auto_class)
-    model = auto.from_pretrained(str(name_or_path), dtype=dt, **common, **model_kwargs)
+    model = auto.from_pretrained(str(name_or_path), **{_DTYPE_KW: dt}, **common, **model_kwargs)
     model.to(device).eval()
 
     out_emb = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
