@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..compile.automaton import TokenAutomaton
+from .remasking import Remasking, confidence
 
 NEG_INF = float("-inf")
 
@@ -46,7 +47,9 @@ class _Group:
     token_class: torch.Tensor  # (V,) long: class of each token, pad -> C, never allowed -> C + 1
     class_size: torch.Tensor   # (C + 1,) long
     class_rep: torch.Tensor    # (C + 1,) long: the token of a class when the class is forced
-    adjacency: torch.Tensor    # (S + 1, S + 1) float 0/1: some class leads from s to s'
+    edge_src: torch.Tensor     # (E,) long: the valid transitions as an edge list, src state
+    edge_cls: torch.Tensor     # (E,) long: ... their class
+    edge_dst: torch.Tensor     # (E,) long: ... their target state
     initial: int
 
 
@@ -99,16 +102,19 @@ class HoleConstraints:
             pos[h, :length] = row * seq_len + start + np.arange(length)
             present[h, :length] = True
         t = torch.as_tensor(trans, device=dev)
-        adj = np.zeros((s_n + 1, s_n + 1), dtype=np.float32)
-        src, _ = np.nonzero(trans >= 0)
-        adj[src, trans[trans >= 0]] = 1.0
+        # Valid transitions are 5-15% of (state x class) in typical JSON automata: every sweep
+        # below works on this edge list instead of the dense table.
+        src, ecls = np.nonzero(trans >= 0)
+        dst = trans[src, ecls]
         return _Group(automaton=auto, pos=torch.as_tensor(pos, device=dev),
                       present=torch.as_tensor(present, device=dev), trans=t, valid=t >= 0,
                       trans0=t.clamp(min=0), accepting=torch.as_tensor(accepting, device=dev),
                       token_class=torch.as_tensor(tc, device=dev),
                       class_size=torch.as_tensor(size, device=dev),
                       class_rep=torch.as_tensor(rep, device=dev),
-                      adjacency=torch.as_tensor(adj, device=dev), initial=auto.initial)
+                      edge_src=torch.as_tensor(src, device=dev),
+                      edge_cls=torch.as_tensor(ecls, device=dev),
+                      edge_dst=torch.as_tensor(dst, device=dev), initial=auto.initial)
 
     # -- 1. exact masks -------------------------------------------------------------------------
 
@@ -125,32 +131,33 @@ class HoleConstraints:
     def _reach_and_live(self, g: _Group, sym: torch.Tensor, masked: torch.Tensor, cls: torch.Tensor):
         """Boolean forward reachability R (H, N+1, S) and backward liveness B (H, N+1, S).
 
-        A masked position steps through the union of all transitions (one small matmul with the
-        precomputed adjacency); a committed one through its class's transition function (a
-        scatter / gather of H x S values).
+        A masked position steps through every valid edge (a gather and an index-add over the
+        edge list); a committed one through its class's transition function (a scatter / gather
+        of H x S values).
         """
         h_n, n_n, _ = sym.shape
         s_n = g.trans.shape[0]
         dev = sym.device
         present = g.present
         cls = cls.clamp(max=g.trans.shape[1] - 1)
+        src, dst = g.edge_src, g.edge_dst
         reach = torch.zeros(h_n, n_n + 1, s_n, dtype=torch.bool, device=dev)
         reach[:, 0, g.initial] = True
         dump = torch.full_like(g.trans, s_n)
         tgt_all = torch.where(g.valid, g.trans, dump)                       # (S, C), dead -> s_n
+        zeros = torch.zeros(h_n, s_n + 1, device=dev)
         for i in range(n_n):
             r = reach[:, i].float()
-            via_mask = (r @ g.adjacency) > 0
-            c = cls[:, i]
-            tgt = tgt_all[:, c].T                                            # (H, S)
-            via_tok = torch.zeros(h_n, s_n + 1, device=dev).scatter_add_(1, tgt, r)[:, :s_n] > 0
+            via_mask = zeros[:, :s_n].index_add(1, dst, r[:, src]) > 0
+            tgt = tgt_all[:, cls[:, i]].T                                    # (H, S)
+            via_tok = zeros.scatter_add(1, tgt, r)[:, :s_n] > 0
             nxt = torch.where(masked[:, i, None], via_mask, via_tok)
             reach[:, i + 1] = torch.where(present[:, i, None], nxt, reach[:, i])
         live = torch.zeros_like(reach)
         live[:, n_n] = g.accepting
         for i in range(n_n - 1, -1, -1):
             nl = live[:, i + 1]
-            via_mask = (nl.float() @ g.adjacency.T) > 0
+            via_mask = zeros[:, :s_n].index_add(1, src, nl[:, dst].float()) > 0
             c = cls[:, i]
             via_tok = nl.gather(1, g.trans0[:, c].T) & g.valid[:, c].T
             cur = torch.where(masked[:, i, None], via_mask, via_tok)
@@ -166,9 +173,11 @@ class HoleConstraints:
             tok, masked, sym = self._symbols(g, ids_flat)
             reach, live = self._reach_and_live(g, sym, masked, g.token_class[tok])
             dead |= bool((~(reach[:, 0] & live[:, 0]).any(-1)).any())
-            # class c allowed at i  <=>  some reachable s at i with trans[s, c] live at i + 1
-            nxt_live = live[:, 1:][:, :, g.trans0] & g.valid               # (H, N, S, C)
-            allowed = (reach[:, :-1, :, None] & nxt_live).any(2) & masked[..., None]
+            # class c allowed at i  <=>  some edge (s, c, s') with s reachable at i, s' live at i + 1
+            ok = (reach[:, :-1][..., g.edge_src] & live[:, 1:][..., g.edge_dst]).float()  # (H, N, E)
+            c_all = g.trans.shape[1]
+            hits = torch.zeros(*ok.shape[:2], c_all, device=ok.device)
+            allowed = (hits.index_add_(2, g.edge_cls, ok) > 0) & masked[..., None]
             count = (allowed.long() * g.class_size).sum(-1)                 # tokens allowed
             forced = masked & (count == 1)
             if forced.any():
@@ -186,56 +195,87 @@ class HoleConstraints:
 
     def propose(self, ids: torch.Tensor, logits: torch.Tensor, analysis: Analysis, *,
                 temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
-                generator: torch.Generator | None = None):
-        """One jointly valid completion of every hole, with per-position confidence inputs.
+                generator: torch.Generator | None = None,
+                remasking: Remasking = "low_confidence"):
+        """One jointly valid completion of every hole, and a remasking score per position.
 
-        Returns flat canvas indices of masked hole positions, the proposed token for each, and the
-        constrained per-position log-probabilities ``(P, V)`` (model log-probs renormalised over
-        the tokens the mask allows there) for remasking scores.
+        Returns flat canvas indices of the masked hole positions, the proposed token for each and
+        its score (higher = commit sooner) under the constrained distribution: the model's
+        (tempered) log-probs renormalised over the tokens the mask allows there.
+
+        Cost: each (positions x vocabulary) pass is as large as the logits, so the work is done
+        in class space wherever possible: about six full passes per step (gather, class max,
+        exp, class sum, pick), plus one for ``margin`` / ``entropy`` scores and a Gumbel draw
+        when sampling. Top-k / top-p take the slower token-level path.
         """
         b_n, l_n, v_n = logits.shape
         flat_logits = logits.reshape(b_n * l_n, v_n)
         ids_flat = ids.reshape(-1)
-        out_pos, out_tok, out_lp = [], [], []
+        out_pos, out_tok, out_conf = [], [], []
         for g, allowed, masked in zip(self.groups, analysis.allowed, analysis.masked):
             if not masked.any():
                 continue
             tok, _, sym = self._symbols(g, ids_flat)
             mpos = g.pos[masked]                                             # (M,)
-            lg = _sanitize(flat_logits[mpos].float())
+            lg = flat_logits[mpos].float()                                   # (M, V) a copy
+            if not bool(torch.isfinite(lg).all()):
+                lg = _sanitize(lg)
             if temperature > 0:
-                lg = lg / temperature
+                lg.div_(temperature)
             c_all = g.trans.shape[1]
-            cls_of_tok = g.token_class                                       # (V,)
-            tok_ok = allowed[masked][:, cls_of_tok.clamp(max=c_all - 1)] & (cls_of_tok < c_all)
-            lp = torch.log_softmax(lg.masked_fill(~tok_ok, NEG_INF), -1)     # constrained (M, V)
-            lp_f = _filter(lp, top_k, top_p) if temperature > 0 else lp
+            cls_idx = g.token_class.clamp(max=c_all)                        # (V,) dump = c_all
+            allowed_m = allowed[masked]                                      # (M, C + 1)
             agg = "max" if temperature <= 0 else "sum"
-            w_m = _class_reduce(lp_f, cls_of_tok, c_all, agg)                # (M, C + 1)
-            h_n, n_n = masked.shape
+            filtered = temperature > 0 and bool(top_k or top_p)
+            if filtered:
+                pick, conf, w_m, retry = self._token_level(g, lg, allowed_m, cls_idx, top_k, top_p,
+                                                           remasking, generator)
+            else:
+                w_m, log_z, mx, stats = _class_stats(lg, cls_idx, allowed_m, c_all, agg, remasking)
             w = torch.where(sym, 0.0, NEG_INF)                               # committed: 0 at own class
             w[masked] = w_m
             choice = self._joint_choice(g, w, agg, generator)                # (H, N) classes
-            bad = (choice < 0) & masked
-            if bad.any() and temperature > 0 and (top_k or top_p):
-                w[masked] = _class_reduce(lp, cls_of_tok, c_all, agg)        # filter too strict
+            if filtered and bool(((choice < 0) & masked).any()):
+                w[masked] = retry                                            # filter too strict
                 choice = self._joint_choice(g, w, agg, generator)
-            ch = choice[masked]
-            # the token inside the chosen class: exact sample (or argmax) of the model within it
-            in_cls = cls_of_tok[None, :] == ch[:, None]
-            scores = lp_f.masked_fill(~in_cls, NEG_INF)
-            if temperature > 0:
-                scores = scores + _gumbel(scores.shape, generator, scores.device)
-            pick = scores.argmax(-1)
-            fallback = ~torch.isfinite(scores.max(-1).values)
-            pick = torch.where(fallback, g.class_rep[ch.clamp(min=0)], pick)
+            ch = choice[masked].clamp(min=0)
+            if filtered:
+                pick, conf = pick(ch)
+            else:
+                # the token inside the chosen class: argmax (or exact sample) of the model within it
+                scores = torch.where(cls_idx[None, :] == ch[:, None], lg, NEG_INF)
+                if temperature > 0:
+                    scores += _gumbel(scores.shape, generator, scores.device)
+                pick = scores.argmax(-1)
+                empty = ~torch.isfinite(mx.gather(1, ch[:, None])[:, 0])
+                pick = torch.where(empty, g.class_rep[ch], pick)
+                conf = _score(remasking, lg.gather(1, pick[:, None])[:, 0] - log_z, stats, generator)
             out_pos.append(mpos)
             out_tok.append(pick)
-            out_lp.append(lp)
+            out_conf.append(conf)
         if not out_pos:
             e = torch.zeros(0, dtype=torch.long, device=logits.device)
-            return e, e, torch.zeros(0, v_n, device=logits.device)
-        return torch.cat(out_pos), torch.cat(out_tok), torch.cat(out_lp)
+            return e, e, torch.zeros(0, device=logits.device)
+        return torch.cat(out_pos), torch.cat(out_tok), torch.cat(out_conf)
+
+    def _token_level(self, g, lg, allowed_m, cls_idx, top_k, top_p, remasking, generator):
+        """Top-k / top-p need token-level log-probs: the (slower) path for filtered sampling."""
+        c_all = g.trans.shape[1]
+        tok_ok = allowed_m[:, cls_idx.clamp(max=c_all - 1)] & (cls_idx < c_all)
+        lp = torch.log_softmax(lg.masked_fill(~tok_ok, NEG_INF), -1)        # constrained (M, V)
+        lp_f = _filter(lp, top_k, top_p)
+        w_m = _class_reduce(lp_f, cls_idx, c_all, "sum")
+        retry = _class_reduce(lp, cls_idx, c_all, "sum")
+
+        def pick(ch):
+            scores = lp_f.masked_fill(cls_idx[None, :] != ch[:, None], NEG_INF)
+            scores = scores + _gumbel(scores.shape, generator, scores.device)
+            tok = scores.argmax(-1)
+            empty = ~torch.isfinite(scores.max(-1).values)
+            tok = torch.where(empty, g.class_rep[ch], tok)
+            return tok, confidence(lp, tok, remasking, generator)
+
+        return pick, None, w_m, retry
 
     def _joint_choice(self, g: _Group, w: torch.Tensor, agg: str, generator) -> torch.Tensor:
         """Backward log-messages, then forward choices: a class per position, jointly valid."""
@@ -244,10 +284,19 @@ class HoleConstraints:
         dev = w.device
         beta = torch.full((h_n, n_n + 1, s_n), NEG_INF, device=dev)
         beta[:, n_n] = torch.where(g.accepting, 0.0, NEG_INF)
+        src, ecls, dst = g.edge_src, g.edge_cls, g.edge_dst
+        src_h = src[None, :].expand(h_n, -1)
         for i in range(n_n - 1, -1, -1):
-            nxt = beta[:, i + 1][:, g.trans0].masked_fill(~g.valid, NEG_INF)   # (H, S, C)
-            tot = nxt + w[:, i, None, :]
-            red = tot.amax(-1) if agg == "max" else torch.logsumexp(tot, -1)
+            tot = beta[:, i + 1][:, dst] + w[:, i][:, ecls]                     # (H, E)
+            mx = torch.full((h_n, s_n), NEG_INF, device=dev).scatter_reduce(
+                1, src_h, tot, reduce="amax", include_self=True)               # (H, S)
+            if agg == "max":
+                red = mx
+            else:                                                              # log-sum-exp per src
+                safe = torch.where(torch.isfinite(mx), mx, 0.0)
+                ssum = torch.zeros(h_n, s_n, device=dev).scatter_add_(
+                    1, src_h, (tot - safe.gather(1, src_h)).exp())
+                red = (ssum.log() + safe).masked_fill(~torch.isfinite(mx), NEG_INF)
             beta[:, i] = torch.where(g.present[:, i, None], red, beta[:, i + 1])
         state = torch.full((h_n,), g.initial, dtype=torch.long, device=dev)
         choice = torch.full((h_n, n_n), -1, dtype=torch.long, device=dev)
@@ -268,6 +317,48 @@ class HoleConstraints:
 def _sanitize(x: torch.Tensor) -> torch.Tensor:
     """A denoiser may return NaN or +-inf; the constraint must not care."""
     return torch.nan_to_num(x, nan=0.0, posinf=1e4, neginf=-1e4).clamp(-1e4, 1e4)
+
+
+def _class_stats(lg, cls_idx, allowed_m, c_all: int, agg: str, remasking: str):
+    """Class-space view of one group's logits ``lg`` (M, V) under the mask ``allowed_m``
+    (M, C + 1): the joint-choice weights (per-class max or log-sum-exp of the constrained
+    log-probs), the log normaliser over allowed tokens (M,), the per-class max (M, C + 2) and
+    what the remasking score needs beyond the picked token's log-prob."""
+    m_n = lg.shape[0]
+    idx = cls_idx[None, :].expand(m_n, -1)
+    mx = torch.full((m_n, c_all + 1), NEG_INF, device=lg.device)
+    mx = mx.scatter_reduce(1, idx, lg, reduce="amax", include_self=True)   # (M, C + 2)
+    safe = torch.where(torch.isfinite(mx), mx, 0.0)
+    ex = (lg - safe.gather(1, idx)).exp_()                                  # (M, V)
+    ssum = torch.zeros_like(mx).scatter_add_(1, idx, ex)
+    lse = (ssum.log() + safe).masked_fill(~torch.isfinite(mx), NEG_INF)[:, :c_all]
+    lse = lse.masked_fill(~allowed_m, NEG_INF)                              # (M, C + 1)
+    log_z = torch.logsumexp(lse, -1)                                        # (M,)
+    w = (lse if agg == "sum" else mx[:, :c_all].masked_fill(~allowed_m, NEG_INF)) - log_z[:, None]
+    stats = None
+    if remasking == "margin":       # top-2 allowed tokens (both may sit in one class)
+        tok_ok = allowed_m.gather(1, cls_idx.clamp(max=c_all - 1)[None, :].expand(m_n, -1))
+        tok_ok &= (cls_idx < c_all)[None, :]
+        stats = torch.where(tok_ok, lg, NEG_INF).topk(2, -1).values - log_z[:, None]
+    elif remasking == "entropy":    # -H = sum_t p_t log p_t = sum_t p_t lg_t - log Z
+        plg = torch.zeros_like(mx).scatter_add_(1, idx, ex * lg.clamp(min=-1e4))[:, :c_all]
+        mass = torch.exp(safe[:, :c_all] - log_z[:, None]).masked_fill(~allowed_m, 0.0)
+        stats = (mass * plg).sum(-1) - log_z
+    return w, log_z, mx, stats
+
+
+def _score(remasking: str, tok_lp: torch.Tensor, stats, generator) -> torch.Tensor:
+    """Remasking score from the picked token's constrained log-prob and :func:`_class_stats`."""
+    if remasking == "low_confidence":
+        return tok_lp.exp()
+    if remasking == "margin":
+        top = stats.exp()
+        return top[:, 0] - top[:, 1]
+    if remasking == "entropy":
+        return stats
+    if remasking == "random":
+        return torch.rand(tok_lp.shape, generator=generator, device=tok_lp.device)
+    raise ValueError(f"unknown remasking {remasking!r}")
 
 
 def _class_reduce(lp: torch.Tensor, cls: torch.Tensor, c_all: int, agg: str) -> torch.Tensor:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from ..compile.template import Template
 from .constraint import HoleConstraints
+from .remasking import REMASKING, Remasking
 
-Remasking = Literal["low_confidence", "margin", "entropy", "random"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,9 @@ class _Row:
 def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int]] | None = None,
             options: SamplerOptions = SamplerOptions()) -> list[Result]:
     """Fill a batch of templates (each after its prompt ids) with ``model``."""
+    if options.remasking not in REMASKING:
+        raise ValueError(f"unknown remasking {options.remasking!r}; choose one of "
+                         f"{', '.join(REMASKING)}")
     vocab = templates[0].vocab
     mask_id, pad_id = vocab.mask_id, vocab.pad_id
     device = getattr(model, "device", torch.device("cpu"))
@@ -115,9 +118,9 @@ def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int
             logits[act] = sub
         for b in act.tolist():
             rows[b].nfe += 1
-        pos, tok, lp = cons.propose(ids, logits, an, temperature=options.temperature,
-                                    top_k=options.top_k, top_p=options.top_p, generator=gen)
-        conf = _confidence(lp, tok, options.remasking, gen)
+        pos, tok, conf = cons.propose(ids, logits, an, temperature=options.temperature,
+                                      top_k=options.top_k, top_p=options.top_p, generator=gen,
+                                      remasking=options.remasking)
         keep = _select(pos, conf, masked, rows, seq_len, options)
         ids.view(-1)[pos[keep]] = tok[keep]
         snapshot()
@@ -132,21 +135,6 @@ def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int
                               history=r.history if options.record_history else None,
                               forced=r.forced))
     return results
-
-
-def _confidence(lp: torch.Tensor, tok: torch.Tensor, how: Remasking, gen) -> torch.Tensor:
-    """Higher = commit sooner. ``lp``: constrained log-probs (P, V) of each proposed position."""
-    if how == "low_confidence":
-        return lp.gather(1, tok[:, None])[:, 0].exp()
-    if how == "margin":
-        top = lp.topk(2, -1).values.exp()
-        return top[:, 0] - top[:, 1]
-    if how == "entropy":
-        p = lp.exp()
-        return (p * lp.masked_fill(p == 0, 0.0)).sum(-1)  # = -entropy
-    if how == "random":
-        return torch.rand(tok.shape, generator=gen, device=tok.device)
-    raise ValueError(f"unknown remasking {how!r}; choose low_confidence, margin, entropy or random")
 
 
 def _select(pos, conf, masked, rows, seq_len, options: SamplerOptions) -> torch.Tensor:

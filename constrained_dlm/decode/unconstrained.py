@@ -15,7 +15,8 @@ from typing import Sequence
 
 import torch
 
-from .sampler import SamplerOptions, _confidence
+from .remasking import confidence
+from .sampler import SamplerOptions
 
 
 @dataclass
@@ -79,7 +80,7 @@ def denoise_unconstrained(model, prompts: Sequence[Sequence[int]],
             else:
                 tok = lp.argmax(-1)
             flat = masked.view(-1).nonzero()[:, 0]
-            conf = _confidence(lp.view(-1, lp.shape[-1])[flat], tok.view(-1)[flat],
+            conf = confidence(lp.view(-1, lp.shape[-1])[flat], tok.view(-1)[flat],
                                options.remasking, gen)
             score = torch.full((n_rows * seq_len,), float("-inf"), device=device)
             score[flat] = conf

@@ -1,0 +1,26 @@
+"""Decode stage: remasking scores — which proposed positions to commit first (higher = sooner)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+Remasking = Literal["low_confidence", "margin", "entropy", "random"]
+REMASKING = ("low_confidence", "margin", "entropy", "random")
+
+
+def confidence(lp: torch.Tensor, tok: torch.Tensor, how: Remasking, gen) -> torch.Tensor:
+    """Scores from full log-probs ``lp`` (P, V) of each proposed position and its token ``tok``:
+    the token's probability (LLaDA), the top-2 margin, minus the entropy (Dream), or random."""
+    if how == "low_confidence":
+        return lp.gather(1, tok[:, None])[:, 0].exp()
+    if how == "margin":
+        top = lp.topk(2, -1).values.exp()
+        return top[:, 0] - top[:, 1]
+    if how == "entropy":
+        p = lp.exp()
+        return (p * lp.masked_fill(p == 0, 0.0)).sum(-1)  # = -entropy
+    if how == "random":
+        return torch.rand(tok.shape, generator=gen, device=tok.device)
+    raise ValueError(f"unknown remasking {how!r}; choose one of {', '.join(REMASKING)}")
