@@ -220,9 +220,14 @@ def _counter_increments(dfa: ByteDFA, length: CharLength) -> tuple[np.ndarray, i
 
 
 def build_token_automaton(regex: str, vocab, length: CharLength | None = None,
-                          limits: CompileLimits = CompileLimits()) -> TokenAutomaton:
-    """Compile ``regex`` (and optional character bounds) to a trimmed, class-compressed automaton."""
-    dfa = regex_to_byte_dfa(regex, timeout_s=limits.regex_timeout_s)
+                          limits: CompileLimits = CompileLimits(), *,
+                          dfa: ByteDFA | None = None) -> TokenAutomaton:
+    """Compile ``regex`` (and optional character bounds) to a trimmed, class-compressed automaton.
+
+    With ``dfa`` the byte automaton is given (built without a regex, e.g. from a grammar) and
+    ``regex`` is only its label."""
+    if dfa is None:
+        dfa = regex_to_byte_dfa(regex, timeout_s=limits.regex_timeout_s)
     inc_table, lo, hi = (None, 0, None) if length is None else _counter_increments(dfa, length)
     nxt, cnt, token_rep = _lift(dfa, vocab, inc_table, limits)
     token_class, reps = _classes(nxt, cnt, token_rep)
@@ -342,15 +347,18 @@ AUTOMATON_CACHE_SIZE = 512
 
 
 def token_automaton(regex: str, vocab, length: CharLength | None = None,
-                    limits: CompileLimits = CompileLimits()) -> TokenAutomaton:
-    """Cached :func:`build_token_automaton`, keyed by (vocabulary fingerprint, regex, length)."""
+                    limits: CompileLimits = CompileLimits(), *,
+                    dfa: ByteDFA | None = None) -> TokenAutomaton:
+    """Cached :func:`build_token_automaton`, keyed by (vocabulary fingerprint, regex, length).
+
+    With ``dfa`` given, ``regex`` must be a key that names that automaton uniquely."""
     key = (vocab.fingerprint, regex, length)
     with _AUTO_LOCK:
         hit = _AUTO_CACHE.get(key)
         if hit is not None:
             _AUTO_CACHE.move_to_end(key)
             return hit
-    auto = build_token_automaton(regex, vocab, length, limits)
+    auto = build_token_automaton(regex, vocab, length, limits, dfa=dfa)
     with _AUTO_LOCK:
         _AUTO_CACHE[key] = auto
         while len(_AUTO_CACHE) > AUTOMATON_CACHE_SIZE:

@@ -140,6 +140,25 @@ class Template:
                                options=options)
 
     @classmethod
+    def from_grammar(cls, grammar, vocab, *, max_tokens: int, max_depth: int | None = None,
+                     options: CompileOptions = CompileOptions()) -> "Template":
+        """One hole whose text is a sentence of a context-free grammar (lark syntax).
+
+        ``grammar``: a :class:`~constrained_dlm.specs.grammar.Grammar`, lark grammar text, a
+        ``.lark`` path, or a bundled name (json, arithmetic, sql, csv, python_expr). The hole's
+        automaton accepts the sentences nesting at most ``max_depth`` deep (default: sized from
+        ``max_tokens`` and the automaton's size; see ``specs/grammar.py``). The result's value is
+        the text, re-parsed by the grammar's own lark parser (``ValidationFailure`` if not).
+        """
+        from ..specs.grammar import grammar_finisher, grammar_hole
+        g, slot, auto, _depth = grammar_hole(grammar, vocab, max_tokens=max_tokens,
+                                             max_depth=max_depth, limits=options.limits)
+        budget = _budget(slot, auto, options)
+        hole = Hole(start=0, length=budget, automaton=auto, slot=slot)
+        return cls(token_ids=np.full(budget, vocab.mask_id, dtype=np.int64), holes=(hole,),
+                   vocab=vocab, finish=grammar_finisher(g), kind="grammar")
+
+    @classmethod
     def from_json_schema(cls, schema, vocab, *, options: CompileOptions = CompileOptions(),
                          model: type | None = None) -> "Template":
         """Scaffold (braces, keys, separators) as fixed tokens; values as holes."""

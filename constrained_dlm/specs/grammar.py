@@ -1,56 +1,74 @@
-"""Spec stage: a context-free grammar (lark syntax) becomes one regex hole, by a depth bound.
+"""Spec stage: a context-free grammar (lark syntax) becomes one hole, by a nesting bound.
 
 Usage::
 
     g = load_grammar("json")                    # bundled: json, arithmetic, sql, csv, python_expr
     g = load_grammar("path/to/my.lark", start="expr")
-    g = load_grammar('start: "a" start "b" | "c"')
-    grammar_regex(g, max_depth=3)               # the regex a hole's automaton is built from
+    g = load_grammar('start: "(" start ")" | "x"')
+    grammar_regex(g, max_depth=3)               # the approximation, as a regex
+    grammar_dfa(g, max_depth=3)                 # the same language as a minimal byte automaton
     g.parse(text)                               # lark's own Earley parser: independent validation
     Template.from_grammar(g, vocab, max_tokens=48)
 
 Design: a depth-bounded regular approximation, exact and order-free.
-    The grammar (read by lark itself: ``lark.load_grammar`` gives the EBNF trees, ``lark.Lark``
-    the compiled terminal patterns) is expanded into ONE regex. Rules are inlined; ``*``, ``+``,
-    ``?``, ``[]`` and ``~`` stay regex operators, and direct left or right recursion
-    (``A: A x | y``, ``A: x A | y``) is rewritten to repetition exactly (``y x*``, ``x* y``), so
-    lists and chains cost no depth. Every other recursive reference (a back edge of a depth-first
-    walk of the rule graph from the start rule: parentheses, nested arrays, calls...) spends one
-    unit of the nesting bound ``d``; a reference that would need more than ``d`` is cut, and
-    alternatives that need it are dropped. The regex therefore accepts exactly the sentences of the
-    grammar whose derivations nest at most ``d`` such references deep: a SUBSET of the grammar's
-    language, so every text it accepts parses. Grammars without such recursion (csv) compile
-    exactly, whatever ``d``.
+    The grammar is read by lark itself (``lark.load_grammar`` gives the EBNF trees, ``lark.Lark``
+    the compiled terminal patterns, the ignored terminals and the validation parser). Rules are
+    expanded in place; ``*``, ``+``, ``?``, ``[]`` and ``~`` stay repetition, and direct left or
+    right recursion (``A: A x | y``, ``A: x A | y``) is rewritten to repetition exactly
+    (``y x*``, ``x* y``), so lists, operator chains and prefix operators cost no depth. Every
+    other recursive reference (a back edge of a depth-first walk of the rule graph from the start
+    rule: parentheses, nested arrays, call arguments...) spends one unit of the nesting bound
+    ``d``; a reference that would need more than ``d`` is cut, and the alternatives that need it
+    are dropped. The result accepts exactly the sentences of the grammar whose derivations nest
+    at most ``d`` such references: a SUBSET of the grammar's language, so every text it accepts
+    parses. Grammars without such recursion (csv) are compiled exactly, whatever ``d``.
 
-    Why a regex and not a pushdown constraint: the hole then gets an ordinary token automaton
-    (``compile/automaton.py``), which gives EXACT masks in any filling order (a diffusion model
-    commits positions anywhere, several per step), respects the token budget inside the automaton
-    (a position is never offered a token after which the rest of the hole cannot be completed), and
-    needs no witness search or fallback: the sampler's parallel commits are all jointly valid. A
-    pushdown constraint is exact only left to right.
+    Why a regular language and not a pushdown constraint: the hole gets an ordinary token
+    automaton (``compile/automaton.py``), which gives EXACT masks in any filling order (a
+    diffusion model commits positions anywhere, several per step, and each commit is checked
+    against every completion of the rest of the hole), respects the token budget inside the
+    automaton (no position is offered a token after which the hole cannot be completed in its
+    remaining positions), and needs no witness search and no fallback: parallel commits are
+    jointly valid by construction. A pushdown (parser-state) constraint is exact only left to
+    right.
 
-    Limit: sentences nested deeper than ``d`` are never produced. ``d`` is sized from the hole's
-    token budget (a sentence of depth ``d`` needs about ``d`` or more tokens), capped so the
-    automaton compiles quickly (:func:`default_depth`), and lowered automatically on
-    ``CompileLimitError`` (``Template.from_grammar``). The automaton grows roughly like
-    ``r ** d`` for a rule that refers to itself ``r`` times (json: value appears twice in an array
-    and twice in an object), so deep bounds on branchy grammars are not affordable.
+    Built as an automaton, not through a regex: a regex must write a rule out again at every
+    use, so it grows like (uses per level) ** d, and a precedence-climbing grammar such as
+    python_expr is 170 KB at depth 0 and megabytes at depth 1. :func:`grammar_dfa` builds each
+    (rule, depth) automaton once, minimises it and embeds it where it is used
+    (``compile/dfa_ops.py``), so the cost follows the minimal automata (python_expr: 286 states at
+    depth 0, 7,292 at depth 1, built in about two seconds). :func:`grammar_regex` writes the
+    language as a regex, for inspection, tests (hypothesis draws from it) and small grammars.
+
+    Limit: sentences nested deeper than ``d`` are never produced. ``d`` is sized from the token
+    budget (a nesting level costs at least one token), capped so the automaton stays small enough
+    to lift to the vocabulary quickly (:func:`default_depth`), and lowered automatically on
+    ``CompileLimitError`` (:func:`grammar_hole`). The automaton grows like the number of distinct
+    bracket contexts ** d (json doubles per level; python_expr grows 25x), so deep bounds on
+    branchy grammars are not affordable; pass ``max_depth`` to choose.
 
 Whitespace and word boundaries. ``%ignore`` terminals may follow any terminal (never lead the
-sentence; they may end it). Where a terminal that can end with a word character (``[0-9A-Za-z_]``
-or non-ASCII) may be followed by one that can start with one, at least one ignore match is
-required: ``not x``, never ``notx`` (which a real tokenizer reads as one name). This only removes
-sentences, so soundness is kept; grammars without ``%ignore`` concatenate terminals as written.
+sentence; they may end it). Where a terminal ending with a word character (``[0-9A-Za-z_]`` or
+non-ASCII) meets one starting with a word character, at least one ignore match must separate
+them: ``not x``, never ``notx`` (which a real tokenizer reads as one name), ``1 if``, never
+``1if``. The automaton enforces this exactly (each terminal is followed by a boundary mark; a
+three-state checker rejects marks glued between word characters; the marks are then erased:
+``compile/dfa_ops.separate_words``). A regex cannot see where terminals meet, so
+:func:`grammar_regex` decides per position and, where a word-ending terminal may be followed by
+an optional part that may start with a word, always asks for the separator (a smaller language;
+the same one for json, arithmetic and csv, where words never meet). This only removes sentences,
+so soundness is kept; grammars without ``%ignore`` concatenate terminals as written.
 
 Validation parser: :meth:`Grammar.parse` is lark's Earley parser with the ``dynamic_complete``
-lexer, which tries every split of the text into terminals, as the regex does (a plain dynamic
-lexer takes only each terminal's greedy match, so it would reject ``[1,2]`` read as ``1`` ``,``
-... only in contrived cases, but rejecting a valid output is a false alarm). Two caveats for
-user grammars, which the bundled ones respect and test: a terminal regex should match its longest
-text first (Python's ``re`` is leftmost-first: ``/a|ab/`` never lexes ``ab``), and an ignore
-terminal should not be able to run into the next token (a ``#...`` comment needs its newline).
-Terminals may not use lookaround, backreferences or anchors (:class:`GrammarError` names the
-terminal and the feature); ``%declare`` terminals and rule templates are not supported.
+lexer, which tries every way of splitting the text into terminals, as the automaton does (the
+plain ``dynamic`` lexer takes only each terminal's greedy match: with ``start: NAME NAME`` and no
+``%ignore`` it rejects ``abc``, which is ``ab`` ``c``). The bundled grammars are not checked with
+LALR. Two caveats for user grammars, which the bundled ones respect and their tests check: a
+terminal regex should match its longest text first (Python's ``re`` is leftmost-first: lark never
+lexes ``ab`` with ``/a|ab/``), and an ignore terminal should not be able to run into the next
+token (a ``#...`` comment needs its newline). Terminals may not use lookaround, backreferences or
+anchors (:class:`GrammarError` names the terminal and the feature); ``%declare`` terminals and
+rule templates are not supported.
 """
 
 from __future__ import annotations
@@ -81,12 +99,9 @@ BUNDLED = ("json", "arithmetic", "sql", "csv", "python_expr")
 
 DEPTH_CAP = 6
 """Default nesting bound never exceeds this (see :func:`default_depth`)."""
-MAX_REGEX_CHARS = 400_000
-"""A depth whose regex is longer than this is not even tried: it would not compile in time."""
 
-_W, _N = "W", "N"      # follow contexts: what comes next may start with a word character, or not
-_WORD_BYTES = np.array(sorted(set(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
-                              | set(range(0x80, 0x100))))
+_W, _N = "W", "N"      # follow contexts (regex only): what comes next may start with a word
+#                        character, or cannot
 
 
 class GrammarError(SpecError):
@@ -99,6 +114,7 @@ class GrammarError(SpecError):
                  hint: str | None = None):
         self.line = line
         self.column = column
+        self.raw_message = message
         where = f" (line {line}, column {column})" if line is not None else ""
         if line is not None and f"line {line}, column {column}" in message:
             where = ""
@@ -115,7 +131,7 @@ def grammars_dir() -> Path:
     return here.parents[1] / "grammars"
 
 
-# --- loading ------------------------------------------------------------------------------------
+# --- loading --------------------------------------------------------------------------------------
 
 def load_grammar(source: "str | Path | Grammar", *, start: str | None = None) -> "Grammar":
     """A grammar from lark grammar text, a path to a ``.lark`` file, or a bundled grammar's name.
@@ -181,9 +197,24 @@ def _load(text: str, start: str | None, import_dir: str | None, name: str) -> "G
         raise GrammarError(f"a terminal's regex is invalid: {e}") from None
     terms = {t.name: t.pattern for t in parser.terminals}
     ignore = tuple(parser.ignore_tokens)
-    return Grammar(text=text, start=start, name=name, import_dir=import_dir,
-                   _rules={k: _unrecurse(k, v) for k, v in rules.items()},
-                   _terms=terms, _ignore_names=ignore, _parser=parser)
+    g = Grammar(text=text, start=start, name=name, import_dir=import_dir,
+                _rules={k: _unrecurse(k, v) for k, v in rules.items()},
+                _terms=terms, _ignore_names=ignore, _parser=parser)
+    for t in parser.terminals:                  # unsupported regex features, named, right away
+        anon = t.name.startswith("__ANON")
+        shown = getattr(t.pattern, "raw", None) or t.name if anon else t.name
+        try:
+            g._terminal(shown, t.pattern)
+        except GrammarError as e:
+            if e.line is None:
+                at = text.find(shown) if anon else -1
+                loc = _locate(text, t.name) if not anon else \
+                    ({"line": text.count("\n", 0, at) + 1,
+                      "column": at - (text.rfind("\n", 0, at) + 1) + 1} if at >= 0 else {})
+                raise GrammarError(e.raw_message, hint=e.hint, **loc) from None
+            raise
+    g.min_depth                                 # no finite sentence: say so now
+    return g
 
 
 _POS = re.compile(r"line (\d+),? column (\d+)")
@@ -263,7 +294,7 @@ def _unrecurse(name: str, tree: Tree) -> Tree:
     return Tree("expansions", [Tree("expansion", seq)])
 
 
-# --- the grammar object -------------------------------------------------------------------------
+# --- the grammar object ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class _Flags:
@@ -360,14 +391,17 @@ class Grammar:
 
     @functools.cached_property
     def _sep(self) -> str:
-        """One ignore match (empty when the grammar ignores nothing)."""
+        """One ignore match (empty when the grammar ignores nothing). An ignore terminal that is
+        one character repeated (``/[ \\t]+/``) contributes that character only: the separator is
+        repeated anyway, and ``(?:[ \\t]+)*`` would make a backtracking matcher explode."""
         if not self._ignore_names:
             return ""
         parts = []
         for n in self._ignore_names:
             rx, _ = self._terminal(n, self._terms[n])
-            parts.append(rx)
-        return "(?:" + "|".join(parts) + ")"
+            parts.append(_single_char_loop(rx) or rx)
+        parts = list(dict.fromkeys(parts))
+        return _group("|".join(parts)) if len(parts) > 1 else parts[0]
 
     # flags and regexes of trees, memoised per (rule, depth[, follow])
 
@@ -422,61 +456,59 @@ class Grammar:
         raise GrammarError(f"unsupported grammar construct {d or type(node).__name__!r} in rule "
                            f"{rule!r}")
 
-    def _rule_regex(self, rule: str, k: int, follow: str) -> str:
-        key = ("rx", rule, k, follow)
+    def _rule_out(self, be: "_Backend", rule: str, k: int, follow: str):
+        if be.name == "dfa" or follow == _W and not self._rule_flags(rule, k).ew:
+            follow = _N                    # nothing in it ends with a word character: no matter
+        key = (be.name, rule, k, follow)
         hit = self._memo.get(key)
         if hit is None:
-            hit = self._memo[key] = self._regex(self._rules[rule], rule, k, follow)
+            hit = self._memo[key] = be.finish_rule(self._build(be, self._rules[rule], rule, k,
+                                                               follow))
         return hit
 
-    def _regex(self, node, rule: str, k: int, follow: str) -> str:
-        """The regex of ``node``'s texts, each terminal followed by its ignore matches; None-free:
-        callers only ask for nodes whose flags are not None."""
+    def _build(self, be: "_Backend", node, rule: str, k: int, follow: str):
+        """``node``'s texts, each terminal followed by its ignore matches, in the backend's form
+        (a regex string, or an automaton expression). Callers only ask for nodes whose flags are
+        not None."""
         d = node.data
         if d == "expansions":
-            alts = [self._regex(c, rule, k, follow) for c in node.children
+            alts = [self._build(be, c, rule, k, follow) for c in node.children
                     if self._flags(c, rule, k) is not None]
-            alts = list(dict.fromkeys(alts))
-            return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+            return be.alt(alts)
         if d == "alias":
-            return self._regex(node.children[0], rule, k, follow)
+            return self._build(be, node.children[0], rule, k, follow)
         if d == "expansion":
             flags = [self._flags(c, rule, k) for c in node.children]
             parts, f = [], follow
             for c, fl in zip(reversed(node.children), reversed(flags)):
-                parts.append(self._regex(c, rule, k, f))
+                parts.append(self._build(be, c, rule, k, f))
                 f = _W if fl.sw or (fl.nullable and f == _W) else _N
-            return "".join(reversed(parts))
+            return be.seq(parts[::-1])
         if d == "maybe":
             inner = node.children[0]
             if self._flags(inner, rule, k) is None:
-                return ""
-            return _group(self._regex(inner, rule, k, follow)) + "?"
+                return be.seq([])
+            return be.rep(self._build(be, inner, rule, k, follow), 0, 1)
         if d == "expr":
             inner = node.children[0]
             fl = self._flags(inner, rule, k)
             lo, hi = _repeat_bounds(node)
             if fl is None:
-                return ""
+                return be.seq([])
             if hi == 1:
-                body = self._regex(inner, rule, k, follow)
+                body = self._build(be, inner, rule, k, follow)
             else:
-                body = self._regex(inner, rule, k, _W if fl.sw or follow == _W else _N)
-            if (lo, hi) == (1, 1):
-                return body
-            op = {(0, 1): "?", (0, None): "*", (1, None): "+"}.get((lo, hi))
-            if op is None:
-                op = "{%d}" % lo if lo == hi else "{%d,%s}" % (lo, "" if hi is None else hi)
-            return _group(body) + op
+                body = self._build(be, inner, rule, k, _W if fl.sw or follow == _W else _N)
+            return body if (lo, hi) == (1, 1) else be.rep(body, lo, hi)
         if d == "value":
             (sym,) = node.children
             if isinstance(sym, NonTerminal):
-                return self._rule_regex(sym.name, self._ref_depth(rule, sym.name, k), follow)
+                kk = self._ref_depth(rule, sym.name, k)
+                return be.ref(self._rule_out(be, sym.name, kk, follow))
             rx, fl = self._terminal(_sym_name(sym), self._pattern(sym))
-            sep = self._sep
-            if not sep:
-                return rx
-            return rx + _group(sep) + ("+" if fl.ew and follow == _W else "*")
+            if not self._ignore_names:
+                return be.term(rx, None, 0)
+            return be.term(rx, self._sep, 1 if fl.ew and follow == _W else 0)
         raise GrammarError(f"unsupported grammar construct {d!r} in rule {rule!r}")
 
     def _pattern(self, sym):
@@ -537,16 +569,48 @@ def _repeat_bounds(node: Tree) -> tuple[int, int | None]:
 
 
 def _group(rx: str) -> str:
-    return "(?:" + rx + ")"
+    """``rx`` as one atom (for a quantifier or an alternation), without redundant parentheses."""
+    return rx if _is_atom(rx) else "(?:" + rx + ")"
 
 
-# --- terminals: regex, checks, word flags -------------------------------------------------------
+def _is_atom(rx: str) -> bool:
+    if len(rx) == 1 and rx not in _REGEX_META or len(rx) == 2 and rx[0] == "\\":
+        return True
+    if not rx or rx[0] not in "([":
+        return False
+    depth, i, in_class = 0, 0, False
+    while i < len(rx):
+        c = rx[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            if c == "]" and i > start_class + 1 + (rx[start_class + 1] == "^"):
+                in_class = False
+                if depth == 0 and i < len(rx) - 1:
+                    return False
+        elif c == "[":
+            in_class, start_class = True, i
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0 and i < len(rx) - 1:
+                return False
+        i += 1
+    return True
+
+
+_REGEX_META = set(".^$*+?()[]{}|\\")
+
+
+# --- terminals: regex, checks, word flags ---------------------------------------------------------
 
 _FEATURES = {
-    "ASSERT": "lookahead/lookbehind", "ASSERT_NOT": "negative lookahead/lookbehind",
-    "GROUPREF": "backreference", "GROUPREF_EXISTS": "conditional group",
-    "GROUPREF_IGNORE": "backreference", "GROUPREF_UNI_IGNORE": "backreference",
-    "GROUPREF_LOC_IGNORE": "backreference", "ATOMIC_GROUP": "atomic group",
+    "ASSERT": "a lookahead or lookbehind", "ASSERT_NOT": "a negative lookahead or lookbehind",
+    "GROUPREF": "a backreference", "GROUPREF_EXISTS": "a conditional group",
+    "GROUPREF_IGNORE": "a backreference", "GROUPREF_UNI_IGNORE": "a backreference",
+    "GROUPREF_LOC_IGNORE": "a backreference", "ATOMIC_GROUP": "an atomic group",
 }
 
 
@@ -556,7 +620,7 @@ def _unsupported(parsed) -> str | None:
         if name in _FEATURES:
             return _FEATURES[name]
         if op is sre_c.AT:
-            return "anchor (^, $, \\b, \\A, \\Z)"
+            return "an anchor (^, $, \\b, \\A, \\Z)"
         subs = []
         if op is sre_c.SUBPATTERN:
             subs = [av[3]]
@@ -599,6 +663,40 @@ def _strip_group_names(rx: str) -> str:
     return "".join(out)
 
 
+def _single_char_loop(rx: str) -> str | None:
+    """``C`` when ``rx`` is ``C+`` for a single character or class ``C`` (maybe in a group)."""
+    while rx.startswith("(?:") and rx.endswith(")") and _is_atom(rx):
+        rx = rx[3:-1]
+    if not rx.endswith("+") or rx.endswith("\\+"):
+        return None
+    inner = rx[:-1]
+    while inner.startswith("(?:") and inner.endswith(")") and _is_atom(inner):
+        inner = inner[3:-1]
+    try:
+        parsed = list(sre_parse.parse(inner))
+    except re.error:
+        return None
+    if len(parsed) == 1 and parsed[0][0] in (sre_c.LITERAL, sre_c.IN, sre_c.NOT_LITERAL,
+                                             sre_c.ANY) and _is_atom(inner):
+        return inner
+    return None
+
+
+def _escape_controls(rx: str) -> str:
+    """Raw control characters (lark unescapes ``\\n``, ``\\x00``...) written back as ``\\xHH``."""
+    out, i = [], 0
+    while i < len(rx):
+        c = rx[i]
+        if c == "\\" and i + 1 < len(rx):
+            nxt = rx[i + 1]
+            out.append(f"\\x{ord(nxt):02x}" if ord(nxt) < 0x20 or ord(nxt) == 0x7F else c + nxt)
+            i += 2
+            continue
+        out.append(f"\\x{ord(c):02x}" if ord(c) < 0x20 or ord(c) == 0x7F else c)
+        i += 1
+    return "".join(out)
+
+
 def _terminal_info(name: str, pattern) -> tuple[str, _Flags] | None:
     from lark.lexer import PatternStr
     from ..compile.byte_dfa import DEAD, regex_to_byte_dfa
@@ -614,12 +712,14 @@ def _terminal_info(name: str, pattern) -> tuple[str, _Flags] | None:
         raise GrammarError(f"terminal {name}: invalid regex {rx!r}: {e}") from None
     bad = _unsupported(parsed)
     if bad:
-        raise GrammarError(f"terminal {name} uses a {bad} ({rx!r}), which no finite automaton "
+        raise GrammarError(f"terminal {name} uses {bad} ({rx!r}), which no finite automaton "
                            "can check", hint="rewrite it without lookaround, backreferences or "
                            "anchors (lark's common.ESCAPED_STRING uses a lookbehind: define "
                            "your own string terminal)")
     if parsed.state.groupdict:
         rx = _strip_group_names(rx)
+    if not parsed.state.flags & re.VERBOSE and "x" not in getattr(pattern, "flags", ()):
+        rx = _escape_controls(rx)
     try:
         re.compile("x" + _group(rx))
     except re.error as e:
@@ -632,52 +732,316 @@ def _terminal_info(name: str, pattern) -> tuple[str, _Flags] | None:
         raise GrammarError(f"terminal {name}: {e}") from None
     if dfa.accepting[dfa.initial]:
         raise GrammarError(f"terminal {name} matches the empty string")
+    from ..compile.dfa_ops import WORD_BYTES
+    word = np.nonzero(WORD_BYTES)[0]
     t = dfa.table
-    sw = bool((t[dfa.initial, _WORD_BYTES] != DEAD).any())
-    into = t[:, _WORD_BYTES]
+    sw = bool((t[dfa.initial, word] != DEAD).any())
+    into = t[:, word]
     ew = bool(dfa.accepting[into[into != DEAD]].any())
     if not dfa.accepting.any():
         return None
     return _group(rx), _Flags(False, sw, ew)
 
 
-# --- the approximation --------------------------------------------------------------------------
+# --- backends: the same construction as a regex string or as an automaton -------------------------
 
-def grammar_regex(grammar: "Grammar | str", *, max_depth: int) -> str:
-    """A regex accepting exactly the grammar's sentences of nesting depth <= ``max_depth``.
+MAX_REGEX_OUTPUT = 2_000_000
+""":func:`grammar_regex` refuses to write a regex longer than this (CompileLimitError)."""
 
-    Every text it fullmatches parses with :meth:`Grammar.parse`. Raises :class:`BudgetError` when
-    no sentence is that shallow (``Grammar.min_depth`` says how deep the shallowest one is).
-    """
-    g = load_grammar(grammar) if not isinstance(grammar, Grammar) else grammar
+
+class _Backend:
+    name = ""
+
+
+class _RegexBackend(_Backend):
+    name = "rx"
+
+    def __init__(self, max_chars: int = MAX_REGEX_OUTPUT):
+        self.max_chars = max_chars
+
+    def _check(self, rx: str) -> str:
+        if len(rx) > self.max_chars:
+            raise CompileLimitError(
+                f"the grammar's regex passes {self.max_chars:,} characters at this depth (a "
+                "regex must write out every use of a rule again); lower max_depth, or use "
+                "grammar_dfa, which shares them", limit="regex_chars", value=len(rx))
+        return rx
+
+    def alt(self, parts):
+        parts = list(dict.fromkeys(parts))
+        return parts[0] if len(parts) == 1 else self._check("(?:" + "|".join(parts) + ")")
+
+    def seq(self, parts):
+        return self._check("".join(parts))
+
+    def rep(self, body, lo, hi):
+        if body == "":
+            return ""
+        op = {(0, 1): "?", (0, None): "*", (1, None): "+"}.get((lo, hi))
+        if op is None:
+            op = "{%d}" % lo if lo == hi else "{%d,%s}" % (lo, "" if hi is None else hi)
+        return _group(body) + op
+
+    def ref(self, out):
+        return out
+
+    def term(self, rx, sep, min_sep):
+        if sep is None:
+            return rx
+        return rx + _group(sep) + ("+" if min_sep else "*")
+
+    def finish_rule(self, out):
+        return out
+
+
+class _DFABackend(_Backend):
+    name = "dfa"
+
+    def __init__(self, max_states: int, timeout_s: float, max_edges: int | None = None):
+        import time
+        self.max_states = max_states
+        self.max_edges = max_edges
+        self.deadline = time.monotonic() + timeout_s
+        self.timeout_s = timeout_s
+        self._terms: dict = {}
+
+    def alt(self, parts):
+        return parts[0] if len(parts) == 1 else ("alt", parts)
+
+    def seq(self, parts):
+        return parts[0] if len(parts) == 1 else ("seq", parts)
+
+    def rep(self, body, lo, hi):
+        return ("rep", body, lo, hi)
+
+    def ref(self, out):
+        return ("dfa", out)
+
+    def term(self, rx, sep, min_sep):
+        from ..compile.byte_dfa import regex_to_byte_dfa
+        from ..compile.dfa_ops import compile_expr
+        from ..compile.dfa_ops import MARK, byte_dfa_of
+        key = (rx, sep)
+        hit = self._terms.get(key)
+        if hit is None:
+            t = ("dfa", regex_to_byte_dfa(rx))
+            if sep is not None:              # the terminal, a boundary mark, its ignore matches
+                t = ("seq", [t, ("dfa", byte_dfa_of(MARK)),
+                             ("rep", ("dfa", regex_to_byte_dfa(sep)), 0, None)])
+            hit = self._terms[key] = ("dfa", compile_expr(t))
+        return hit
+
+    def finish_rule(self, expr):
+        import time
+        from ..compile.dfa_ops import compile_expr
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise CompileLimitError(
+                f"building the grammar's automaton took longer than {self.timeout_s:g} s; lower "
+                "max_depth or raise CompileLimits.regex_timeout_s", limit="regex_timeout_s",
+                value=self.timeout_s)
+        dfa = compile_expr(expr, max_states=self.max_states, timeout_s=left)
+        if dfa is None:
+            raise GrammarError("internal: a rule's automaton is empty although its flags are not")
+        if self.max_edges is not None and _edges(dfa) > self.max_edges:
+            raise CompileLimitError(f"a rule's automaton passes {self.max_edges:,} transitions",
+                                    limit="max_edges", value=self.max_edges)
+        return dfa
+
+
+# --- the approximation ----------------------------------------------------------------------------
+
+def _check_depth(g: "Grammar", max_depth: int) -> int:
     if max_depth < 0:
         raise ValueError("max_depth must be >= 0")
     need = g.min_depth
-    k = max_depth if g.recursive else 0
-    if k < need:
+    if g.recursive and max_depth < need:
         raise BudgetError(f"grammar {g.name}: no sentence of rule {g.start!r} nests at most "
                           f"{max_depth} deep; the shallowest needs depth {need}; raise max_depth",
                           needed=need, budget=max_depth)
-    return g._rule_regex(g.start, k, _N)
+    return max_depth if g.recursive else 0
 
 
-def default_depth(grammar: Grammar, max_tokens: int) -> int:
-    """The nesting bound used when none is given: ``min(max_tokens // 2, DEPTH_CAP)``, lowered
-    while the regex is longer than ``MAX_REGEX_CHARS``, never below ``grammar.min_depth``.
+def grammar_regex(grammar: "Grammar | str", *, max_depth: int) -> str:
+    """A regex for the grammar's sentences of nesting depth <= ``max_depth``.
 
-    A nesting level costs at least one token (an opening bracket, an operator), usually two, so
-    half the budget is the deepest useful bound; the cap keeps automata of branchy grammars
-    (json) compiling in about a second.
+    Every text it fullmatches parses with :meth:`Grammar.parse`. Its language is that of
+    :func:`grammar_dfa`, except that it may ask for a separator where words might meet and do not
+    (see the module docstring: ``x or y`` is accepted, but python_expr's regex also wants a space
+    after a final name). Raises :class:`BudgetError` when
+    no sentence is that shallow (``Grammar.min_depth`` says how deep the shallowest one is), and
+    ``CompileLimitError`` when the regex would pass ``MAX_REGEX_OUTPUT`` characters: a regex
+    writes each use of a rule out again, so it grows like (uses per level) ** depth, and a
+    precedence-climbing grammar (python_expr) is megabytes at depth 1. Holes are therefore built
+    from :func:`grammar_dfa` (the same language, sub-automata shared); this regex is for
+    inspection, tests and small grammars.
     """
+    g = grammar if isinstance(grammar, Grammar) else load_grammar(grammar)
+    k = _check_depth(g, max_depth)
+    return g._rule_out(_RegexBackend(), g.start, k, _N)
+
+
+def grammar_dfa(grammar: "Grammar | str", *, max_depth: int, max_states: int = 200_000,
+                timeout_s: float = 10.0, max_edges: int | None = None):
+    """The minimal byte automaton of the grammar's sentences of nesting depth <= ``max_depth``
+    (with word boundaries separated exactly), built rule by rule.
+
+    Each (rule, depth) automaton is built once, minimised and embedded where it is used, so the
+    cost follows the size of the minimal automata, not of the written-out regex. Memoised on the
+    grammar: raising the depth reuses everything below it. This is what grammar holes use.
+    """
+    from ..compile.dfa_ops import separate_words
+    g = grammar if isinstance(grammar, Grammar) else load_grammar(grammar)
+    k = _check_depth(g, max_depth)
+    key = ("dfa_final", k)
+    hit = g._memo.get(key)
+    if hit is None:
+        raw = g._rule_out(_DFABackend(max_states, timeout_s, max_edges), g.start, k, _N)
+        hit = g._memo[key] = separate_words(raw, max_states=max_states) if g._ignore_names else raw
+    if hit.num_states > max_states:               # built earlier under looser limits
+        raise CompileLimitError(
+            f"grammar {g.name} at depth {k} needs {hit.num_states:,} automaton states (> "
+            f"{max_states:,}); lower max_depth or raise CompileLimits.max_states",
+            limit="max_states", value=max_states)
+    if max_edges is not None and _edges(hit) > max_edges:
+        raise CompileLimitError(f"grammar {g.name} at depth {k} passes {max_edges:,} transitions",
+                                limit="max_edges", value=max_edges)
+    return hit
+
+
+DEFAULT_MAX_STATES = 20_000
+"""The default depth stops growing before the hole's byte automaton would pass this many states,"""
+DEFAULT_LIFT_WORK = 16_000_000
+"""... or states x vocabulary size (the cost of lifting it to tokens: about a second per 5M on
+one core; 8,000 states at a 2k-token vocabulary, 500 at 32k),"""
+DEFAULT_MAX_EDGES = 150_000
+"""... or this many byte transitions (the decoder's per-step work follows the automaton's
+transitions: on one CPU core json at depth 6, 128k byte transitions, costs about 0.1 s per step
+for a 32-token hole; python_expr at depth 1, 450k, costs 1.5 s),"""
+DEFAULT_DEPTH_TIME_S = 5.0
+"""... or before building the next depth would take longer than this."""
+
+
+def _edges(dfa) -> int:
+    return int(np.count_nonzero(dfa.table >= 0))
+
+
+def default_depth(grammar: "Grammar", max_tokens: int, *, vocab_size: int | None = None,
+                  max_states: int | None = None, max_edges: int = DEFAULT_MAX_EDGES,
+                  time_s: float = DEFAULT_DEPTH_TIME_S) -> int:
+    """The nesting bound used when none is given.
+
+    The deepest ``d <= min(max_tokens // 2, DEPTH_CAP)`` whose automaton stays under
+    ``max_states`` states (default: ``DEFAULT_MAX_STATES``, and ``DEFAULT_LIFT_WORK /
+    vocab_size``) and ``max_edges`` byte transitions, and builds within ``time_s``; never below
+    ``grammar.min_depth``. A nesting level costs at least one token (an opening bracket, an
+    operator) and usually two, so half the budget is the deepest useful bound. Depths are built
+    upward (each reuses the one below); the next one is not tried when the growth so far predicts
+    it will not fit.
+
+    Chosen on the 2k-token test vocabulary with 32 tokens: arithmetic 6 (43 states), json 6
+    (5,263 states, 128k transitions), csv exact (21), sql 2 (4,272, 93k), python_expr 0 (286,
+    17k; depth 1 has 7,292 states and 450k transitions: pass ``max_depth=1``, best on a GPU).
+    """
+    import time
     if not grammar.recursive:
         return 0
-    d = max(grammar.min_depth, min(max_tokens // 2, DEPTH_CAP))
-    while d > grammar.min_depth and len(grammar_regex(grammar, max_depth=d)) > MAX_REGEX_CHARS:
-        d -= 1
+    if max_states is None:
+        max_states = DEFAULT_MAX_STATES
+        if vocab_size:
+            max_states = min(max_states, max(1, DEFAULT_LIFT_WORK // vocab_size))
+    lo = grammar.min_depth
+    hi = max(lo, min(max_tokens // 2, DEPTH_CAP))
+    key = ("default_depth", hi, max_states, max_edges, time_s)
+    if key in grammar._memo:
+        return grammar._memo[key]
+    d, prev, took = lo, None, 0.0
+    try:
+        cur = grammar_dfa(grammar, max_depth=d, max_states=4 * max_states, timeout_s=time_s)
+    except CompileLimitError:
+        cur = None
+    while cur is not None and d < hi:
+        n, e = cur.num_states, _edges(cur)
+        growth = max(n / prev[0], e / prev[1], 1.0) if prev else 2.0   # a guess at first
+        if n * growth > max_states or e * growth > max_edges or took * growth > time_s:
+            break                                      # the next depth would not fit: skip it
+        t0 = time.monotonic()
+        try:
+            nxt = grammar_dfa(grammar, max_depth=d + 1, max_states=4 * max_states,
+                              timeout_s=time_s, max_edges=max_edges)
+        except CompileLimitError:
+            break
+        took = time.monotonic() - t0
+        if nxt.num_states > max_states or _edges(nxt) > max_edges:
+            break
+        prev, cur, d = (n, e), nxt, d + 1
+    grammar._memo[key] = d
     return d
 
 
-def grammar_finisher(grammar: Grammar):
+def compile_depths(grammar: "Grammar", max_tokens: int, max_depth: int | None,
+                   vocab_size: int | None = None) -> list[int]:
+    """Depths ``Template.from_grammar`` tries, deepest first (just ``max_depth`` when given)."""
+    if max_depth is not None:
+        return [max_depth]
+    if not grammar.recursive:
+        return [0]
+    d = default_depth(grammar, max_tokens, vocab_size=vocab_size)
+    return list(range(d, grammar.min_depth - 1, -1))
+
+
+SLOT_REGEX_CHARS = 20_000
+"""A grammar hole's ``Slot.regex`` is the exact regex up to this length, else ``(?s:.*)``."""
+
+
+def grammar_hole(grammar: "Grammar | str", vocab, *, max_tokens: int,
+                 max_depth: int | None = None, limits=None):
+    """``(grammar, slot, token automaton, depth)`` for a hole holding one sentence.
+
+    Depths are tried deepest first (:func:`compile_depths`); one that passes a compile limit
+    (states, time, lifting work) gives way to the next shallower one. With ``max_depth`` given,
+    only that depth is tried. The automaton is built from :func:`grammar_dfa`, never from the
+    slot's regex: that is the exact regex when shorter than ``SLOT_REGEX_CHARS`` and otherwise the
+    stand-in ``(?s:.*)`` (what splits a text into holes in ``Template.render``, which then checks
+    the hole's automaton anyway).
+    """
+    import hashlib
+    from ..compile.automaton import CompileLimits, EmptyLanguage, token_automaton
+    from .pieces import Slot
+    g = grammar if isinstance(grammar, Grammar) else load_grammar(grammar)
+    limits = limits or CompileLimits()
+    if max_tokens < 1:
+        raise BudgetError(f"grammar {g.name}: max_tokens must be at least 1", needed=1,
+                          budget=max_tokens)
+    tag = hashlib.sha1(f"{g.name}\0{g.import_dir}\0{g.start}\0{g.text}".encode()).hexdigest()[:16]
+    tried, last = [], None
+    for d in compile_depths(g, max_tokens, max_depth, getattr(vocab, "size", None)):
+        tried.append(d)
+        try:
+            dfa = grammar_dfa(g, max_depth=d, max_states=limits.max_states,
+                              timeout_s=limits.regex_timeout_s)
+            auto = token_automaton(f"(?#grammar {g.name} {tag} depth {d})", vocab, None, limits,
+                                   dfa=dfa)
+        except EmptyLanguage:
+            raise
+        except CompileLimitError as e:
+            last = e
+            continue
+        try:
+            rx = g._rule_out(_RegexBackend(SLOT_REGEX_CHARS), g.start, d if g.recursive else 0, _N)
+        except CompileLimitError:
+            rx = ""
+        if not rx or len(rx) > SLOT_REGEX_CHARS:
+            rx = "(?s:.*)"
+        slot = Slot(regex=rx, kind="regex", max_tokens=max_tokens, name=g.name)
+        return g, slot, auto, d
+    raise CompileLimitError(
+        f"grammar {g.name}: no nesting depth in {tried} compiles within the limits ({last}); "
+        "pass a smaller max_depth or raise CompileLimits", limit=getattr(last, "limit", "depth"),
+        value=tried)
+
+
+def grammar_finisher(grammar: "Grammar"):
     """Validate output with the grammar's own lark parser; the value is the text."""
     from ..errors import ValidationFailure
 
@@ -693,15 +1057,7 @@ def grammar_finisher(grammar: Grammar):
     return finish
 
 
-def compile_depths(grammar: Grammar, max_tokens: int, max_depth: int | None) -> list[int]:
-    """Depths ``Template.from_grammar`` tries, deepest first (one when ``max_depth`` is given)."""
-    if max_depth is not None:
-        return [max_depth]
-    d = default_depth(grammar, max_tokens)
-    return list(range(d, grammar.min_depth - 1, -1)) if grammar.recursive else [0]
-
-
-# --- helpers for writing grammars ---------------------------------------------------------------
+# --- helpers for writing grammars -----------------------------------------------------------------
 
 def identifier_regex(exclude, *, first: str = "A-Za-z_", rest: str = "A-Za-z0-9_",
                      ignore_case: bool = False) -> str:
