@@ -14,6 +14,7 @@ from .decode.unconstrained import denoise_unconstrained
 from .errors import (BudgetError, CompileLimitError, ConstrainedDLMError, InvalidSchemaError,
                      ModelError, RegexError, RemoteCodeRequired, SpecError,
                      UnsupportedSchemaError, ValidationFailure)
+from .infill import Gap, InfillResult, infill, infill_document
 from .models.base import Denoiser
 from .models.families import Family, detect_family, families, register_family
 from .models.loader import HFDenoiser, load_model
@@ -27,5 +28,6 @@ __all__ = [
     "Result", "SamplerOptions", "SpecError", "Template", "TokenAutomaton",
     "UnsupportedSchemaError", "ValidationFailure", "Vocabulary", "compile_json_schema",
     "compile_pydantic", "compile_regex", "denoise", "generate", "generate_json", "generate_regex",
+    "Gap", "InfillResult", "infill", "infill_document",
 ]
 __version__ = "0.1.0"

@@ -8,6 +8,7 @@ Examples::
     cdlm regex "[0-9]{3}-[0-9]{4}" --model path/to/bert
     cdlm regex "[0-9]{3}-[0-9]{4}" --tokenizer path/to/tokenizer.json --denoiser adversarial
     cdlm families
+    cdlm infill code.py --at 12 --at 30:17 --tokenizer tok.json --denoiser random
 
 With no ``--model`` the embedded default model runs (no download). ``--tokenizer`` with
 ``--denoiser random|adversarial`` swaps the model for a stand-in that shows the constraint at
@@ -97,6 +98,21 @@ def main(argv=None) -> int:
     pr.add_argument("--max-tokens", type=int)
     _common(pr)
     sub.add_parser("families", help="list the model families load_model knows")
+    pi = sub.add_parser("infill", help="fill holes in a Python file so that it still compiles",
+                        description="Insert a hole before LINE (1-based; a new line of code) or "
+                        "at LINE:COL (1-based column, inside a line where an expression is "
+                        "expected), fill every hole jointly, and print the file (or --write it). "
+                        "The filled file always compiles.")
+    pi.add_argument("file", help="a Python source file")
+    pi.add_argument("--at", action="append", required=True, metavar="LINE[:COL]",
+                    help="where a hole goes (repeat for several holes)")
+    pi.add_argument("--max-tokens", type=int, default=64, help="token budget per hole")
+    pi.add_argument("--write", action="store_true", help="rewrite FILE in place")
+    pi.add_argument("--max-expr-depth", type=int, help="brackets nested in an expression "
+                    "(default 2; each level multiplies the automaton)")
+    pi.add_argument("--max-block-depth", type=int, help="compound statements nested in the "
+                    "middle (default 0: simple statements, plus the blocks the suffix continues)")
+    _common(pi)
     args = parser.parse_args(argv)
     if args.command == "families":
         from .models.families import families
@@ -105,6 +121,8 @@ def main(argv=None) -> int:
             print(f"{name:10s} {fam.auto_class:21s} {remote:12s} {fam.summary}")
         return 0
     try:
+        if args.command == "infill":
+            return _infill(args)
         model = _model(args)
         copts = CompileOptions(lenient=args.lenient)
         if args.command == "json":
@@ -126,6 +144,55 @@ def main(argv=None) -> int:
     except (SpecError, ModelError, OSError) as e:
         print(f"cdlm: error: {e}", file=sys.stderr)
         return 2
+
+
+def _infill(args) -> int:
+    from .infill import Gap, infill_document
+    with open(args.file, encoding="utf-8") as fh:
+        source = fh.read()
+    offsets = sorted({_offset(source, at) for at in args.at})
+    segments, pos = [], 0
+    for off in offsets:
+        segments += [source[pos:off], Gap()]
+        pos = off
+    segments.append(source[pos:])
+    from dataclasses import replace
+
+    from .specs.python_code import DEFAULT_SUBSET
+    knobs = {k: v for k, v in (("max_expr_depth", args.max_expr_depth),
+                               ("max_block_depth", args.max_block_depth)) if v is not None}
+    model = _model(args)
+    res = infill_document(model, segments, max_tokens=args.max_tokens,
+                          options=_sampler(args, model), prompt=args.prompt or None,
+                          subset=replace(DEFAULT_SUBSET, **knobs))
+    if args.write:
+        with open(args.file, "w", encoding="utf-8") as fh:
+            fh.write(res.document)
+    else:
+        sys.stdout.write(res.document)
+    if args.show_nfe:
+        print(f"forward passes: {res.nfe}, forced tokens: {res.forced}", file=sys.stderr)
+    return 0
+
+
+def _offset(source: str, at: str) -> int:
+    """Character offset of LINE[:COL] (both 1-based; LINE may be one past the last line)."""
+    lines = source.splitlines(True)
+    try:
+        line_s, _, col_s = at.partition(":")
+        line, col = int(line_s), int(col_s) if col_s else 1
+    except ValueError:
+        raise SpecError(f"--at {at!r}: expected LINE or LINE:COL (1-based integers)") from None
+    if not 1 <= line <= len(lines) + 1:
+        raise SpecError(f"--at {at!r}: the file has {len(lines)} lines (LINE may be 1 to "
+                        f"{len(lines) + 1})")
+    text = lines[line - 1].rstrip("\r\n") if line <= len(lines) else ""
+    if not 1 <= col <= len(text) + 1:
+        raise SpecError(f"--at {at!r}: line {line} has {len(text)} characters (COL may be 1 to "
+                        f"{len(text) + 1})")
+    if line == len(lines) + 1 and source and not source.endswith("\n"):
+        raise SpecError(f"--at {at!r}: the file does not end with a newline")
+    return sum(len(x) for x in lines[:line - 1]) + col - 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,359 @@
+"""Interfaces: fill-in-the-middle for code and text, where the filled file is guaranteed valid.
+
+    res = infill(model, prefix, suffix)                 # one Python hole between two texts
+    res.text, res.document                              # the middle; prefix + middle + suffix
+    res = infill(model, "def f(x):\\n<FILL>\\n    return y\\n")   # holes marked in one text
+    res = infill_document(model, [head, Gap(max_tokens=32), mid, Gap(), tail])
+
+Each hole becomes a budgeted hole of one :class:`~constrained_dlm.compile.template.Template`
+(fixed text around it), and all holes are filled jointly in ONE denoising run.
+
+**Python** (``language="python"``, the default): a hole at a line boundary takes complete
+statement lines of a regular Python subset (:mod:`~constrained_dlm.specs.python_code`), with the
+indentation, ``return`` / ``break`` permissions and the open blocks the suffix continues read
+from the file and checked by ``compile`` probes; a hole inside a line, where an expression is
+expected, takes one expression. The whole document is then compiled (``compile(document,
+"<infill>", "exec")``, never executed); a failure would be a library bug and raises
+:class:`~constrained_dlm.errors.ValidationFailure`.
+
+**Regex / grammar** (``language=None`` with ``regex=`` or ``grammar=``): the middle fullmatches
+the regex, or is a sentence of the lark grammar (bounded nesting), whatever surrounds it.
+
+**Long files.** A model's context is limited, so the *canvas* the model sees holds, for each
+hole, at most ``context_tokens[0]`` tokens of the text before it and ``context_tokens[1]`` after it (text
+between two holes keeps its head and tail, its middle is left out). Validity is always checked
+on the full document. Truncation changes what the model sees, never what is guaranteed.
+
+**Budgets.** ``max_tokens`` positions are reserved per hole; unused ones become trailing pads,
+so middles have any length up to the budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from .compile.template import CompileOptions, Hole, Template
+from .decode.sampler import SamplerOptions
+from .errors import BudgetError, SpecError, ValidationFailure
+from .specs.pieces import Slot
+
+__all__ = ["Gap", "InfillResult", "infill", "infill_document", "DEFAULT_CONTEXT"]
+
+DEFAULT_CONTEXT = (512, 256)
+"""Tokens of text the model sees before and after each hole (the document is never cut)."""
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A hole in a document given as segments (see :func:`infill_document`).
+
+    Fields left ``None`` take the call's defaults. ``subset``: the Python language knobs
+    (:class:`~constrained_dlm.specs.python_code.PythonSubset`)."""
+
+    max_tokens: int | None = None
+    language: str | None = "inherit"
+    regex: str | None = None
+    grammar: Any = None
+    subset: Any = None
+    name: str = ""
+
+
+@dataclass
+class InfillResult:
+    """A filled document."""
+
+    text: str                      # the middle (first hole's, for several holes)
+    document: str                  # the full document with every hole filled
+    middles: list[str]             # one per hole, in order
+    nfe: int                       # forward passes
+    forced: int                    # positions committed without a forward pass
+    token_ids: list[int]           # the filled canvas (pads included)
+    template: Template = field(repr=False)
+    contexts: list = field(default_factory=list, repr=False)   # per hole: HoleContext / None
+    canvas_tokens: int = 0         # canvas length the model saw
+    truncated: bool = False        # the canvas left out some of the document
+
+
+def infill(model, prefix: str, suffix: str | None = None, *, language: str | None = "python",
+           regex: str | None = None, grammar=None, max_tokens: int = 64,
+           options: SamplerOptions | None = None, marker: str = "<FILL>",
+           context_tokens: tuple[int | None, int | None] = DEFAULT_CONTEXT, subset=None,
+           prompt=None, compile_options: CompileOptions = CompileOptions()) -> InfillResult:
+    """Fill the middle between ``prefix`` and ``suffix`` so that the document stays valid.
+
+    With ``suffix=None``, ``prefix`` is a whole document whose holes are marked by ``marker``
+    (each filled jointly, see :func:`infill_document`).
+    """
+    if suffix is None:
+        parts = prefix.split(marker)
+        if len(parts) < 2:
+            raise SpecError(f"no hole: the document contains no {marker!r} marker")
+        segments: list = []
+        for k, p in enumerate(parts):
+            if k:
+                segments.append(Gap())
+            segments.append(p)
+    else:
+        segments = [prefix, Gap(), suffix]
+    return infill_document(model, segments, language=language, regex=regex, grammar=grammar,
+                           max_tokens=max_tokens, options=options, context_tokens=context_tokens,
+                           subset=subset, prompt=prompt, compile_options=compile_options)
+
+
+def infill_document(model, segments: Sequence, *, language: str | None = "python",
+                    regex: str | None = None, grammar=None, max_tokens: int = 64,
+                    options: SamplerOptions | None = None,
+                    context_tokens: tuple[int | None, int | None] = DEFAULT_CONTEXT, subset=None,
+                    prompt=None, compile_options: CompileOptions = CompileOptions()
+                    ) -> InfillResult:
+    """Fill every :class:`Gap` of ``segments`` (texts and gaps, in order) in one denoising run.
+
+    Each hole gets its own context (indentation, permissions, what follows it); with
+    ``language="python"`` the whole document must compile, which is checked after decoding.
+    """
+    from . import api
+    texts, gaps = _split(segments)
+    if not gaps:
+        raise SpecError("no hole: segments contain no Gap")
+    texts, gaps = _normalise(texts, gaps, language)
+    vocab = model.vocab
+    specs = [_resolve(g, language, regex, grammar, max_tokens, subset) for g in gaps]
+    if len({s.kind == "python" for s in specs}) > 1:
+        raise SpecError("a document cannot mix Python holes with regex / grammar holes: the "
+                        "whole-file compile guarantee would then depend on the regexes")
+    contexts = _python_contexts(texts, specs)
+    holes_auto = [_automaton(s, c, vocab, compile_options) for s, c in zip(specs, contexts)]
+    tpl, truncated = _template(texts, specs, holes_auto, vocab, context_tokens, compile_options)
+    res = api.generate(model, tpl, [prompt], options=options)[0]
+    middles = []
+    for h in tpl.holes:
+        ids = res.token_ids[h.start:h.start + h.length]
+        middles.append(vocab.decode([t for t in ids if t != vocab.pad_id]))
+    document = _join(texts, middles)
+    _validate(document, middles, specs)
+    return InfillResult(text=middles[0], document=document, middles=middles, nfe=res.nfe,
+                        forced=res.forced, token_ids=list(res.token_ids), template=tpl,
+                        contexts=contexts, canvas_tokens=len(tpl), truncated=truncated)
+
+
+# --- segments ----------------------------------------------------------------------------------
+
+def _split(segments) -> tuple[list[str], list[Gap]]:
+    texts, gaps, cur = [], [], ""
+    for seg in segments:
+        if isinstance(seg, Gap):
+            texts.append(cur)
+            gaps.append(seg)
+            cur = ""
+        elif isinstance(seg, str):
+            cur += seg
+        else:
+            raise SpecError(f"a segment must be a str or a Gap, not {type(seg).__name__}")
+    texts.append(cur)
+    return texts, gaps
+
+
+def _normalise(texts: list[str], gaps: list[Gap], language) -> tuple[list[str], list[Gap]]:
+    """A hole on a line holding only whitespace replaces that line (a line-boundary hole)."""
+    texts = list(texts)
+    for i in range(len(gaps)):
+        before, after = texts[i], texts[i + 1]
+        line_start = before.rfind("\n") + 1
+        head = before[line_start:]
+        nl = after.find("\n")
+        rest = after if nl < 0 else after[:nl]
+        if head and not head.strip() and not rest.strip() and _lang(gaps[i], language) == "python":
+            texts[i] = before[:line_start]
+            texts[i + 1] = "" if nl < 0 else after[nl + 1:]
+    for i in range(1, len(gaps)):
+        if not texts[i].strip() and _lang(gaps[i], language) == "python":
+            raise SpecError(f"holes {i} and {i + 1} have no code between them; merge them into "
+                            "one hole")
+    return texts, gaps
+
+
+def _lang(g: Gap, default):
+    if g.regex is not None or g.grammar is not None:
+        return None
+    return default if g.language == "inherit" else g.language
+
+
+@dataclass(frozen=True)
+class _Spec:
+    kind: str                 # python / regex / grammar
+    max_tokens: int
+    regex: str | None = None
+    grammar: Any = None
+    subset: Any = None
+    name: str = ""
+
+
+def _resolve(g: Gap, language, regex, grammar, max_tokens, subset) -> _Spec:
+    budget = g.max_tokens if g.max_tokens is not None else max_tokens
+    if budget < 1:
+        raise BudgetError(f"hole {g.name or ''}: max_tokens must be at least 1", needed=1,
+                          budget=budget)
+    rx = g.regex if g.regex is not None else (regex if g.grammar is None else None)
+    gr = g.grammar if g.grammar is not None else (grammar if g.regex is None else None)
+    lang = _lang(g, language) if (g.regex is None and g.grammar is None) else None
+    if g.regex is None and g.grammar is None and (regex is not None or grammar is not None):
+        lang = None
+    if lang == "python" and rx is None and gr is None:
+        from .specs.python_code import DEFAULT_SUBSET
+        return _Spec("python", budget, subset=g.subset or subset or DEFAULT_SUBSET, name=g.name)
+    if lang not in (None, "python"):
+        raise SpecError(f"unknown language {lang!r}: use 'python', or None with regex= / grammar=")
+    if gr is not None:
+        return _Spec("grammar", budget, grammar=gr, name=g.name)
+    if rx is not None:
+        return _Spec("regex", budget, regex=rx, name=g.name)
+    raise SpecError("language=None needs regex= or grammar= (for the call or for each Gap)")
+
+
+# --- languages ---------------------------------------------------------------------------------
+
+def _python_contexts(texts: list[str], specs: list[_Spec]) -> list:
+    """Each Python hole's context, probed with the other holes holding their witnesses.
+
+    Two passes: the first uses provisional witnesses for holes not analysed yet, the second
+    re-checks every hole against the final witnesses of all the others."""
+    from .specs.python_code import guess_witness, hole_context
+    n = len(specs)
+    witness = [guess_witness(_join(texts[:i + 1], [""] * i)) for i in range(n)]
+    ctxs: list = [None] * n
+    errors: list = [None] * n
+    for _pass in range(3):
+        changed = False
+        for i, s in enumerate(specs):
+            if s.kind != "python":
+                continue
+
+            def doc(m, i=i):
+                return _join(texts, [m if j == i else witness[j] for j in range(n)])
+            try:
+                c = hole_context(_join_part(texts, witness, i, before=True),
+                                 _join_part(texts, witness, i, before=False),
+                                 cfg=s.subset, document=doc)
+            except SpecError as e:
+                errors[i] = e
+                ctxs[i] = None
+                continue
+            errors[i] = None
+            if ctxs[i] != c or witness[i] != c.witness:
+                changed = True
+            ctxs[i] = c
+            witness[i] = c.witness
+        if not changed and not any(errors):
+            break
+    for i, e in enumerate(errors):
+        if e is not None:
+            raise SpecError(f"hole {i + 1}: {e}") if n > 1 else e
+    return ctxs
+
+
+def _join(texts: list[str], middles: list[str]) -> str:
+    out = [texts[0]]
+    for m, t in zip(middles, texts[1:]):
+        out.append(m)
+        out.append(t)
+    return "".join(out)
+
+
+def _join_part(texts, middles, i, *, before: bool) -> str:
+    if before:
+        return _join(texts[:i + 1], middles[:i])
+    return _join(texts[i + 1:], middles[i + 1:])
+
+
+def _automaton(spec: _Spec, ctx, vocab, options: CompileOptions):
+    """(token automaton, Slot) for one hole."""
+    from .compile.automaton import token_automaton
+    if spec.kind == "python":
+        from .specs import python_code as pc
+        cfg = replace(spec.subset, excluded_names=frozenset(spec.subset.excluded_names)
+                      | ctx.excluded_names)
+        if ctx.kind == "block":
+            key = pc._block_key(ctx.shapes, cfg, ctx.pending)
+            dfa = pc.python_block_dfa(ctx.shapes, cfg, pending=ctx.pending,
+                                      timeout_s=options.limits.regex_timeout_s,
+                                      max_states=options.limits.max_states)
+        else:
+            key = pc.python_expr_key(cfg, tuple_ok=ctx.tuple_ok)
+            dfa = pc.python_expr_dfa(cfg, tuple_ok=ctx.tuple_ok,
+                                     timeout_s=options.limits.regex_timeout_s,
+                                     max_states=options.limits.max_states)
+        auto = token_automaton(key, vocab, None, options.limits, dfa=dfa)
+        return auto, Slot(regex=key, kind="regex", max_tokens=spec.max_tokens,
+                          name=spec.name or "python")
+    if spec.kind == "grammar":
+        from .specs.grammar import grammar_hole
+        g, slot, auto, _depth = grammar_hole(spec.grammar, vocab, max_tokens=spec.max_tokens,
+                                             limits=options.limits)
+        return auto, replace(slot, name=spec.name or slot.name)
+    auto = token_automaton(spec.regex, vocab, None, options.limits)
+    return auto, Slot(regex=spec.regex, kind="regex", max_tokens=spec.max_tokens, name=spec.name)
+
+
+# --- the canvas --------------------------------------------------------------------------------
+
+def _template(texts, specs, autos, vocab, context, options) -> tuple[Template, bool]:
+    """The canvas: each text cut to its window (``context`` tokens before / after each hole;
+    None: all), then the hole's budget of masks."""
+    before, after = context
+    ids: list[int] = []
+    holes: list[Hole] = []
+    truncated = False
+    n = len(specs)
+    for i, text in enumerate(texts):
+        toks = vocab.encode(text) if text else []
+        head = 0 if i == 0 else (len(toks) if after is None else after)    # after hole i
+        tail = 0 if i == n else (len(toks) if before is None else before)  # before hole i + 1
+        if head + tail < len(toks):
+            toks = toks[:head] + (toks[len(toks) - tail:] if tail else [])
+            truncated = True
+        ids.extend(toks)
+        if i < n:
+            auto, slot = autos[i]
+            budget = specs[i].max_tokens
+            if auto.min_tokens > budget:
+                where = f" {slot.name!r}" if slot.name else ""
+                raise BudgetError(f"hole{where} needs at least {auto.min_tokens} tokens but its "
+                                  f"budget is {budget}; raise max_tokens", needed=auto.min_tokens,
+                                  budget=budget)
+            if auto.max_tokens is not None:
+                budget = min(budget, max(auto.max_tokens, auto.min_tokens))
+            holes.append(Hole(start=len(ids), length=budget, automaton=auto, slot=slot))
+            ids.extend([vocab.mask_id] * budget)
+    tpl = Template(token_ids=np.asarray(ids, dtype=np.int64), holes=tuple(holes), vocab=vocab,
+                   finish=_identity, kind="infill")
+    return tpl, truncated
+
+
+def _identity(text: str) -> str:
+    # the canvas may leave text out (windows), so the real check runs on the full document
+    return text
+
+
+def _validate(document: str, middles: list[str], specs: list[_Spec]) -> None:
+    """Independent checks of the result; a failure is a library bug."""
+    if any(s.kind == "python" for s in specs):
+        from .specs.python_code import compiles
+        if not compiles(document):
+            try:
+                compile(document, "<infill>", "exec", dont_inherit=True)
+            except (SyntaxError, ValueError) as e:
+                err = e
+            else:                                              # pragma: no cover
+                err = "unknown"
+            raise ValidationFailure(f"the filled document does not compile ({err}); middles: "
+                                    f"{middles!r}")
+    for m, s in zip(middles, specs):
+        if s.kind == "regex":
+            from .specs.regex import regex_finisher
+            regex_finisher(s.regex)(m)
+        if s.kind == "grammar":
+            from .specs.grammar import grammar_finisher, load_grammar
+            grammar_finisher(load_grammar(s.grammar))(m)

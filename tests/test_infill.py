@@ -1,0 +1,316 @@
+"""Python infilling: every text of a hole's language compiles in place, and every filled file
+compiles, whatever the denoiser prefers (checked with ``compile`` and ``ast.parse``)."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib.util
+import json
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from constrained_dlm import (AdversarialDenoiser, BudgetError, Gap, RandomDenoiser,
+                             SamplerOptions, SpecError, infill, infill_document)
+from constrained_dlm.cli import main as cli
+from constrained_dlm.specs import python_code as pc
+from constrained_dlm.specs.python_code import (PythonSubset, hole_context, python_block_dfa,
+                                               python_block_regex, python_expr_dfa)
+
+SMALL = PythonSubset(max_expr_depth=1)     # the language tests (no decoding)
+TINY = PythonSubset(max_expr_depth=0)      # many shapes: ~1-3k states each
+DECODE = PythonSubset(max_expr_depth=0, start_levels=1)   # ~1k states: quick to decode on CPU
+FAST = SamplerOptions(steps=3)
+REPO = Path(__file__).resolve().parent.parent
+HUMANEVAL = REPO.parent / "shared" / "data" / "humaneval-infilling"
+
+
+def check(source: str) -> None:
+    """Independent of the library: the file compiles and parses (legal oddities such as
+    ``(1)(2)`` may warn; warnings are not failures)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        compile(source, "<test>", "exec", dont_inherit=True)
+        ast.parse(source)
+
+
+@st.composite
+def texts_of(draw, dfa, max_bytes: int = 240):
+    """A text of the automaton's language, every byte chosen by hypothesis (so it shrinks)."""
+    dist = pc._distances(dfa)
+    q, out = dfa.initial, bytearray()
+    while True:
+        if dfa.accepting[q] and (len(out) >= max_bytes or draw(st.integers(0, 4)) == 0):
+            break
+        row = dfa.table[q]
+        ok = np.nonzero((row >= 0) & (dist[np.maximum(row, 0)] >= 0))[0]
+        if len(out) + dist[q] >= max_bytes:
+            ok = ok[dist[row[ok]] == dist[q] - 1]
+        b = int(ok[draw(st.integers(0, len(ok) - 1))])
+        out.append(b)
+        q = int(dfa.table[q, b])
+    return out.decode("utf-8")
+
+
+@functools.lru_cache(maxsize=None)
+def _language(prefix: str, suffix: str, cfg: PythonSubset):
+    ctx = hole_context(prefix, suffix, cfg=cfg)
+    cfg = PythonSubset(**{**cfg.__dict__, "excluded_names": ctx.excluded_names})
+    if ctx.kind == "block":
+        return ctx, python_block_dfa(ctx.shapes, cfg, pending=ctx.pending)
+    return ctx, python_expr_dfa(cfg, tuple_ok=ctx.tuple_ok)
+
+
+# --- the language ------------------------------------------------------------------------------
+
+def test_names_are_never_keywords():
+    dfa = python_expr_dfa(TINY)
+    for ok in ["ifx", "x", "None", "not x", "x is None", "returned", "_", "match", "a.b.c",
+               "'s'.join", "x is not y", "-x ** 2 // 3", "x not in y"]:
+        assert dfa.matches(ok.encode()), ok
+    for bad in ["if", "x.if", "None.x", "lambda", "__debug__", "x is 1", "x + not y", "1x",
+                "x.1", "f(x)", "a  + b", "yield"]:
+        assert not dfa.matches(bad.encode()), bad
+    assert python_expr_dfa(PythonSubset()).matches(b"f(x[i + 1], g(y))[::-1]")
+    assert not python_expr_dfa(SMALL).matches(b"f(x[i + 1])")           # depth 2
+
+
+def test_fast_determinisation_agrees_with_the_generic_one():
+    from constrained_dlm.compile import byte_dfa
+
+    def build():
+        b = pc._Builder(TINY, 30.0, 100_000)
+        s, t = b.st(), b.st()
+        b.exprlist(s, t, 0)
+        return b, s, t
+    fast = pc._determinize(*build(), 100_000)
+    b, s, t = build()
+    slow = byte_dfa._determinize(b.nfa, s, t, 100_000)
+    assert fast.num_states == slow.num_states
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        text = pc.sample_text(fast if rng.random() < 0.5 else slow, rng, max_bytes=40)
+        data = bytearray(text.encode())
+        if data and rng.random() < 0.5:                     # and near misses
+            data[int(rng.integers(len(data)))] = int(rng.choice(list(b" (.,x1'")))
+        assert fast.matches(bytes(data)) == slow.matches(bytes(data))
+
+
+def test_block_key_names_the_language_and_is_no_regex():
+    key = python_block_regex("    ", max_block_depth=0, max_expr_depth=0, allow_return=True,
+                             allow_loop_control=False)
+    with pytest.raises(re.error):
+        re.compile(key)
+    dfa = python_block_dfa(key)
+    assert dfa.matches(b"    x = 1\n    return x\n")
+    assert not dfa.matches(b"    break\n")                   # no loop around
+    assert not dfa.matches(b"    None = 1\n")
+    assert not dfa.matches(b"  x = 1\n")                     # wrong indentation
+    assert not dfa.matches(b"\n")                            # at least one statement
+
+
+CASES = {
+    "function body": ("def f(a, b):\n    x = a\n", "    return x\n"),
+    "loop body": ("def f(a):\n    for i in a:\n        y = i\n", "    return a\n"),
+    "after a header": ("def f(a):\n    while a:\n", "        a -= 1\n    return a\n"),
+    "module level": ("import os\n", "print(os.sep)\n"),
+    "class body": ("class A:\n    x = 1\n", "    y = 2\n"),
+    "open headers": ("def f(a):\n    x = 0\n",
+                     "            x += 1\n        else:\n            break\n    return x\n"),
+    "suffix brings else": ("def f(a):\n    x = 0\n", "    else:\n        x = 1\n    return x\n"),
+    "global declared later": ("def f():\n    y = 1\n", "    global g\n    g = y\n"),
+    "expression in a call": ("def f(a):\n    return g(a, ", ")\n"),
+    "expression after =": ("def f(a):\n    y = ", "\n    return y\n"),
+    "expression after assert": ("def f(a):\n    assert ", "\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_text_of_the_language_compiles_in_place(case, data):
+    prefix, suffix = CASES[case]
+    ctx, dfa = _language(prefix, suffix, SMALL)
+    middle = data.draw(texts_of(dfa))
+    check(prefix + middle + suffix)
+
+
+def test_contexts_are_read_from_the_file():
+    ctx, _ = _language(*CASES["open headers"], SMALL)
+    assert ctx.shape.chain[0] <= {"for", "while"}            # the suffix's break needs a loop
+    assert "elif" not in ctx.shape.chain[1] and "if" in ctx.shape.chain[1]
+    assert _language(*CASES["suffix brings else"], SMALL)[0].shape.tail == {"if"}
+    assert "g" in _language(*CASES["global declared later"], SMALL)[0].excluded_names
+    assert not _language(*CASES["module level"], SMALL)[0].shape.allow_return
+    assert _language(*CASES["loop body"], SMALL)[0].shape.allow_loop_control
+    assert _language(*CASES["expression after ="], SMALL)[0].tuple_ok
+    assert not _language(*CASES["expression after assert"], SMALL)[0].tuple_ok
+    ctx = _language(*CASES["after a header"], SMALL)[0]
+    assert ctx.pending and [sh.indent for sh in ctx.shapes] == ["        ", "    "]
+    ctx = _language(*CASES["loop body"], SMALL)[0]               # may dedent out of the loop
+    assert [sh.indent for sh in ctx.shapes] == ["        ", "    "]
+    assert [sh.allow_loop_control for sh in ctx.shapes] == [True, False]
+
+
+# --- cut points of real files ------------------------------------------------------------------
+
+def _stdlib(name: str) -> str:
+    spec = importlib.util.find_spec(name)
+    return Path(spec.origin).read_text(encoding="utf-8")
+
+
+def _cut_points(source: str) -> list[int]:
+    """Line indices where a statement starts (decorated definitions: at the first decorator)."""
+    starts = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.stmt):
+            deco = getattr(node, "decorator_list", None)
+            starts.add(min([node.lineno] + [d.lineno for d in deco or []]) - 1)
+    lines = source.splitlines(True)
+    return sorted(i for i in starts if i < len(lines))
+
+
+STDLIB = {name: _stdlib(name) for name in ("json.decoder", "textwrap")}
+CUTS = [(name, i) for name, src in STDLIB.items() for i in _cut_points(src)]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cut=st.sampled_from(CUTS), data=st.data())
+def test_stdlib_cut_points_are_supported_and_sound(cut, data):
+    name, i = cut
+    lines = STDLIB[name].splitlines(True)
+    prefix, suffix = "".join(lines[:i]), "".join(lines[i:])
+    ctx, dfa = _language(prefix, suffix, TINY)        # every statement start is a valid hole
+    middle = data.draw(texts_of(dfa, max_bytes=120))
+    check(prefix + middle + suffix)
+
+
+@pytest.mark.parametrize("denoiser", [RandomDenoiser, AdversarialDenoiser])
+@settings(max_examples=2, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(cut=st.sampled_from(CUTS), seed=st.integers(0, 2**16))
+def test_filled_stdlib_files_compile(bpe_vocab, denoiser, cut, seed):
+    name, i = cut
+    lines = STDLIB[name].splitlines(True)
+    prefix, suffix = "".join(lines[:i]), "".join(lines[i:])
+    res = infill(denoiser(bpe_vocab, seed=seed), prefix, suffix, max_tokens=12, subset=DECODE,
+                 options=FAST, context_tokens=(96, 48))
+    assert res.document == prefix + res.text + suffix
+    check(res.document)
+    assert res.truncated or len(res.template) < 96 + 48 + 12   # the canvas is a window
+
+
+# --- several holes, one run ----------------------------------------------------------------------
+
+DOC = ("import math\n\n\ndef area(r):\n<FILL>\n    s = <FILL>\n    if s > 1:\n<FILL>\n"
+       "    return s\n")
+
+
+@pytest.mark.parametrize("denoiser", [RandomDenoiser, AdversarialDenoiser])
+def test_several_holes_filled_jointly(bpe_vocab, denoiser):
+    res = infill(denoiser(bpe_vocab, seed=3), DOC, max_tokens=8, subset=DECODE, options=FAST)
+    assert len(res.middles) == 3
+    check(res.document)
+    kinds = [c.kind for c in res.contexts]
+    assert kinds == ["block", "expr", "block"]
+    assert res.middles[2].strip()                     # the if-body is never empty
+    assert res.nfe <= 3 + 1
+
+
+def test_infill_document_with_gaps_and_regex_holes(bpe_vocab):
+    model = RandomDenoiser(bpe_vocab, seed=1)
+    res = infill_document(model, ["def f():\n", Gap(max_tokens=10), "    return 1\n"],
+                          subset=DECODE, options=FAST)
+    check(res.document)
+    res = infill(model, "version = '", "'\n", language=None, regex=r"[0-9]{1,2}\.[0-9]",
+                 max_tokens=6, options=FAST)
+    assert re.fullmatch(r"[0-9]{1,2}\.[0-9]", res.text)
+    with pytest.raises(SpecError, match="mix"):
+        infill_document(model, ["x = ", Gap(regex="[0-9]"), "\ny = ", Gap(), "\n"], options=FAST)
+
+
+def test_grammar_hole(bpe_vocab):
+    grammar = pytest.importorskip("constrained_dlm.specs.grammar")
+    if not hasattr(grammar, "grammar_hole"):
+        pytest.skip("grammar holes are not available")
+    res = infill(RandomDenoiser(bpe_vocab, seed=2), "total = ", "\n", language=None,
+                 grammar="arithmetic", max_tokens=10, options=FAST)
+    grammar.load_grammar("arithmetic").parse(res.text)
+    assert res.document == "total = " + res.text + "\n"
+
+
+# --- unsupported positions and budgets -----------------------------------------------------------
+
+@pytest.mark.parametrize("prefix,suffix,match", [
+    ('x = """\n', 'text\n"""\n', "statement boundary"),
+    ("x = [\n", "1]\n", "statement boundary"),
+    ("x = a + ", "\n", "expression"),
+    ("def f():\n    return x", "\n", "expression"),
+    ("@decorator\n", "def f():\n    pass\n", "no statement fits"),
+    ('x = "abc ', ' def"\n', "string"),
+    ("x = 1  # note: ", "\n", "comment"),
+])
+def test_unsupported_positions_are_refused_clearly(bpe_vocab, prefix, suffix, match):
+    with pytest.raises(SpecError, match=match):
+        infill(RandomDenoiser(bpe_vocab), prefix, suffix, subset=DECODE, options=FAST)
+
+
+def test_marker_errors_and_budget(bpe_vocab):
+    model = RandomDenoiser(bpe_vocab)
+    with pytest.raises(SpecError, match="marker"):
+        infill(model, "x = 1\n", subset=DECODE)
+    with pytest.raises(SpecError, match="merge"):
+        infill(model, "def f():\n<FILL>\n<FILL>\n", subset=DECODE)
+    with pytest.raises(BudgetError):
+        infill(model, "if x:\n", "y = 1\n", max_tokens=1, subset=DECODE)
+
+
+# --- the command line and the benchmark ----------------------------------------------------------
+
+@pytest.fixture
+def tokenizer_file(bpe_tokenizer, tmp_path):
+    path = tmp_path / "tokenizer.json"
+    bpe_tokenizer.save(str(path))
+    return str(path)
+
+
+def test_cli_infill(tokenizer_file, tmp_path, capsys):
+    f = tmp_path / "code.py"
+    src = "def total(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return \n"
+    f.write_text(src)
+    args = ["infill", str(f), "--tokenizer", tokenizer_file, "--denoiser", "adversarial",
+            "--max-tokens", "10", "--steps", "3", "--max-expr-depth", "0"]
+    assert cli(args + ["--at", "5", "--at", "5:12"]) == 0
+    out = capsys.readouterr().out
+    check(out)
+    assert out.startswith("def total(xs):\n") and f.read_text() == src
+    assert cli(args + ["--at", "3", "--write"]) == 0
+    check(f.read_text())
+    assert f.read_text() != src
+    assert cli(args + ["--at", "99"]) == 2
+    assert cli(args + ["--at", "1:x"]) == 2
+    assert "cdlm: error" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HUMANEVAL.is_dir(), reason="../shared/data/humaneval-infilling missing")
+def test_humaneval_benchmark_smoke(tokenizer_file, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("humaneval_infill",
+                                                  REPO / "benchmarks" / "humaneval_infill.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "he.json"
+    summary = mod.main(["--tokenizer", tokenizer_file, "--denoiser", "random", "--limit", "3",
+                        "--context", "128", "64",
+                        "--steps", "2", "--slack", "2", "--max-expr-depth", "0",
+                        "--start-levels", "1", "--quiet", "--json", str(out)])
+    c = summary["constrained"]
+    assert summary["how"]["tasks"] == 3 and c["tasks"] == 3
+    assert c["compile_rate_supported"] == 1.0 and c["supported"] >= 1
+    assert json.loads(out.read_text())["rows"]
+    assert "uses the known length" in capsys.readouterr().out
