@@ -50,9 +50,17 @@ def exact_distribution(regex: str, n: int, logp: torch.Tensor) -> dict[tuple, fl
     return {s: w / z for s, w in weights.items()}
 
 
+@pytest.fixture(params=["dense", "edges"])
+def sweep_path(request, monkeypatch):
+    """Run with the dense (state x class) sweeps and with the edge-list sweeps."""
+    import constrained_dlm.decode.constraint as constraint
+    monkeypatch.setattr(constraint, "DENSE_FRACTION", 0.0 if request.param == "dense" else 2.0)
+    return request.param
+
+
 @pytest.mark.parametrize("regex,n", [("a[ab]*b?", 3), ("(ab|ba|0)-?1?", 3), ("é|a+", 2)])
 @pytest.mark.parametrize("remasking", ["low_confidence", "entropy"])
-def test_one_step_samples_the_restricted_product(regex, n, remasking):
+def test_one_step_samples_the_restricted_product(regex, n, remasking, sweep_path):
     gen = torch.Generator().manual_seed(hash((regex, n)) % 2 ** 31)
     logits = 2.0 * torch.randn(n, VOCAB.size, generator=gen)
     logits[:, MASK] = 5.0                    # the mask must never be drawn, whatever its logit

@@ -31,6 +31,8 @@ from ..compile.automaton import TokenAutomaton
 from .remasking import Remasking, confidence
 
 NEG_INF = float("-inf")
+DENSE_FRACTION = 0.25      # valid (state, class) pairs above which the dense sweeps are used
+DENSE_MAX_STATES = 4096    # ... as long as the (S, S) adjacency stays small (64 MB at this cap)
 
 
 @dataclass
@@ -51,6 +53,7 @@ class _Group:
     edge_cls: torch.Tensor     # (E,) long: ... their class
     edge_dst: torch.Tensor     # (E,) long: ... their target state
     initial: int
+    adjacency: torch.Tensor | None = None  # (S + 1, S + 1) float 0/1, for dense automata only
 
 
 @dataclass
@@ -106,6 +109,13 @@ class HoleConstraints:
         # below works on this edge list instead of the dense table.
         src, ecls = np.nonzero(trans >= 0)
         dst = trans[src, ecls]
+        # Dense automata (Python holes: ~44% of pairs valid) are faster with the (S, C) table and
+        # an (S, S) adjacency matmul than with scatters over a long edge list.
+        adj = None
+        if len(src) > DENSE_FRACTION * trans.size and (s_n + 1) <= DENSE_MAX_STATES:
+            a = np.zeros((s_n + 1, s_n + 1), dtype=np.float32)
+            a[src, dst] = 1.0
+            adj = torch.as_tensor(a, device=dev)
         return _Group(automaton=auto, pos=torch.as_tensor(pos, device=dev),
                       present=torch.as_tensor(present, device=dev), trans=t, valid=t >= 0,
                       trans0=t.clamp(min=0), accepting=torch.as_tensor(accepting, device=dev),
@@ -114,7 +124,8 @@ class HoleConstraints:
                       class_rep=torch.as_tensor(rep, device=dev),
                       edge_src=torch.as_tensor(src, device=dev),
                       edge_cls=torch.as_tensor(ecls, device=dev),
-                      edge_dst=torch.as_tensor(dst, device=dev), initial=auto.initial)
+                      edge_dst=torch.as_tensor(dst, device=dev), initial=auto.initial,
+                      adjacency=adj)
 
     # -- 1. exact masks -------------------------------------------------------------------------
 
@@ -148,7 +159,10 @@ class HoleConstraints:
         zeros = torch.zeros(h_n, s_n + 1, device=dev)
         for i in range(n_n):
             r = reach[:, i].float()
-            via_mask = zeros[:, :s_n].index_add(1, dst, r[:, src]) > 0
+            if g.adjacency is not None:
+                via_mask = (r @ g.adjacency) > 0
+            else:
+                via_mask = zeros[:, :s_n].index_add(1, dst, r[:, src]) > 0
             tgt = tgt_all[:, cls[:, i]].T                                    # (H, S)
             via_tok = zeros.scatter_add(1, tgt, r)[:, :s_n] > 0
             nxt = torch.where(masked[:, i, None], via_mask, via_tok)
@@ -157,7 +171,10 @@ class HoleConstraints:
         live[:, n_n] = g.accepting
         for i in range(n_n - 1, -1, -1):
             nl = live[:, i + 1]
-            via_mask = zeros[:, :s_n].index_add(1, src, nl[:, dst].float()) > 0
+            if g.adjacency is not None:
+                via_mask = (nl.float() @ g.adjacency.T) > 0
+            else:
+                via_mask = zeros[:, :s_n].index_add(1, src, nl[:, dst].float()) > 0
             c = cls[:, i]
             via_tok = nl.gather(1, g.trans0[:, c].T) & g.valid[:, c].T
             cur = torch.where(masked[:, i, None], via_mask, via_tok)
@@ -174,10 +191,14 @@ class HoleConstraints:
             reach, live = self._reach_and_live(g, sym, masked, g.token_class[tok])
             dead |= bool((~(reach[:, 0] & live[:, 0]).any(-1)).any())
             # class c allowed at i  <=>  some edge (s, c, s') with s reachable at i, s' live at i + 1
-            ok = (reach[:, :-1][..., g.edge_src] & live[:, 1:][..., g.edge_dst]).float()  # (H, N, E)
-            c_all = g.trans.shape[1]
-            hits = torch.zeros(*ok.shape[:2], c_all, device=ok.device)
-            allowed = (hits.index_add_(2, g.edge_cls, ok) > 0) & masked[..., None]
+            if g.adjacency is not None:
+                nxt_live = live[:, 1:][:, :, g.trans0] & g.valid               # (H, N, S, C)
+                allowed = (reach[:, :-1, :, None] & nxt_live).any(2) & masked[..., None]
+            else:
+                ok = (reach[:, :-1][..., g.edge_src] & live[:, 1:][..., g.edge_dst]).float()
+                c_all = g.trans.shape[1]
+                hits = torch.zeros(*ok.shape[:2], c_all, device=ok.device)   # (H, N, C)
+                allowed = (hits.index_add_(2, g.edge_cls, ok) > 0) & masked[..., None]
             count = (allowed.long() * g.class_size).sum(-1)                 # tokens allowed
             forced = masked & (count == 1)
             if forced.any():
@@ -287,6 +308,11 @@ class HoleConstraints:
         src, ecls, dst = g.edge_src, g.edge_cls, g.edge_dst
         src_h = src[None, :].expand(h_n, -1)
         for i in range(n_n - 1, -1, -1):
+            if g.adjacency is not None:                                        # dense table
+                tot = beta[:, i + 1][:, g.trans0].masked_fill(~g.valid, NEG_INF) + w[:, i, None, :]
+                red = tot.amax(-1) if agg == "max" else torch.logsumexp(tot, -1)
+                beta[:, i] = torch.where(g.present[:, i, None], red, beta[:, i + 1])
+                continue
             tot = beta[:, i + 1][:, dst] + w[:, i][:, ecls]                     # (H, E)
             mx = torch.full((h_n, s_n), NEG_INF, device=dev).scatter_reduce(
                 1, src_h, tot, reduce="amax", include_self=True)               # (H, S)
