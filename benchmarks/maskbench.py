@@ -175,31 +175,19 @@ class TemplateMatcher:
     """Split a text into the template's scaffold and hole substrings, then check each hole."""
 
     def __init__(self, template: Template, match_timeout: float = 5.0):
-        import regex as rx
         self.tpl = template
-        self.rx = rx
         self.match_timeout = match_timeout
-        vocab = template.vocab
-        ids = [int(t) for t in template.token_ids]
-        parts, pos = [], 0
-        for k, h in enumerate(template.holes):
-            parts.append(rx.escape(vocab.decode(ids[pos:h.start])))
-            parts.append(f"(?P<h{k}>(?:{h.slot.regex}))")
-            pos = h.start + h.length
-        parts.append(rx.escape(vocab.decode(ids[pos:])))
-        self.pattern = rx.compile("".join(parts), rx.DOTALL)
 
     def check(self, text: str) -> tuple[bool, str, str]:
         """(accepted, reason, detail). reason: ok / regex mismatch / automaton rejects / over budget."""
         try:
-            m = self.pattern.fullmatch(text, timeout=self.match_timeout)
+            subs = self.tpl.split(text, timeout=self.match_timeout)
         except TimeoutError:
             return False, "regex timeout", ""
-        if m is None:
+        if subs is None:
             return False, "regex mismatch", ""
         vocab = self.tpl.vocab
-        for k, h in enumerate(self.tpl.holes):
-            sub = m.group(f"h{k}")
+        for h, sub in zip(self.tpl.holes, subs):
             ids = vocab.encode(sub)
             if not h.automaton.accepts(ids):
                 return False, "automaton rejects tokenization", f"hole {h.slot.pointer or '/'}: {sub[:80]!r}"

@@ -72,16 +72,15 @@ class Template:
         v = self.vocab
         return v.decode([int(t) for t in ids if int(t) != v.pad_id])
 
-    def render(self, text: str) -> list[int]:
-        """The canvas filled with ``text``: scaffold ids unchanged, each hole = its value's tokens
-        then pads up to the hole length. Raises ``ValueError`` if ``text`` does not fit the
-        template, or (naming the hole's pointer) if a value's tokens are rejected by the hole's
-        automaton or exceed its budget. This is the training target format for a (spec, output)."""
+    def split(self, text: str, *, timeout: float = 5.0) -> list[str] | None:
+        """The substring of ``text`` each hole would hold (scaffold text matched literally, each
+        hole by its slot regex), or ``None`` if ``text`` does not fit the template. Raises
+        ``TimeoutError`` past ``timeout`` seconds."""
         import regex as rx
-        pattern = getattr(self, "_render_pattern", None)
-        v = self.vocab
-        ids = [int(t) for t in self.token_ids]
+        pattern = getattr(self, "_split_pattern", None)
         if pattern is None:
+            v = self.vocab
+            ids = [int(t) for t in self.token_ids]
             parts, pos = [], 0
             for k, h in enumerate(self.holes):
                 parts.append(rx.escape(v.decode(ids[pos:h.start])))
@@ -89,13 +88,21 @@ class Template:
                 pos = h.start + h.length
             parts.append(rx.escape(v.decode(ids[pos:])))
             pattern = rx.compile("".join(parts), rx.DOTALL)
-            object.__setattr__(self, "_render_pattern", pattern)
-        m = pattern.fullmatch(text, timeout=5.0)
-        if m is None:
+            object.__setattr__(self, "_split_pattern", pattern)
+        m = pattern.fullmatch(text, timeout=timeout)
+        return None if m is None else [m.group(f"h{k}") for k in range(len(self.holes))]
+
+    def render(self, text: str) -> list[int]:
+        """The canvas filled with ``text``: scaffold ids unchanged, each hole = its value's tokens
+        then pads up to the hole length. Raises ``ValueError`` if ``text`` does not fit the
+        template, or (naming the hole's pointer) if a value's tokens are rejected by the hole's
+        automaton or exceed its budget. This is the training target format for a (spec, output)."""
+        subs = self.split(text)
+        if subs is None:
             raise ValueError(f"text does not match the template: {text[:120]!r}")
-        out = list(ids)
-        for k, h in enumerate(self.holes):
-            sub = m.group(f"h{k}")
+        v = self.vocab
+        out = [int(t) for t in self.token_ids]
+        for h, sub in zip(self.holes, subs):
             toks = v.encode(sub)
             where = h.slot.pointer or "/"
             if len(toks) > h.length:
