@@ -323,30 +323,10 @@ def _coaccessible(t: np.ndarray, accepting: np.ndarray) -> np.ndarray:
     return live
 
 
-_HASH = np.random.default_rng(0xD1FA).integers(1, 2**63, size=(2, 4096), dtype=np.uint64)
-
-
 def _row_labels(rows: np.ndarray) -> np.ndarray:
-    """Equal rows get equal labels 0..L-1 (two 64-bit hashes by dot product, verified exactly)."""
-    n, k = rows.shape
-    if k > _HASH.shape[1]:
-        from .byte_dfa import _unique_rows
-        return _unique_rows(rows)
-    x = rows.astype(np.uint64) + np.uint64(1)
-    with np.errstate(over="ignore"):
-        h0 = x @ _HASH[0, :k]
-        h1 = x @ _HASH[1, :k]
-    order = np.lexsort((h1, h0))
-    s0, s1 = h0[order], h1[order]
-    new = np.ones(n, dtype=bool)
-    new[1:] = (s0[1:] != s0[:-1]) | (s1[1:] != s1[:-1])
-    label = np.empty(n, dtype=np.int64)
-    label[order] = np.cumsum(new) - 1
-    first = order[new]
-    if not (rows == rows[first[label]]).all():          # a collision: be exact
-        _, label = np.unique(rows, axis=0, return_inverse=True)
-        label = label.reshape(-1)
-    return label
+    """Equal rows get equal labels (the same hashed, exactly verified labelling as byte_dfa)."""
+    from .byte_dfa import _unique_rows
+    return _unique_rows(rows)
 
 
 def trim(dfa: ByteDFA) -> ByteDFA | None:
