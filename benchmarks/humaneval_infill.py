@@ -85,7 +85,7 @@ def run_constrained(model, task, budget, opts, context, subset) -> dict:
         return {"supported": False, "error": str(e)[:200], "wall": time.perf_counter() - t0}
     wall = time.perf_counter() - t0
     return {"supported": True, "middle": res.text, "compiles": _compiles(res.document),
-            "nfe": res.nfe, "forced": res.forced, "wall": wall,
+            "nfe": res.nfe, "forced": res.forced, "wall": wall, **res.timings,
             "states": res.template.holes[0].automaton.num_states}
 
 
@@ -126,6 +126,11 @@ def summarise(rows: list[dict], mode: str) -> dict:
            "wall_s_median": statistics.median(r["wall"] for r in rs) if rs else 0.0}
     if mode == "constrained":
         out["forced_mean"] = statistics.mean(r["forced"] for r in ok) if ok else 0.0
+        dec = [r["forward_s"] + r["constraint_s"] for r in ok]
+        out["compile_s_mean"] = statistics.mean(r["compile_s"] for r in ok) if ok else 0.0
+        out["decode_s_mean"] = statistics.mean(dec) if ok else 0.0
+        out["constraint_share"] = (sum(r["constraint_s"] for r in ok) / max(1e-9, sum(dec))
+                                   if ok else 0.0)
         out["unsupported"] = n - len(ok)
         out["compile_rate_supported"] = (sum(bool(r.get("compiles")) for r in ok)
                                          / max(1, len(ok)))
@@ -141,7 +146,10 @@ def main(argv=None) -> dict:
     p.add_argument("--split", choices=["single", "multi", "both"], default="single")
     p.add_argument("--limit", type=int, default=50, help="tasks (the first N, in file order)")
     p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--stride", type=int, default=1, help="every k-th task (a spread-out sample)")
     p.add_argument("--steps", type=int, help="forward passes per task (default: one per position)")
+    p.add_argument("--per-step", type=int, default=1,
+                   help="steps = ceil(budget / this): hole positions committed per forward pass")
     p.add_argument("--slack", type=int, default=8, help="budget = canonical tokens + slack")
     p.add_argument("--context", type=int, nargs=2, default=[512, 256], metavar=("BEFORE", "AFTER"))
     p.add_argument("--max-expr-depth", type=int, help="Python subset knob (default 2)")
@@ -163,13 +171,14 @@ def main(argv=None) -> dict:
         ("max_expr_depth", a.max_expr_depth), ("max_block_depth", a.max_block_depth),
         ("start_levels", a.start_levels)) if v is not None})
     model = _model(a)
-    tasks = load_tasks(a.split, Path(a.data))[a.offset:a.offset + a.limit]
+    tasks = load_tasks(a.split, Path(a.data))[a.offset::a.stride][:a.limit]
     context = tuple(a.context)
     rows = []
     t_all = time.perf_counter()
     for i, task in enumerate(tasks):
         budget = len(model.vocab.encode(task["canonical_solution"])) + a.slack
-        opts = sampler_options(model, steps=a.steps, seed=a.seed + i)
+        steps = a.steps or (-(-budget // a.per_step) if a.per_step > 1 else None)
+        opts = sampler_options(model, steps=steps, seed=a.seed + i)
         n_auto = len(automaton._AUTO_CACHE)
         con = run_constrained(model, task, budget, opts, context, subset)
         con["new_automaton"] = len(automaton._AUTO_CACHE) > n_auto
@@ -183,9 +192,11 @@ def main(argv=None) -> dict:
                   f"{'ok' if free['compiles'] else 'fail'} ({free['wall']:.1f}s)", flush=True)
     summary = {
         "how": {"split": a.split, "tasks": len(tasks), "offset": a.offset,
+                "stride": a.stride,
                 "model": getattr(model, "name", type(model).__name__),
                 "budget": f"canonical middle tokens + {a.slack} (uses the known length)",
-                "steps": a.steps or "one per hole position",
+                "steps": a.steps or (f"ceil(budget / {a.per_step})" if a.per_step > 1
+                                     else "one per hole position"),
                 "sampler": repr(sampler_options(model, steps=a.steps, seed=a.seed)),
                 "context_tokens": list(context), "threads": a.threads,
                 "device": str(getattr(model, "device", "cpu")),
@@ -206,6 +217,9 @@ def main(argv=None) -> dict:
               f"(ws-normalised {r['exact_ws']:6.1%})  NFE {r['nfe_mean']:5.1f}  "
               f"positions/NFE {r['positions_per_nfe']:4.2f}  wall {r['wall_s_mean']:.2f}s/task "
               f"(median {r['wall_s_median']:.2f}s)")
+    print(f"  constrained time per task: compile {c['compile_s_mean']:.2f}s (0 when cached), "
+          f"decode {c['decode_s_mean']:.2f}s, constraint share of decode "
+          f"{c['constraint_share']:.0%}")
     print(f"  constrained: {c['unsupported']} unsupported positions (counted as not compiling); "
           f"compile rate on supported {c['compile_rate_supported']:.1%}; "
           f"{summary['automata_compiled']} new hole automata, "

@@ -4,7 +4,8 @@ Spec -> ``compile`` (Template: fixed tokens + budgeted holes) -> ``decode`` (con
 denoising) <- ``models`` (denoisers) -> validated result.
 """
 
-from .api import (compile_json_schema, compile_pydantic, compile_regex, generate, generate_json,
+from .api import (compile_grammar, compile_json_schema, compile_pydantic, compile_regex, generate,
+                  generate_grammar, generate_json,
                   generate_regex, sampler_options)
 from .compile.automaton import CompileLimits, TokenAutomaton
 from .compile.template import CompileOptions, Hole, Template
@@ -28,6 +29,7 @@ __all__ = [
     "Result", "SamplerOptions", "SpecError", "Template", "TokenAutomaton",
     "UnsupportedSchemaError", "ValidationFailure", "Vocabulary", "compile_json_schema",
     "compile_pydantic", "compile_regex", "denoise", "generate", "generate_json", "generate_regex",
+    "compile_grammar", "generate_grammar",
     "Gap", "InfillResult", "infill", "infill_document",
 ]
 __version__ = "0.1.0"

@@ -49,6 +49,17 @@ def compile_regex(regex: str, vocab, *, max_tokens: int | None = None,
     return _cached(key, lambda: Template.from_regex(regex, vocab, max_tokens=max_tokens, options=options))
 
 
+def compile_grammar(grammar, vocab, *, max_tokens: int, start: str | None = None,
+                    max_depth: int | None = None,
+                    options: CompileOptions = CompileOptions()) -> Template:
+    from .specs.grammar import Grammar, load_grammar
+    g = load_grammar(grammar, start=start) if start or not isinstance(grammar, Grammar) else grammar
+    key = ("grammar", g.name, g.text, g.start, max_tokens, max_depth, vocab.fingerprint,
+           repr(options))
+    return _cached(key, lambda: Template.from_grammar(g, vocab, max_tokens=max_tokens,
+                                                      max_depth=max_depth, options=options))
+
+
 def _prompt_ids(model, prompt: str | Sequence[int] | None) -> list[int]:
     if prompt is None or prompt == "":
         return []
@@ -105,4 +116,15 @@ def generate_regex(model, regex: str, prompt: str | None = None, *, max_tokens: 
                    compile_options: CompileOptions = CompileOptions()) -> Result:
     """A string that fullmatches ``regex``, in at most ``max_tokens`` tokens."""
     tpl = compile_regex(regex, model.vocab, max_tokens=max_tokens, options=compile_options)
+    return generate(model, tpl, [prompt], options=options)[0]
+
+
+def generate_grammar(model, grammar, prompt: str | None = None, *, max_tokens: int = 64,
+                     start: str | None = None, max_depth: int | None = None,
+                     options: SamplerOptions | None = None,
+                     compile_options: CompileOptions = CompileOptions()) -> Result:
+    """A sentence of a lark grammar (bundled name, ``.lark`` path or grammar text), from rule
+    ``start``, in at most ``max_tokens`` tokens; ``result.value`` is the text, re-parsed by lark."""
+    tpl = compile_grammar(grammar, model.vocab, max_tokens=max_tokens, start=start,
+                          max_depth=max_depth, options=compile_options)
     return generate(model, tpl, [prompt], options=options)[0]

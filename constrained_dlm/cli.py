@@ -7,8 +7,11 @@ Examples::
          --trust-remote-code --revision <commit> --device cuda --dtype bfloat16
     cdlm regex "[0-9]{3}-[0-9]{4}" --model path/to/bert
     cdlm regex "[0-9]{3}-[0-9]{4}" --tokenizer path/to/tokenizer.json --denoiser adversarial
+    cdlm grammar sql --prompt "names of users older than 30" --max-tokens 40
+    cdlm grammar my.lark --start expr --max-tokens 24
     cdlm families
     cdlm infill code.py --at 12 --at 30:17 --tokenizer tok.json --denoiser random
+    cdlm infill query.sql --at 3:7 --grammar sql --start condition
 
 With no ``--model`` the embedded default model runs (no download). ``--tokenizer`` with
 ``--denoiser random|adversarial`` swaps the model for a stand-in that shows the constraint at
@@ -97,8 +100,17 @@ def main(argv=None) -> int:
     pr.add_argument("pattern")
     pr.add_argument("--max-tokens", type=int)
     _common(pr)
+    pg = sub.add_parser("grammar", help="generate a sentence of a lark grammar",
+                        description="GRAMMAR is a bundled name (json, arithmetic, sql, csv, "
+                        "python_expr), a .lark file, or grammar text. The output always parses.")
+    pg.add_argument("grammar")
+    pg.add_argument("--start", help="start rule (default: the grammar's start)")
+    pg.add_argument("--max-tokens", type=int, default=64)
+    pg.add_argument("--max-depth", type=int, help="nesting bound (default: sized from the budget)")
+    _common(pg)
     sub.add_parser("families", help="list the model families load_model knows")
-    pi = sub.add_parser("infill", help="fill holes in a Python file so that it still compiles",
+    pi = sub.add_parser("infill", help="fill holes in a Python file so that it still compiles "
+                        "(or in any text, under --regex / --grammar)",
                         description="Insert a hole before LINE (1-based; a new line of code) or "
                         "at LINE:COL (1-based column, inside a line where an expression is "
                         "expected), fill every hole jointly, and print the file (or --write it). "
@@ -112,6 +124,10 @@ def main(argv=None) -> int:
                     "(default 2; each level multiplies the automaton)")
     pi.add_argument("--max-block-depth", type=int, help="compound statements nested in the "
                     "middle (default 0: simple statements, plus the blocks the suffix continues)")
+    pi.add_argument("--regex", help="not Python: each middle fullmatches this regex")
+    pi.add_argument("--grammar", help="not Python: each middle is a sentence of this lark "
+                    "grammar (bundled name, .lark file)")
+    pi.add_argument("--start", help="with --grammar: the start rule of the middles")
     _common(pi)
     args = parser.parse_args(argv)
     if args.command == "families":
@@ -131,6 +147,12 @@ def main(argv=None) -> int:
             print(json.dumps(res.value, ensure_ascii=False))
             for kw, ptr in res.template.report.dropped:
                 print(f"warning: dropped keyword {kw!r} at {ptr or '/'}", file=sys.stderr)
+        elif args.command == "grammar":
+            res = api.generate_grammar(model, args.grammar, args.prompt,
+                                       max_tokens=args.max_tokens, start=args.start,
+                                       max_depth=args.max_depth, options=_sampler(args, model),
+                                       compile_options=copts)
+            print(res.text)
         else:
             res = api.generate_regex(model, args.pattern, args.prompt, max_tokens=args.max_tokens,
                                      options=_sampler(args, model), compile_options=copts)
@@ -161,10 +183,21 @@ def _infill(args) -> int:
     from .specs.python_code import DEFAULT_SUBSET
     knobs = {k: v for k, v in (("max_expr_depth", args.max_expr_depth),
                                ("max_block_depth", args.max_block_depth)) if v is not None}
+    grammar = None
+    if args.grammar:
+        from .specs.grammar import load_grammar
+        grammar = load_grammar(args.grammar, start=args.start)
+    elif args.start:
+        raise SpecError("--start needs --grammar")
+    if args.regex and args.grammar:
+        raise SpecError("--regex and --grammar exclude each other")
     model = _model(args)
+    plain = args.regex is not None or grammar is not None
     res = infill_document(model, segments, max_tokens=args.max_tokens,
                           options=_sampler(args, model), prompt=args.prompt or None,
-                          subset=replace(DEFAULT_SUBSET, **knobs))
+                          subset=replace(DEFAULT_SUBSET, **knobs),
+                          language=None if plain else "python", regex=args.regex,
+                          grammar=grammar)
     if args.write:
         with open(args.file, "w", encoding="utf-8") as fh:
             fh.write(res.document)

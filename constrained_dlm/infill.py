@@ -30,6 +30,7 @@ so middles have any length up to the budget.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
@@ -75,6 +76,7 @@ class InfillResult:
     contexts: list = field(default_factory=list, repr=False)   # per hole: HoleContext / None
     canvas_tokens: int = 0         # canvas length the model saw
     truncated: bool = False        # the canvas left out some of the document
+    timings: dict = field(default_factory=dict)   # compile_s, forward_s, constraint_s
 
 
 def infill(model, prefix: str, suffix: str | None = None, *, language: str | None = "python",
@@ -124,9 +126,11 @@ def infill_document(model, segments: Sequence, *, language: str | None = "python
     if len({s.kind == "python" for s in specs}) > 1:
         raise SpecError("a document cannot mix Python holes with regex / grammar holes: the "
                         "whole-file compile guarantee would then depend on the regexes")
+    t0 = time.perf_counter()
     contexts = _python_contexts(texts, specs)
     holes_auto = [_automaton(s, c, vocab, compile_options) for s, c in zip(specs, contexts)]
     tpl, truncated = _template(texts, specs, holes_auto, vocab, context_tokens, compile_options)
+    compile_s = time.perf_counter() - t0
     res = api.generate(model, tpl, [prompt], options=options)[0]
     middles = []
     for h in tpl.holes:
@@ -136,7 +140,8 @@ def infill_document(model, segments: Sequence, *, language: str | None = "python
     _validate(document, middles, specs)
     return InfillResult(text=middles[0], document=document, middles=middles, nfe=res.nfe,
                         forced=res.forced, token_ids=list(res.token_ids), template=tpl,
-                        contexts=contexts, canvas_tokens=len(tpl), truncated=truncated)
+                        contexts=contexts, canvas_tokens=len(tpl), truncated=truncated,
+                        timings={"compile_s": compile_s, **res.timings})
 
 
 # --- segments ----------------------------------------------------------------------------------
@@ -275,16 +280,21 @@ def _automaton(spec: _Spec, ctx, vocab, options: CompileOptions):
         from .specs import python_code as pc
         cfg = replace(spec.subset, excluded_names=frozenset(spec.subset.excluded_names)
                       | ctx.excluded_names)
+        lim = options.limits
         if ctx.kind == "block":
             key = pc._block_key(ctx.shapes, cfg, ctx.pending)
-            dfa = pc.python_block_dfa(ctx.shapes, cfg, pending=ctx.pending,
-                                      timeout_s=options.limits.regex_timeout_s,
-                                      max_states=options.limits.max_states)
+
+            def dfa():
+                return pc.python_block_dfa(ctx.shapes, cfg, pending=ctx.pending,
+                                           timeout_s=lim.regex_timeout_s,
+                                           max_states=lim.max_states)
         else:
             key = pc.python_expr_key(cfg, tuple_ok=ctx.tuple_ok)
-            dfa = pc.python_expr_dfa(cfg, tuple_ok=ctx.tuple_ok,
-                                     timeout_s=options.limits.regex_timeout_s,
-                                     max_states=options.limits.max_states)
+
+            def dfa():
+                return pc.python_expr_dfa(cfg, tuple_ok=ctx.tuple_ok,
+                                          timeout_s=lim.regex_timeout_s,
+                                          max_states=lim.max_states)
         auto = token_automaton(key, vocab, None, options.limits, dfa=dfa)
         return auto, Slot(regex=key, kind="regex", max_tokens=spec.max_tokens,
                           name=spec.name or "python")

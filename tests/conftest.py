@@ -10,6 +10,8 @@ import tempfile
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("HF_MODULES_CACHE", tempfile.mkdtemp(prefix="cdlm-hf-modules-"))
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# Compiled automata go to a throwaway folder, never the user's cache.
+os.environ["CDLM_CACHE_DIR"] = tempfile.mkdtemp(prefix="cdlm-automata-")
 
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -80,6 +82,14 @@ def sp_tokenizer(training_corpus) -> Tokenizer:
     spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] in specials]
     spec["model"]["byte_fallback"] = True
     return Tokenizer.from_str(json.dumps(spec))
+
+
+@pytest.fixture
+def tokenizer_file(bpe_tokenizer, tmp_path) -> str:
+    """The BPE tokenizer saved as a tokenizer.json (what the CLI's --tokenizer takes)."""
+    path = tmp_path / "tokenizer.json"
+    bpe_tokenizer.save(str(path))
+    return str(path)
 
 
 @pytest.fixture(scope="session")

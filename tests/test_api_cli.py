@@ -50,13 +50,6 @@ def test_generate_json_and_regex(bpe_vocab):
     assert res.value[2] == ":" and len(res.value) == 5
 
 
-@pytest.fixture
-def tokenizer_file(bpe_tokenizer, tmp_path):
-    path = tmp_path / "tokenizer.json"
-    bpe_tokenizer.save(str(path))
-    return str(path)
-
-
 def test_cli_json(tokenizer_file, tmp_path, capsys):
     schema = {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}
     f = tmp_path / "s.json"

@@ -388,3 +388,45 @@ def test_depth_is_lowered_when_a_compile_limit_is_hit(bpe_vocab):
     assert not auto.accepts(bpe_vocab.encode("[[[[[[1]]]]]]"))
     with pytest.raises(CompileLimitError, match="no nesting depth in \\[6\\]"):
         Template.from_grammar("json", bpe_vocab, max_tokens=32, max_depth=6, options=tight)
+
+
+def test_generate_grammar_and_cli(bpe_vocab, tokenizer_file, tmp_path, capsys):
+    import lark
+
+    from constrained_dlm import AdversarialDenoiser, generate_grammar
+    from constrained_dlm.cli import main
+    sql = lark.Lark((ROOT / "grammars" / "sql.lark").read_text(), start="select")
+    cond = lark.Lark((ROOT / "grammars" / "sql.lark").read_text(), start="condition")
+    res = generate_grammar(AdversarialDenoiser(bpe_vocab, seed=1), "sql", max_tokens=24,
+                           options=SamplerOptions(steps=6, seed=1))
+    sql.parse(res.text)
+    assert main(["grammar", "sql", "--max-tokens", "24", "--tokenizer", tokenizer_file,
+                 "--denoiser", "adversarial", "--steps", "6"]) == 0
+    sql.parse(capsys.readouterr().out.rstrip("\n"))
+    # a grammar hole inside a text file, from a chosen start rule
+    f = tmp_path / "q.sql"
+    f.write_text("SELECT name FROM users WHERE \n")
+    assert main(["infill", str(f), "--at", "1:30", "--grammar", "sql", "--start", "condition",
+                 "--max-tokens", "12", "--tokenizer", tokenizer_file, "--denoiser", "random"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("SELECT name FROM users WHERE ")
+    cond.parse(out[len("SELECT name FROM users WHERE "):-1])
+    sql.parse(out[:-1])
+    assert main(["grammar", "nope", "--tokenizer", tokenizer_file]) == 2
+    assert "no grammar named 'nope'" in capsys.readouterr().err
+    assert main(["infill", str(f), "--at", "1:30", "--start", "x",
+                 "--tokenizer", tokenizer_file]) == 2
+
+
+def test_grammar_infill_benchmark_smoke(tokenizer_file, tmp_path, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("grammar_infill",
+                                                  ROOT / "benchmarks" / "grammar_infill.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = mod.main(["--denoiser", "adversarial", "--tokenizer", tokenizer_file, "--tasks", "2",
+                    "--per-step", "3", "--quiet", "--json", str(tmp_path / "g.json")])
+    for g in ("sql", "json"):
+        assert out[g]["summary"]["constrained"]["valid"] == 1.0
+        assert out[g]["summary"]["constrained"]["tasks"] == 2
+    assert "fresh lark.Lark" in capsys.readouterr().out

@@ -273,13 +273,6 @@ def test_marker_errors_and_budget(bpe_vocab):
 
 # --- the command line and the benchmark ----------------------------------------------------------
 
-@pytest.fixture
-def tokenizer_file(bpe_tokenizer, tmp_path):
-    path = tmp_path / "tokenizer.json"
-    bpe_tokenizer.save(str(path))
-    return str(path)
-
-
 def test_cli_infill(tokenizer_file, tmp_path, capsys):
     f = tmp_path / "code.py"
     src = "def total(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return \n"

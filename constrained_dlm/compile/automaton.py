@@ -19,6 +19,7 @@ Performance: lifting walks every token through the DFA, vectorised over tokens a
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ class TokenAutomaton:
 
 # --- lifting -------------------------------------------------------------------------------------
 
+FORCE_WALK: str | None = None     # tests: "trie" / "pairs" to exercise one walk; None picks
 _VOCAB_VIEWS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -137,6 +139,19 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimi
     if inc_table is not None:
         inc_ext = np.zeros((q_n + 1, 257), dtype=np.int64)
         inc_ext[:q_n, :256] = inc_table
+    # Two ways to walk; both give the same tables. Dense automata (Python, free text: most bytes
+    # valid almost everywhere) walk the token trie once for all states; sparse ones (JSON
+    # scaffolds) walk only the (state, first byte) pairs that are alive.
+    prefix_ids, n_nodes = _trie_levels(rbm, rlen)
+    live_pairs = int(np.bincount(rbm[:, 0], minlength=257)[np.nonzero(dfa.table >= 0)[1]].sum())
+    if FORCE_WALK == "trie" or (FORCE_WALK is None and
+                                q_n * n_nodes < live_pairs * max(1.0, float(rlen.mean()))):
+        nxt, cnt = _walk_trie(ext.astype(np.int32), inc_ext, rbm, rlen, prefix_ids, q_n, dead)
+        back = where[label]
+        token_rep = np.empty(v_n, dtype=np.int64)
+        token_rep[order] = back
+        token_rep[lengths == 0] = -1
+        return nxt, cnt, token_rep
     # first step, sparse: pair each live (state, byte) transition with the tokens starting there
     fb = rbm[:, 0]
     by_fb = np.argsort(fb, kind="stable")
@@ -182,6 +197,50 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimi
     token_rep[order] = back
     token_rep[lengths == 0] = -1
     return nxt, cnt, token_rep
+
+
+def _trie_levels(rbm: np.ndarray, rlen: np.ndarray):
+    """Node id of each token's prefix at each depth (-1 past its end), and the node count."""
+    u_n, l_n = rbm.shape
+    ids = np.full((u_n, int(rlen.max()) if u_n else 0), -1, dtype=np.int64)
+    prev = np.zeros(u_n, dtype=np.int64)
+    total = 0
+    for j in range(ids.shape[1]):
+        on = rlen > j
+        key = prev[on] * 257 + rbm[on, j]
+        _, inv = np.unique(key, return_inverse=True)
+        ids[on, j] = inv.reshape(-1)
+        prev = np.where(on, ids[:, j], 0)
+        total += int(inv.max()) + 1 if inv.size else 0
+    return ids, total
+
+
+def _walk_trie(ext, inc_ext, rbm, rlen, prefix_ids, q_n: int, dead: int):
+    """Every state through every token, one trie node at a time: (Q, U) next states (-1 dead)
+    and counter increments. Work: states x trie nodes (shared prefixes are walked once)."""
+    u_n = rbm.shape[0]
+    nxt_t = np.full((u_n, q_n), -1, dtype=np.int32)
+    cnt_t = np.zeros((u_n, q_n), dtype=np.int32) if inc_ext is not None else None
+    cur = np.arange(q_n, dtype=np.int32)[None, :]           # root: every state, one node
+    acc = np.zeros_like(cur) if inc_ext is not None else None
+    parent = np.zeros(u_n, dtype=np.int64)
+    for j in range(prefix_ids.shape[1]):
+        on = np.nonzero(rlen > j)[0]
+        node = prefix_ids[on, j]
+        first = np.unique(node, return_index=True)[1]       # one token per node
+        rows = on[first]
+        src = cur[parent[rows]]                             # (nodes, Q) states before byte j
+        byte = rbm[rows, j][:, None]
+        new = ext[src, byte]
+        new_acc = acc[parent[rows]] + inc_ext[src, byte] if acc is not None else None
+        ends = on[rlen[on] == j + 1]                        # tokens that end at this depth
+        got = new[prefix_ids[ends, j]]
+        nxt_t[ends] = np.where(got == dead, -1, got)
+        if cnt_t is not None:
+            cnt_t[ends] = np.where(got == dead, 0, new_acc[prefix_ids[ends, j]])
+        cur, acc = new, new_acc
+        parent = np.where(rlen > j, prefix_ids[:, j], 0)
+    return nxt_t.T, (cnt_t.T if cnt_t is not None else None)
 
 
 def _classes(nxt: np.ndarray, cnt: np.ndarray | None, token_rep: np.ndarray):
@@ -348,17 +407,33 @@ AUTOMATON_CACHE_SIZE = 512
 
 def token_automaton(regex: str, vocab, length: CharLength | None = None,
                     limits: CompileLimits = CompileLimits(), *,
-                    dfa: ByteDFA | None = None) -> TokenAutomaton:
+                    dfa=None) -> TokenAutomaton:
     """Cached :func:`build_token_automaton`, keyed by (vocabulary fingerprint, regex, length).
 
-    With ``dfa`` given, ``regex`` must be a key that names that automaton uniquely."""
+    With ``dfa`` given (a :class:`ByteDFA`, or a function that builds one, called only on a
+    cache miss), ``regex`` must be a key that names that automaton uniquely. Slow builds are
+    also kept on disk (:mod:`~constrained_dlm.compile.disk_cache`)."""
+    from . import disk_cache
     key = (vocab.fingerprint, regex, length)
     with _AUTO_LOCK:
         hit = _AUTO_CACHE.get(key)
         if hit is not None:
             _AUTO_CACHE.move_to_end(key)
-            return hit
-    auto = build_token_automaton(regex, vocab, length, limits, dfa=dfa)
+    if hit is None:
+        hit = disk_cache.load(key)
+    if hit is not None and hit.num_states > limits.max_states:
+        # built earlier under looser limits: these limits must still fail as a build would
+        raise CompileLimitError(
+            f"the automaton has {hit.num_states:,} states (> {limits.max_states:,}); raise "
+            "CompileLimits.max_states or simplify the spec", limit="max_states",
+            value=hit.num_states)
+    auto = hit
+    if auto is None:
+        t0 = time.perf_counter()
+        auto = build_token_automaton(regex, vocab, length, limits,
+                                     dfa=dfa() if callable(dfa) else dfa)
+        if time.perf_counter() - t0 >= disk_cache.MIN_BUILD_S:
+            disk_cache.store(key, auto)
     with _AUTO_LOCK:
         _AUTO_CACHE[key] = auto
         while len(_AUTO_CACHE) > AUTOMATON_CACHE_SIZE:

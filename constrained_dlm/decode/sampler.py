@@ -9,6 +9,7 @@ or every position above a confidence threshold); the rest stay masked for the ne
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -47,6 +48,7 @@ class Result:
     template: Template
     history: list[tuple[int, np.ndarray]] | None = None  # (nfe so far, template ids) per change
     forced: int = 0               # positions committed without a forward pass
+    timings: dict = field(default_factory=dict)  # seconds in the batch's forward / constraint work
 
 
 @dataclass
@@ -95,7 +97,10 @@ def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int
                 r.history.append((r.nfe, ids[b, r.start:r.start + len(r.template)].cpu().numpy()))
 
     snapshot()
+    t_fwd = t_con = 0.0
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     while True:
+        t0 = time.perf_counter()
         an = cons.analyze(ids)
         if an.dead:
             raise RuntimeError("a hole became uncompletable: this is a bug in constrained-dlm")
@@ -104,12 +109,16 @@ def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int
             for b in (an.forced_pos // seq_len).tolist():
                 rows[b].forced += 1
             snapshot()
+            t_con += time.perf_counter() - t0
             continue
         masked = ids == mask_id
         active = masked.any(1)
         if not active.any():
+            t_con += time.perf_counter() - t0
             break
         act = active.nonzero()[:, 0]
+        t1 = time.perf_counter()
+        t_con += t1 - t0
         if len(act) == len(rows):
             logits = model(ids, attn)
         else:
@@ -118,11 +127,16 @@ def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int
             logits[act] = sub
         for b in act.tolist():
             rows[b].nfe += 1
+        sync()
+        t2 = time.perf_counter()
+        t_fwd += t2 - t1
         pos, tok, conf = cons.propose(ids, logits, an, temperature=options.temperature,
                                       top_k=options.top_k, top_p=options.top_p, generator=gen,
                                       remasking=options.remasking)
         keep = _select(pos, conf, masked, rows, seq_len, options)
         ids.view(-1)[pos[keep]] = tok[keep]
+        sync()
+        t_con += time.perf_counter() - t2
         snapshot()
 
     results = []
@@ -133,7 +147,8 @@ def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int
         value = t.finish(text)  # raises ValidationFailure: a bug, never returned as a result
         results.append(Result(text=text, value=value, nfe=r.nfe, token_ids=filled, template=t,
                               history=r.history if options.record_history else None,
-                              forced=r.forced))
+                              forced=r.forced,
+                              timings={"forward_s": t_fwd, "constraint_s": t_con}))
     return results
 
 

@@ -149,6 +149,10 @@ def load_grammar(source: "str | Path | Grammar", *, start: str | None = None) ->
     elif isinstance(source, str) and "\n" not in source and (source.endswith(".lark")
                                                              or _is_file(source)):
         path = Path(source)
+    elif isinstance(source, str) and re.fullmatch(r"[\w.\-/\\]+", source.strip()):
+        raise GrammarError(f"no grammar named {source!r}: not a bundled grammar, not a file, "
+                           "and not grammar text (rules look like `name: ...`)",
+                           hint=f"bundled grammars are {', '.join(BUNDLED)}")
     else:
         return _load(str(source), start, None, "<grammar>")
     if not path.is_file():
@@ -1018,10 +1022,10 @@ def grammar_hole(grammar: "Grammar | str", vocab, *, max_tokens: int,
     for d in compile_depths(g, max_tokens, max_depth, getattr(vocab, "size", None)):
         tried.append(d)
         try:
-            dfa = grammar_dfa(g, max_depth=d, max_states=limits.max_states,
-                              timeout_s=limits.regex_timeout_s)
-            auto = token_automaton(f"(?#grammar {g.name} {tag} depth {d})", vocab, None, limits,
-                                   dfa=dfa)
+            auto = token_automaton(
+                f"(?#grammar {g.name} {tag} depth {d})", vocab, None, limits,
+                dfa=lambda d=d: grammar_dfa(g, max_depth=d, max_states=limits.max_states,
+                                            timeout_s=limits.regex_timeout_s))
         except EmptyLanguage:
             raise
         except CompileLimitError as e:
