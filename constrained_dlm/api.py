@@ -83,17 +83,19 @@ def sampler_options(model=None, **overrides) -> SamplerOptions:
 
 
 def generate(model, templates: Template | Sequence[Template], prompts=None, *,
-             options: SamplerOptions | None = None) -> list[Result]:
+             options: SamplerOptions | None = None, on_step=None) -> list[Result]:
     """Fill one or many templates in one batched denoising run.
 
-    ``options=None`` takes the model family's defaults (see :func:`sampler_options`)."""
+    ``options=None`` takes the model family's defaults (see :func:`sampler_options`);
+    ``on_step``: see :func:`~constrained_dlm.decode.sampler.denoise`."""
     if options is None:
         options = sampler_options(model)
     if isinstance(templates, Template):
         templates = [templates]
     if prompts is None or isinstance(prompts, (str, bytes)):
         prompts = [prompts] * len(templates)
-    return denoise(model, list(templates), [_prompt_ids(model, p) for p in prompts], options)
+    return denoise(model, list(templates), [_prompt_ids(model, p) for p in prompts], options,
+                   on_step=on_step)
 
 
 def generate_json(model, schema, prompt: str | None = None, *,

@@ -3,8 +3,11 @@
 Examples::
 
     cdlm json --schema examples/person.schema.json --prompt "Ada Lovelace, 36, London"
+    cdlm json --schema s.json --input prompts.jsonl --output out.jsonl --prompt-field text
     cdlm json --schema s.json --prompt "..." --model GSAI-ML/LLaDA-8B-Instruct \
          --trust-remote-code --revision <commit> --device cuda --dtype bfloat16
+    cdlm fill examples/report.tpl --set customer=Ada --set order='{"id": 7}' --trace t.html
+    cdlm fill examples/report.tpl --input records.jsonl --output filled.jsonl --batch-size 16
     cdlm regex "[0-9]{3}-[0-9]{4}" --model path/to/bert
     cdlm regex "[0-9]{3}-[0-9]{4}" --tokenizer path/to/tokenizer.json --denoiser adversarial
     cdlm grammar sql --prompt "names of users older than 30" --max-tokens 40
@@ -18,7 +21,11 @@ With no ``--model`` the embedded default model runs (no download). ``--tokenizer
 work: the output is always valid, whatever the denoiser prefers. Sampler flags left out take the
 model family's published defaults.
 
-Exit codes: 0 ok, 2 bad input (spec, flags), 3 compile limit or budget error, 1 internal error.
+Batch runs (``--input``/``--output``) append one JSON line per record, skip records already in
+the output (re-run the same command to resume), write failing records with their error and go on.
+
+Exit codes: 0 ok; 1 internal error (a bug); 2 bad input (spec, template, flags, files);
+3 compile limit or token budget; 4 a batch finished but some records failed; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -87,15 +94,49 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lenient", action="store_true",
                    help="drop schema keywords we cannot enforce (each is reported) instead of failing")
     p.add_argument("--show-nfe", action="store_true", help="print forward passes to stderr")
+    o = p.add_argument_group("output and watching")
+    o.add_argument("--format", choices=["text", "json"], default="text",
+                   help="json: one object with the value, text, forward passes")
+    o.add_argument("--trace", metavar="HTML", help="write a page that replays the denoising "
+                   "step by step (batch runs: the first batch)")
+    o.add_argument("--live", action="store_true", help="redraw the canvas in the terminal at "
+                   "every step (single runs)")
+
+
+def _batch_flags(p: argparse.ArgumentParser) -> None:
+    b = p.add_argument_group("batch (JSONL in, JSONL out; resumable)")
+    b.add_argument("--input", metavar="JSONL", help="one record per line")
+    b.add_argument("--output", metavar="JSONL", help="results are appended here, one per record")
+    b.add_argument("--batch-size", type=int, default=8, help="records per forward pass")
+    b.add_argument("--id-field", default="id", help="record field that names it (default: id; "
+                   "else its line number)")
+    b.add_argument("--retry-failed", action="store_true",
+                   help="run records again whose earlier result was an error")
+    b.add_argument("--limit", type=int, help="process at most this many new records")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="cdlm", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    pj = sub.add_parser("json", help="generate a JSON value valid under a schema")
+    ex = argparse.RawDescriptionHelpFormatter
+    pj = sub.add_parser("json", help="generate a JSON value valid under a schema (one, or one "
+                        "per record of a JSONL file)", formatter_class=ex, epilog=_JSON_EXAMPLES)
     pj.add_argument("--schema", required=True, help="JSON Schema file (or inline JSON text)")
+    pj.add_argument("--prompt-field", default="prompt",
+                    help="batch: the record field holding the text to extract from")
     _common(pj)
+    _batch_flags(pj)
+    pf = sub.add_parser("fill", help="fill a document template (once, or per record of a JSONL "
+                        "file)", formatter_class=ex, epilog=_FILL_EXAMPLES)
+    pf.add_argument("template", help="a template file ({{ name: kind ... }} holes, {{@field}} "
+                    "references; see constrained_dlm/specs/document.py)")
+    pf.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a record field for a single run (VALUE: JSON, else a string)")
+    pf.add_argument("--record", help="the whole record for a single run, as JSON")
+    _common(pf)
+    _batch_flags(pf)
     pr = sub.add_parser("regex", help="generate a string that fullmatches a regex")
     pr.add_argument("pattern")
     pr.add_argument("--max-tokens", type=int)
@@ -139,24 +180,38 @@ def main(argv=None) -> int:
     try:
         if args.command == "infill":
             return _infill(args)
+        if getattr(args, "input", None) or getattr(args, "output", None):
+            return _batch(args)
         model = _model(args)
         copts = CompileOptions(lenient=args.lenient)
         if args.command == "json":
-            res = api.generate_json(model, args.schema, args.prompt, options=_sampler(args, model),
-                                    compile_options=copts)
-            print(json.dumps(res.value, ensure_ascii=False))
+            tpl = api.compile_json_schema(args.schema, model.vocab, copts)
+            res = _run_one(args, model, tpl, args.prompt)
+            value = res.value.model_dump(mode="json") if hasattr(res.value, "model_dump") \
+                else res.value
+            _emit(args, res, json.dumps(value, ensure_ascii=False), value)
             for kw, ptr in res.template.report.dropped:
                 print(f"warning: dropped keyword {kw!r} at {ptr or '/'}", file=sys.stderr)
+        elif args.command == "fill":
+            from .batch import _jsonable
+            from .compile.template import Template
+            from .specs.document import Document, render_refs
+            doc = Document.load(args.template)
+            record = _record(args)
+            tpl = Template.from_document(doc, model.vocab, record, options=copts)
+            prompt = render_refs(args.prompt, record) if args.prompt else None
+            res = _run_one(args, model, tpl, prompt)
+            _emit(args, res, res.text, {"text": res.text, "fields": _jsonable(res.value)})
         elif args.command == "grammar":
-            res = api.generate_grammar(model, args.grammar, args.prompt,
-                                       max_tokens=args.max_tokens, start=args.start,
-                                       max_depth=args.max_depth, options=_sampler(args, model),
-                                       compile_options=copts)
-            print(res.text)
+            tpl = api.compile_grammar(args.grammar, model.vocab, max_tokens=args.max_tokens,
+                                      start=args.start, max_depth=args.max_depth, options=copts)
+            res = _run_one(args, model, tpl, args.prompt)
+            _emit(args, res, res.text, res.text)
         else:
-            res = api.generate_regex(model, args.pattern, args.prompt, max_tokens=args.max_tokens,
-                                     options=_sampler(args, model), compile_options=copts)
-            print(res.value)
+            tpl = api.compile_regex(args.pattern, model.vocab, max_tokens=args.max_tokens,
+                                    options=copts)
+            res = _run_one(args, model, tpl, args.prompt)
+            _emit(args, res, res.value, res.value)
         if args.show_nfe:
             print(f"forward passes: {res.nfe}, forced tokens: {res.forced}", file=sys.stderr)
         return 0
@@ -166,6 +221,111 @@ def main(argv=None) -> int:
     except (SpecError, ModelError, OSError) as e:
         print(f"cdlm: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("cdlm: interrupted", file=sys.stderr)
+        return 130
+
+
+_JSON_EXAMPLES = """examples:
+  cdlm json --schema examples/person.schema.json --prompt "Ada Lovelace, 36, London"
+  cdlm json --schema examples/person.schema.json --prompt "Ada, 36" --format json --show-nfe
+  cdlm json --schema examples/person.schema.json --input examples/people.jsonl \\
+       --output people.out.jsonl --prompt-field text --batch-size 16
+"""
+
+_FILL_EXAMPLES = """examples:
+  cdlm fill examples/report.tpl --record '{"customer": "Ada", "order": {"id": 7}}'
+  cdlm fill examples/report.tpl --set customer=Ada --set order='{"id": 7}' --live
+  cdlm fill examples/report.tpl --input examples/orders.jsonl --output reports.jsonl \\
+       --trace first-batch.html
+template syntax (see constrained_dlm/specs/document.py):
+  {{ status: choice ["shipped", "delayed"] }}  {{ rating: int min=1 max=5 }}
+  {{ summary: text max_tokens=40 }}  {{ code: regex "[A-Z]{3}-[0-9]{4}" }}
+  {{ meta: json schema="meta.schema.json" }}  {{ q: grammar "sql" max_tokens=40 }}
+  {{@customer.name}} inserts a record field; \\{{ writes a literal {{
+"""
+
+
+def _record(args):
+    record = {}
+    if args.record:
+        try:
+            record = json.loads(args.record)
+        except json.JSONDecodeError as e:
+            raise SpecError(f"--record is not JSON: {e}") from None
+        if not isinstance(record, dict):
+            raise SpecError("--record must be a JSON object")
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise SpecError(f"--set {item!r}: expected FIELD=VALUE")
+        try:
+            record[key] = json.loads(value)
+        except json.JSONDecodeError:
+            record[key] = value
+    return record
+
+
+def _run_one(args, model, tpl, prompt):
+    """One template, with the --trace / --live watchers."""
+    from dataclasses import replace
+    opts = _sampler(args, model)
+    if args.trace:
+        opts = replace(opts, record_history=True)
+    view = None
+    if args.live:
+        from .trace import TerminalView
+        view = TerminalView(tpl, stream=sys.stderr)
+    try:
+        res = api.generate(model, tpl, [prompt], options=opts, on_step=view)[0]
+    finally:
+        if view is not None:
+            view.close()
+    if args.trace:
+        from .trace import write_trace_html
+        write_trace_html([res], args.trace)
+        print(f"trace written to {args.trace}", file=sys.stderr)
+    return res
+
+
+def _emit(args, res, text, value) -> None:
+    if args.format == "json":
+        print(json.dumps({"value": value, "text": res.text, "nfe": res.nfe,
+                          "forced": res.forced}, ensure_ascii=False))
+    else:
+        print(text)
+
+
+def _batch(args) -> int:
+    from .batch import FillTask, JsonTask, run_jsonl
+    if args.command not in ("json", "fill"):
+        raise SpecError("--input / --output work with `cdlm json` and `cdlm fill`")
+    if not (args.input and args.output):
+        raise SpecError("a batch run needs both --input and --output")
+    if args.live:
+        raise SpecError("--live shows single runs; batch runs show a progress bar")
+    if args.batch_size < 1:
+        raise SpecError("--batch-size must be at least 1")
+    copts = CompileOptions(lenient=args.lenient)
+    if args.command == "fill":
+        from .specs.document import Document
+        task = FillTask(Document.load(args.template), prompt=args.prompt or None,
+                        compile_options=copts)
+    else:
+        from .specs.json_schema import load_schema
+        task = JsonTask(load_schema(args.schema), prompt_field=args.prompt_field,
+                        prompt=args.prompt or None, compile_options=copts)
+    model = _model(args)
+    if args.command == "json":                 # a bad schema fails once, not once per record
+        api.compile_json_schema(task.schema, model.vocab, copts)
+    summary = run_jsonl(model, task, args.input, args.output, options=_sampler(args, model),
+                        batch_size=args.batch_size, id_field=args.id_field,
+                        progress=not args.no_progress, retry_failed=args.retry_failed,
+                        trace=args.trace, limit=args.limit)
+    print(f"cdlm: {summary.line()}", file=sys.stderr)
+    if summary.interrupted:
+        return 130
+    return 4 if summary.failed else 0
 
 
 def _infill(args) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -59,6 +59,8 @@ class Template:
     finish: Callable[[str], Any]           # text -> validated value; raises ValidationFailure
     kind: str = "regex"
     report: SpecReport = field(default_factory=SpecReport)
+    finish_ids: Callable[[list], Any] | None = None   # filled ids -> value (used over finish)
+    spans: tuple = ()                      # document templates: (Field, start, end) per field
 
     def __len__(self) -> int:
         return len(self.token_ids)
@@ -166,6 +168,46 @@ class Template:
                    vocab=vocab, finish=grammar_finisher(g), kind="grammar")
 
     @classmethod
+    def from_document(cls, doc, vocab, record=None, *,
+                      options: CompileOptions = CompileOptions()) -> "Template":
+        """A document template (:mod:`~constrained_dlm.specs.document`) for one record: its
+        references written as text, each hole compiled (automata are cached, so a template
+        compiles once and each record only re-encodes its literal text). ``result.value`` is a
+        dict of field values, each checked by the field's own independent check."""
+        from ..specs.document import Field
+        ids: list[int] = []
+        holes: list[Hole] = []
+        spans = []
+        for part in doc.literal_parts(record):
+            if isinstance(part, str):
+                ids.extend(vocab.encode(part))
+                continue
+            start = len(ids)
+            for piece, auto in _document_pieces(doc, part, vocab, options):
+                if isinstance(piece, Text):
+                    ids.extend(vocab.encode(piece.text))
+                    continue
+                try:
+                    budget = _budget(piece, auto, options)
+                except BudgetError as e:
+                    raise BudgetError(f"{_where(doc, part)}: {e}", pointer=e.pointer,
+                                      needed=e.needed, budget=e.budget) from None
+                holes.append(Hole(start=len(ids), length=budget, automaton=auto, slot=piece))
+                ids.extend([vocab.mask_id] * budget)
+            spans.append((part, start, len(ids)))
+
+        def finish_ids(filled):
+            values = {}
+            for f, a, b in spans:
+                assert isinstance(f, Field)
+                text = vocab.decode([int(t) for t in filled[a:b] if int(t) != vocab.pad_id])
+                values[f.name] = f.check(text, doc.base_dir, doc.source)
+            return values
+        return cls(token_ids=np.asarray(ids, dtype=np.int64), holes=tuple(holes), vocab=vocab,
+                   finish=lambda text: text, finish_ids=finish_ids, kind="document",
+                   spans=tuple(spans))
+
+    @classmethod
     def from_json_schema(cls, schema, vocab, *, options: CompileOptions = CompileOptions(),
                          model: type | None = None) -> "Template":
         """Scaffold (braces, keys, separators) as fixed tokens; values as holes."""
@@ -193,6 +235,46 @@ def _literal_slots_to_text(pieces):
                 yield Text(lit)
                 continue
         yield p
+
+
+def _where(doc, f) -> str:
+    line = f":{f.line}:{f.column}" if f.line is not None else ""
+    return f"{doc.source}{line} (hole {f.name!r})"
+
+
+def _document_pieces(doc, f, vocab, options: CompileOptions) -> list:
+    """(piece, automaton or None) for one document hole, cached on the document per vocabulary
+    (records share the template's holes; only their literal text differs)."""
+    from ..errors import CompileLimitError, SpecError
+    cache = doc.__dict__.setdefault("_compiled", {})
+    key = (id(f), vocab.fingerprint, repr(options))
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    try:
+        if f.kind == "grammar":
+            from ..specs.grammar import grammar_hole
+            g, slot, auto, _depth = grammar_hole(f.grammar(doc.base_dir, doc.source), vocab,
+                                                 max_tokens=f.max_tokens,
+                                                 max_depth=f.arg.get("max_depth"),
+                                                 limits=options.limits)
+            out = [(replace(slot, name=f.name, max_tokens=f.max_tokens), auto)]
+        else:
+            out = []
+            for p in _literal_slots_to_text(f.pieces(doc.base_dir, doc.source)):
+                out.append((p, None) if isinstance(p, Text) else
+                           (p, token_automaton(p.regex, vocab, p.length, options.limits)))
+    except CompileLimitError as e:
+        raise CompileLimitError(f"{_where(doc, f)}: {e}", limit=e.limit, value=e.value) from None
+    except BudgetError as e:
+        raise BudgetError(f"{_where(doc, f)}: {e}", pointer=e.pointer, needed=e.needed,
+                          budget=e.budget) from None
+    except SpecError as e:
+        if getattr(e, "hole", None):
+            raise
+        raise f.error(str(e), doc.source) from None
+    cache[key] = out
+    return out
 
 
 def _single_string(regex: str) -> str | None:

@@ -64,8 +64,11 @@ class _Row:
 
 
 def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int]] | None = None,
-            options: SamplerOptions = SamplerOptions()) -> list[Result]:
-    """Fill a batch of templates (each after its prompt ids) with ``model``."""
+            options: SamplerOptions = SamplerOptions(), *, on_step=None) -> list[Result]:
+    """Fill a batch of templates (each after its prompt ids) with ``model``.
+
+    ``on_step(step, nfe, canvases)``, if given, is called after every change of the canvas
+    (a live view, a progress display): ``canvases[b]`` is template b's ids (numpy)."""
     if options.remasking not in REMASKING:
         raise ValueError(f"unknown remasking {options.remasking!r}; choose one of "
                          f"{', '.join(REMASKING)}")
@@ -91,10 +94,18 @@ def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int
     gen = torch.Generator(device=device)
     gen.manual_seed(options.seed if options.seed is not None else torch.seed())
 
+    step = [0]
+
     def snapshot():
-        if options.record_history:
-            for b, r in enumerate(rows):
-                r.history.append((r.nfe, ids[b, r.start:r.start + len(r.template)].cpu().numpy()))
+        if options.record_history or on_step is not None:
+            canv = [ids[b, r.start:r.start + len(r.template)].cpu().numpy()
+                    for b, r in enumerate(rows)]
+            if options.record_history:
+                for r, c in zip(rows, canv):      # a copy: on CPU .numpy() shares memory
+                    r.history.append((r.nfe, c.copy()))
+            if on_step is not None:
+                on_step(step[0], max(r.nfe for r in rows), canv)
+            step[0] += 1
 
     snapshot()
     t_fwd = t_con = 0.0
@@ -144,7 +155,8 @@ def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int
         t = r.template
         filled = ids[b, r.start:r.start + len(t)].cpu().tolist()
         text = t.text_of(filled)
-        value = t.finish(text)  # raises ValidationFailure: a bug, never returned as a result
+        # raises ValidationFailure: a bug, never returned as a result
+        value = t.finish_ids(filled) if t.finish_ids is not None else t.finish(text)
         results.append(Result(text=text, value=value, nfe=r.nfe, token_ids=filled, template=t,
                               history=r.history if options.record_history else None,
                               forced=r.forced,

@@ -1,0 +1,283 @@
+"""Interfaces: batch jobs over JSONL — records in, one result line per record out, nothing lost.
+
+    summary = run_jsonl(model, FillTask(Document.load("report.tpl")), "records.jsonl",
+                        "out.jsonl", batch_size=16)
+
+- **Batched on the device**: ``batch_size`` records share every forward pass.
+- **Resumable**: records whose id is already in the output are skipped, so re-running the same
+  command after an interruption finishes the job. Ids come from ``id_field`` (default ``id``),
+  else the record's line number.
+- **Never corrupt**: whole lines are appended, flushed and fsynced after each batch; a partial
+  last line left by a kill is cut off on the next start.
+- **A failing record never stops the job**: it is written with ``"ok": false`` and its error
+  (a batch that fails is retried record by record to find the culprit).
+- **Progress**: a bar with rate and ETA on stderr; a summary at the end (done, failed, skipped,
+  time, forward passes per record).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import ConstrainedDLMError
+
+__all__ = ["FillTask", "JsonTask", "BatchSummary", "run_jsonl", "read_records"]
+
+
+@dataclass
+class FillTask:
+    """Fill a document template per record; ``prompt`` may hold ``{{@field}}`` references."""
+
+    doc: Any                       # specs.document.Document
+    prompt: str | None = None
+    compile_options: Any = None
+
+    def prepare(self, model, record):
+        from .compile.template import CompileOptions, Template
+        from .specs.document import render_refs
+        tpl = Template.from_document(self.doc, model.vocab, record,
+                                     options=self.compile_options or CompileOptions())
+        prompt = render_refs(self.prompt, record) if self.prompt else None
+        return tpl, prompt
+
+    def output(self, result) -> dict:
+        return {"text": result.text, "fields": _jsonable(result.value)}
+
+
+@dataclass
+class JsonTask:
+    """JSON extraction per record: the prompt is ``record[prompt_field]`` (or a ``{{@field}}``
+    template given as ``prompt``), the output is valid under ``schema``."""
+
+    schema: Any
+    prompt_field: str = "prompt"
+    prompt: str | None = None
+    compile_options: Any = None
+
+    def prepare(self, model, record):
+        from . import api
+        from .compile.template import CompileOptions
+        from .specs.document import render_refs
+        copts = self.compile_options or CompileOptions()
+        tpl = (api.compile_pydantic(self.schema, model.vocab, copts) if isinstance(self.schema, type)
+               else api.compile_json_schema(self.schema, model.vocab, copts))
+        if self.prompt:
+            return tpl, render_refs(self.prompt, record)
+        if not isinstance(record, dict) or self.prompt_field not in record:
+            raise ConstrainedDLMError(f"the record has no {self.prompt_field!r} field (set "
+                                      "--prompt-field or --prompt)")
+        return tpl, str(record[self.prompt_field])
+
+    def output(self, result) -> dict:
+        value = result.value
+        if hasattr(value, "model_dump"):
+            value = value.model_dump(mode="json")
+        return {"value": value}
+
+
+@dataclass
+class BatchSummary:
+    done: int = 0                  # records written ok in this run
+    failed: int = 0                # records written with an error in this run
+    skipped: int = 0               # already in the output (resumed)
+    seconds: float = 0.0
+    nfe: int = 0                   # forward passes summed over the records done
+    interrupted: bool = False
+    output: str = ""
+    peak_rss_mb: float = 0.0
+    errors: dict = field(default_factory=dict)   # error type -> count
+
+    @property
+    def records_per_s(self) -> float:
+        return (self.done + self.failed) / self.seconds if self.seconds else 0.0
+
+    @property
+    def nfe_per_record(self) -> float:
+        return self.nfe / self.done if self.done else 0.0
+
+    def line(self) -> str:
+        s = (f"{self.done} done, {self.failed} failed, {self.skipped} skipped (already in "
+             f"{self.output}) in {self.seconds:.1f}s: {self.records_per_s:.2f} records/s, "
+             f"{self.nfe_per_record:.1f} forward passes per record")
+        if self.errors:
+            s += "; errors: " + ", ".join(f"{k} x{v}" for k, v in sorted(self.errors.items()))
+        return s + (" (interrupted: run the same command again to resume)"
+                    if self.interrupted else "")
+
+
+def read_records(path: str | Path, id_field: str = "id") -> Iterator[tuple[Any, Any, str | None]]:
+    """(id, record, error) per non-empty line; a line that is not JSON gives an error, not a
+    crash. The id is ``record[id_field]`` when the record has it, else the line number."""
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield n, None, f"line {n} is not JSON: {e}"
+                continue
+            rid = rec.get(id_field, n) if isinstance(rec, dict) else n
+            yield rid, rec, None
+
+
+def _done_ids(path: Path, retry_failed: bool) -> set:
+    """Ids already in the output; cuts off a partial last line (an interrupted write)."""
+    if not path.exists():
+        return set()
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        if data and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            fh.truncate(cut)
+            data = data[:cut]
+    ids = set()
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and "id" in row and (row.get("ok") or not retry_failed):
+            ids.add(_key(row["id"]))
+    return ids
+
+
+def _key(rid) -> str:
+    return json.dumps(rid, sort_keys=True)
+
+
+def run_jsonl(model, task, input_path: str | Path, output_path: str | Path, *, options=None,
+              batch_size: int = 8, id_field: str = "id", progress: bool = True,
+              retry_failed: bool = False, trace: str | Path | None = None, on_step=None,
+              limit: int | None = None) -> BatchSummary:
+    """Run ``task`` (:class:`FillTask` / :class:`JsonTask`) over every record of a JSONL file,
+    appending one line per record to ``output_path`` (see the module docstring)."""
+    from . import api
+    out = Path(output_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = _done_ids(out, retry_failed)
+    options = options or api.sampler_options(model)
+    summary = BatchSummary(output=str(out))
+    todo = []
+    for rid, rec, err in read_records(input_path, id_field):
+        if _key(rid) in done:
+            summary.skipped += 1
+            continue
+        todo.append((rid, rec, err))
+        if limit is not None and len(todo) >= limit:
+            break
+    bar = _bar(len(todo), progress)
+    traced: list = []
+    t0 = time.perf_counter()
+    try:
+        with open(out, "a", encoding="utf-8") as fh:
+            for i in range(0, len(todo), batch_size):
+                chunk = todo[i:i + batch_size]
+                want_trace = trace is not None and not traced
+                opts = replace(options, record_history=True) if want_trace else options
+                rows, results = _run_batch(model, task, chunk, opts, on_step)
+                if want_trace:
+                    traced = [r for r in results if r is not None]
+                for row in rows:
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    if row["ok"]:
+                        summary.done += 1
+                        summary.nfe += row.get("nfe", 0)
+                    else:
+                        summary.failed += 1
+                        summary.errors[row["error_type"]] = summary.errors.get(
+                            row["error_type"], 0) + 1
+                fh.flush()
+                os.fsync(fh.fileno())
+                bar.update(len(chunk))
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        bar.close()
+        summary.seconds = time.perf_counter() - t0
+        summary.peak_rss_mb = _peak_rss_mb()
+    if trace is not None and traced:
+        from .trace import write_trace_html
+        write_trace_html(traced, trace)
+    return summary
+
+
+def _run_batch(model, task, chunk, options, on_step):
+    """Rows for one batch (in input order) and the results (None where a record failed)."""
+    from . import api
+    rows: list = [None] * len(chunk)
+    results: list = [None] * len(chunk)
+    jobs = []
+    for k, (rid, rec, err) in enumerate(chunk):
+        if err is not None:
+            rows[k] = _error_row(rid, "InvalidRecord", err)
+            continue
+        try:
+            jobs.append((k, *task.prepare(model, rec)))
+        except Exception as e:                          # the record does not fit the task
+            rows[k] = _error_row(rid, type(e).__name__, str(e))
+    groups = [jobs] if jobs else []
+    while groups:
+        group = groups.pop()
+        try:
+            res = api.generate(model, [t for _, t, _ in group], [p for _, _, p in group],
+                               options=options, on_step=on_step)
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            if len(group) > 1:                          # find the culprit: one by one
+                groups.extend([[j] for j in group])
+                continue
+            k = group[0][0]
+            rows[k] = _error_row(chunk[k][0], type(e).__name__, str(e))
+            continue
+        for (k, _, _), r in zip(group, res):
+            rows[k] = {"id": chunk[k][0], "ok": True, **task.output(r), "nfe": r.nfe,
+                       "forced": r.forced}
+            results[k] = r
+    return rows, results
+
+
+def _error_row(rid, kind: str, message: str) -> dict:
+    return {"id": rid, "ok": False, "error_type": kind, "error": message[:2000]}
+
+
+def _jsonable(x):
+    from decimal import Decimal
+    if isinstance(x, Decimal):
+        return int(x) if x == x.to_integral_value() else float(x)
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def _peak_rss_mb() -> float:
+    try:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    except (ImportError, OSError):                     # pragma: no cover
+        return 0.0
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _bar(total: int, progress: bool):
+    if not progress or total == 0:
+        return _NoBar()
+    from tqdm.auto import tqdm
+    return tqdm(total=total, unit="rec", file=sys.stderr, dynamic_ncols=True,
+                desc="records", smoothing=0.1)
