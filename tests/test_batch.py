@@ -149,3 +149,20 @@ def test_help_teaches_by_example(capsys):
         main(["fill", "--help"])
     out = capsys.readouterr().out
     assert "cdlm fill examples/report.tpl --input" in out and "{{@customer.name}}" in out
+
+
+def test_cli_trace_single_and_batch(tokenizer_file, tmp_path, capsys):
+    tpl = tmp_path / "t.tpl"
+    tpl.write_text(TPL)
+    common = ["--tokenizer", tokenizer_file, "--denoiser", "random", "--steps", "3",
+              "--no-progress"]
+    page = tmp_path / "one.html"
+    assert main(["fill", str(tpl), "--set", "order=9", "--trace", str(page)] + common) == 0
+    html = page.read_text()
+    assert "Order 9: " in html and "status" in html and "http://" not in html
+    inp, out, page2 = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "batch.html"
+    _records(inp, 5)
+    assert main(["fill", str(tpl), "--input", str(inp), "--output", str(out), "--batch-size",
+                 "2", "--trace", str(page2)] + common) == 0
+    html = page2.read_text()
+    assert "Order 100: " in html and "Order 101: " in html and "Order 102: " not in html
