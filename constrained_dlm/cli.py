@@ -161,6 +161,8 @@ def main(argv=None) -> int:
                     help="where a hole goes (repeat for several holes)")
     pi.add_argument("--max-tokens", type=int, default=64, help="token budget per hole")
     pi.add_argument("--write", action="store_true", help="rewrite FILE in place")
+    pi.add_argument("--grow", type=int, default=0, metavar="N", help="a hole that ends full "
+                    "is doubled and decoding goes on, up to N times")
     pi.add_argument("--max-expr-depth", type=int, help="brackets nested in an expression "
                     "(default 2; each level multiplies the automaton)")
     pi.add_argument("--max-block-depth", type=int, help="compound statements nested in the "
@@ -357,7 +359,7 @@ def _infill(args) -> int:
                           options=_sampler(args, model), prompt=args.prompt or None,
                           subset=replace(DEFAULT_SUBSET, **knobs),
                           language=None if plain else "python", regex=args.regex,
-                          grammar=grammar)
+                          grammar=grammar, grow=args.grow)
     if args.write:
         with open(args.file, "w", encoding="utf-8") as fh:
             fh.write(res.document)

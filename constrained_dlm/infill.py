@@ -25,7 +25,8 @@ between two holes keeps its head and tail, its middle is left out). Validity is 
 on the full document. Truncation changes what the model sees, never what is guaranteed.
 
 **Budgets.** ``max_tokens`` positions are reserved per hole; unused ones become trailing pads,
-so middles have any length up to the budget.
+so middles have any length up to the budget. With ``grow=N`` a hole that ends full is doubled
+(up to N times) and decoding goes on from what was committed.
 """
 
 from __future__ import annotations
@@ -77,13 +78,15 @@ class InfillResult:
     canvas_tokens: int = 0         # canvas length the model saw
     truncated: bool = False        # the canvas left out some of the document
     timings: dict = field(default_factory=dict)   # compile_s, forward_s, constraint_s
+    grown: int = 0                 # times full holes were doubled (``grow=``)
 
 
 def infill(model, prefix: str, suffix: str | None = None, *, language: str | None = "python",
            regex: str | None = None, grammar=None, max_tokens: int = 64,
            options: SamplerOptions | None = None, marker: str = "<FILL>",
            context_tokens: tuple[int | None, int | None] = DEFAULT_CONTEXT, subset=None,
-           prompt=None, compile_options: CompileOptions = CompileOptions()) -> InfillResult:
+           prompt=None, compile_options: CompileOptions = CompileOptions(),
+           grow: int = 0) -> InfillResult:
     """Fill the middle between ``prefix`` and ``suffix`` so that the document stays valid.
 
     With ``suffix=None``, ``prefix`` is a whole document whose holes are marked by ``marker``
@@ -102,19 +105,23 @@ def infill(model, prefix: str, suffix: str | None = None, *, language: str | Non
         segments = [prefix, Gap(), suffix]
     return infill_document(model, segments, language=language, regex=regex, grammar=grammar,
                            max_tokens=max_tokens, options=options, context_tokens=context_tokens,
-                           subset=subset, prompt=prompt, compile_options=compile_options)
+                           subset=subset, prompt=prompt, compile_options=compile_options,
+                           grow=grow)
 
 
 def infill_document(model, segments: Sequence, *, language: str | None = "python",
                     regex: str | None = None, grammar=None, max_tokens: int = 64,
                     options: SamplerOptions | None = None,
                     context_tokens: tuple[int | None, int | None] = DEFAULT_CONTEXT, subset=None,
-                    prompt=None, compile_options: CompileOptions = CompileOptions()
-                    ) -> InfillResult:
+                    prompt=None, compile_options: CompileOptions = CompileOptions(),
+                    grow: int = 0) -> InfillResult:
     """Fill every :class:`Gap` of ``segments`` (texts and gaps, in order) in one denoising run.
 
     Each hole gets its own context (indentation, permissions, what follows it); with
     ``language="python"`` the whole document must compile, which is checked after decoding.
+    ``grow``: up to this many times, a hole that ends full (no pad) while its language allows
+    more is doubled and decoding continues with everything committed so far kept (training-free,
+    in the spirit of DAEDAL / DreamOn); each growth costs the forward passes of the new room.
     """
     from . import api
     texts, gaps = _split(segments)
@@ -132,16 +139,53 @@ def infill_document(model, segments: Sequence, *, language: str | None = "python
     tpl, truncated = _template(texts, specs, holes_auto, vocab, context_tokens, compile_options)
     compile_s = time.perf_counter() - t0
     res = api.generate(model, tpl, [prompt], options=options)[0]
+    nfe, forced, timings, grown = res.nfe, res.forced, dict(res.timings), 0
+    for _ in range(grow):
+        full = _full_holes(tpl, res.token_ids, vocab.pad_id)
+        if not full:
+            break
+        specs = [replace(s, max_tokens=s.max_tokens * 2) if k in full else s
+                 for k, s in enumerate(specs)]
+        tpl = _regrow(tpl, res.token_ids, full, _template(texts, specs, holes_auto, vocab,
+                                                           context_tokens, compile_options)[0])
+        res = api.generate(model, tpl, [prompt], options=options)[0]
+        nfe, forced, grown = nfe + res.nfe, forced + res.forced, grown + 1
+        timings = {k: timings.get(k, 0.0) + v for k, v in res.timings.items()}
     middles = []
     for h in tpl.holes:
         ids = res.token_ids[h.start:h.start + h.length]
         middles.append(vocab.decode([t for t in ids if t != vocab.pad_id]))
     document = _join(texts, middles)
     _validate(document, middles, specs)
-    return InfillResult(text=middles[0], document=document, middles=middles, nfe=res.nfe,
-                        forced=res.forced, token_ids=list(res.token_ids), template=tpl,
+    return InfillResult(text=middles[0], document=document, middles=middles, nfe=nfe,
+                        forced=forced, token_ids=list(res.token_ids), template=tpl,
                         contexts=contexts, canvas_tokens=len(tpl), truncated=truncated,
-                        timings={"compile_s": compile_s, **res.timings})
+                        timings={"compile_s": compile_s, **timings}, grown=grown)
+
+
+def _full_holes(tpl: Template, ids, pad_id: int) -> set[int]:
+    """Holes whose every position holds a token (no trailing pad) and whose language allows
+    longer values: the model may have wanted more room."""
+    out = set()
+    for k, h in enumerate(tpl.holes):
+        longest = h.automaton.max_tokens
+        if ids[h.start + h.length - 1] != pad_id and (longest is None or longest > h.length):
+            out.add(k)
+    return out
+
+
+def _regrow(old: Template, ids, full: set[int], new: Template) -> Template:
+    """``new`` (the grown holes twice as long) with every token of the previous run committed:
+    a grown hole keeps its text as a prefix and continues (or ends with pads) in the new room,
+    the others keep their whole content. An accepted prefix followed by masks that may become
+    pads is always completable, so the constraint never starts from a dead end."""
+    canvas = new.token_ids.copy()
+    for k, (a, b) in enumerate(zip(old.holes, new.holes)):
+        prev = list(ids[a.start:a.start + a.length])
+        if k not in full:
+            assert a.length == b.length
+        canvas[b.start:b.start + len(prev)] = prev
+    return replace(new, token_ids=canvas)
 
 
 # --- segments ----------------------------------------------------------------------------------

@@ -307,3 +307,35 @@ def test_humaneval_benchmark_smoke(tokenizer_file, tmp_path, capsys):
     assert c["compile_rate_supported"] == 1.0 and c["supported"] >= 1
     assert json.loads(out.read_text())["rows"]
     assert "uses the known length" in capsys.readouterr().out
+
+
+class _NeverPad(RandomDenoiser):
+    """Random preferences, but never a pad: every hole it fills ends full."""
+
+    def __call__(self, input_ids, attention_mask):
+        out = super().__call__(input_ids, attention_mask)
+        out[..., self.vocab.pad_id] = -1e4
+        return out
+
+
+def test_full_holes_grow_and_stay_valid(bpe_vocab):
+    from constrained_dlm import infill_document
+    model = _NeverPad(bpe_vocab, seed=3)
+    segs = ["x = ", Gap(max_tokens=3, regex="[a-z]+"), "; y = ", Gap(max_tokens=3, regex="[0-9]"),
+            ";"]
+    plain = infill_document(model, segs, language=None, options=SamplerOptions(steps=3))
+    grown = infill_document(model, segs, language=None, options=SamplerOptions(steps=3),
+                            grow=2)
+    assert plain.grown == 0 and grown.grown == 2
+    lens = [h.length for h in grown.template.holes]
+    assert lens == [12, 1]                      # doubled twice; [0-9] is one token at most
+    assert re.fullmatch(r"x = [a-z]+; y = [0-9];", grown.document)
+    first = grown.template.holes[0]
+    n_tok = sum(t != bpe_vocab.pad_id for t in grown.token_ids[first.start:first.start + 12])
+    assert n_tok == 12 and len(grown.middles[0]) > len(plain.middles[0])
+    assert grown.nfe > plain.nfe
+    # Python: the grown middle still compiles as part of the file
+    res = infill_document(model, ["def f(a):\n    b = ", Gap(max_tokens=2), "\n    return b\n"],
+                          options=SamplerOptions(steps=2), grow=1)
+    assert res.grown == 1 and res.template.holes[0].length == 4
+    compile(res.document, "<t>", "exec")
