@@ -332,6 +332,13 @@ def _automaton(spec: _Spec, ctx, vocab, options: CompileOptions):
                 return pc.python_block_dfa(ctx.shapes, cfg, pending=ctx.pending,
                                            timeout_s=lim.regex_timeout_s,
                                            max_states=lim.max_states)
+        elif ctx.kind == "items":
+            key = pc.python_items_key(cfg, dict_items=ctx.dict_items)
+
+            def dfa():
+                return pc.python_items_dfa(cfg, dict_items=ctx.dict_items,
+                                           timeout_s=lim.regex_timeout_s,
+                                           max_states=lim.max_states)
         else:
             key = pc.python_expr_key(cfg, tuple_ok=ctx.tuple_ok)
 

@@ -64,6 +64,8 @@ def _language(prefix: str, suffix: str, cfg: PythonSubset):
     cfg = PythonSubset(**{**cfg.__dict__, "excluded_names": ctx.excluded_names})
     if ctx.kind == "block":
         return ctx, python_block_dfa(ctx.shapes, cfg, pending=ctx.pending)
+    if ctx.kind == "items":
+        return ctx, pc.python_items_dfa(cfg, dict_items=ctx.dict_items)
     return ctx, python_expr_dfa(cfg, tuple_ok=ctx.tuple_ok)
 
 
@@ -128,6 +130,9 @@ CASES = {
     "expression in a call": ("def f(a):\n    return g(a, ", ")\n"),
     "expression after =": ("def f(a):\n    y = ", "\n    return y\n"),
     "expression after assert": ("def f(a):\n    assert ", "\n"),
+    "items in a list": ("def f(a):\n    xs = [\n        1,\n", "        a,\n    ]\n"),
+    "items in a dict": ("M = {\n    'a': 1,\n", "    'z': 26,\n}\n"),
+    "items in a call": ("print(\n    1,\n", "    sep='')\n"),
 }
 
 
@@ -249,7 +254,10 @@ def test_grammar_hole(bpe_vocab):
 
 @pytest.mark.parametrize("prefix,suffix,match", [
     ('x = """\n', 'text\n"""\n', "statement boundary"),
-    ("x = [\n", "1]\n", "statement boundary"),
+    ("def f(\n", "    a):\n    pass\n", "statement boundary"),     # parameters are no items
+    ("f(a=1,\n", "  b)\n", "statement boundary"),               # positional after keyword
+    ("x = 1 + \\\n", "2\n", "statement boundary"),             # a backslash continuation
+    ("x = [y\n", "  for y in z]\n", "statement boundary"),       # inside a comprehension
     ("x = a + ", "\n", "expression"),
     ("def f():\n    return x", "\n", "expression"),
     ("@decorator\n", "def f():\n    pass\n", "no statement fits"),
@@ -339,3 +347,17 @@ def test_full_holes_grow_and_stay_valid(bpe_vocab):
                           options=SamplerOptions(steps=2), grow=1)
     assert res.grown == 1 and res.template.holes[0].length == 4
     compile(res.document, "<t>", "exec")
+
+
+def test_items_holes_inside_brackets(bpe_vocab):
+    ctx = hole_context("xs = [\n    1,\n", "    2,\n]\n")
+    assert ctx.kind == "items" and not ctx.dict_items and ctx.witness == ""
+    assert hole_context("d = {\n", "}\n").kind == "items"
+    dfa = pc.python_items_dfa(TINY, dict_items=True)
+    assert dfa.matches(b"  'a': x,\n1:2,  # c\n") and dfa.matches(b"")
+    assert not dfa.matches(b"x,\n") and not dfa.matches(b"'a': 1\n")
+    for seed in range(3):
+        res = infill(AdversarialDenoiser(bpe_vocab, seed=seed), "d = {\n    'a': 1,\n",
+                     "    'z': 26,\n}\nprint(d)\n", subset=DECODE, max_tokens=12, options=FAST)
+        check(res.document)
+        assert res.contexts[0].kind == "items"

@@ -100,7 +100,8 @@ def store(key, auto) -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, meta=np.asarray(meta), **{k: getattr(auto, k) for k in _ARRAYS})
+            np.savez_compressed(fh, meta=np.asarray(meta),
+                                **{k: getattr(auto, k) for k in _ARRAYS})
         os.replace(tmp, path)
     except OSError:
         try:

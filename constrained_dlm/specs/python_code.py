@@ -942,6 +942,48 @@ def python_expr_dfa(cfg: PythonSubset | None = None, *, tuple_ok: bool = False,
     return _cached_dfa(python_expr_key(cfg, tuple_ok=tuple_ok), build)
 
 
+def python_items_key(cfg: PythonSubset | None = None, *, dict_items: bool = False) -> str:
+    cfg = cfg or DEFAULT_SUBSET
+    return "\\p{cdlm-python}items " + repr((dict_items, _cfg_tuple(cfg)))
+
+
+def python_items_dfa(cfg: PythonSubset | None = None, *, dict_items: bool = False,
+                     timeout_s: float = 30.0, max_states: int = 200_000) -> ByteDFA:
+    """Lines inside an open bracket: each line is optional spaces, one item (an expression, or
+    ``key: value`` in a dict), a comma, then the end of the line (a comment may follow). Inside
+    brackets indentation means nothing, and a comma after every item keeps any number of items
+    (zero included) valid wherever one item followed by a comma is."""
+    cfg = cfg or DEFAULT_SUBSET
+
+    def build() -> ByteDFA:
+        b = _Builder(cfg, timeout_s, max_states)
+        s, t, line = b.st(), b.st(), b.st()
+        b.eps(s, line)
+        b.eps(line, t)
+        start, sp, item = b.st(), b.st(), b.st()
+        b.eps(line, start)
+        b.lit(start, " ", sp)
+        b.lit(sp, " ", sp)
+        b.eps(start, item)
+        b.eps(sp, item)
+        end = b.st()
+        if dict_items:
+            key, colon, value = b.st(), b.st(), b.st()
+            b.expr(item, key, cfg.max_expr_depth)
+            b.lit(key, ":", colon)
+            b.lit(colon, " ", value)
+            b.eps(colon, value)
+            b.expr(value, end, cfg.max_expr_depth)
+        else:
+            b.expr(item, end, cfg.max_expr_depth)
+        comma = b.st()
+        b.lit(end, ",", comma)
+        b.eol(comma, line)
+        return _determinize(b, s, t, max_states)
+
+    return _cached_dfa(python_items_key(cfg, dict_items=dict_items), build)
+
+
 # --- reading the file around a hole ------------------------------------------------------------
 
 def compiles(source: str) -> bool:
@@ -959,8 +1001,9 @@ def compiles(source: str) -> bool:
 class HoleContext:
     """What a hole in a Python file may hold, read from the file and checked by probes.
 
-    ``kind``: ``"block"`` (complete lines; ``shape``) or ``"expr"`` (one expression inside a
-    line; ``tuple_ok`` when an unparenthesised tuple also fits). ``witness``: a shortest middle
+    ``kind``: ``"block"`` (complete lines; ``shape``), ``"expr"`` (one expression inside a
+    line; ``tuple_ok`` when an unparenthesised tuple also fits) or ``"items"`` (whole lines
+    inside an open bracket, ``item,`` each; ``dict_items`` for ``key: value,``). ``witness``: a shortest middle
     the probes compiled, used to stand for this hole while another hole is analysed.
     """
 
@@ -971,6 +1014,7 @@ class HoleContext:
     excluded_names: frozenset = frozenset()
     shapes: tuple = ()               # the indentations the middle may use, innermost first
     pending: bool = False            # the first level is a body the prefix opened (non-empty)
+    dict_items: bool = False         # kind "items": the bracket is a dict (``key: value,``)
 
 
 _CLAUSES = ("elif", "else", "except", "finally")
@@ -1067,10 +1111,15 @@ def hole_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = None,
         return _expr_context(prefix, suffix, doc, cfg)
     lines, err = _logical_lines(prefix)
     if err is not None:
+        if "multi-line statement" in err and not prefix.rstrip("\n").endswith("\\"):
+            items = _items_context(prefix, suffix, doc, cfg)
+            if items is not None:
+                return items
         raise SpecError("the hole is not at a statement boundary: the text before it ends "
                         f"inside a statement, bracket or string ({err})",
-                        hint="put the hole at the start of a line between statements, or where "
-                             "an expression is expected")
+                        hint="put the hole at the start of a line between statements, at the "
+                             "start of a line of items inside brackets, or where an expression "
+                             "is expected")
     unit = _indent_unit(prefix + suffix)
     pending = bool(lines) and lines[-1][2] == ":" and lines[-1][1] in _COMPOUND
     k_ind = lines[-1][0] if lines else ""
@@ -1290,6 +1339,26 @@ def _pre(shape: BlockShape, stmt: str | None, nest: int = 0) -> str:
 
 _EXPR_WITNESSES = ("x", "1", "'s'", "not x", "x or x", "x == x", "-x", "x.x", "x(x)", "x[x]",
                    "(x)", "[x]", "x is None", "x if x else x")
+
+
+def _items_context(prefix, suffix, doc, cfg: PythonSubset) -> HoleContext | None:
+    """A line-start hole inside an open bracket (a list, tuple, set, dict or call spread over
+    lines): whole lines of ``item,``, if every probe compiles in place: no items, one and two
+    items of every expression form, indented or not (a dict: ``key: value,`` lines)."""
+    excluded = _declared_names(prefix + suffix)
+    for dict_items in (True, False):
+        if dict_items:
+            probes = [f"{w}: x,\n" for w in _EXPR_WITNESSES] + \
+                     [f"x: {w},\n" for w in _EXPR_WITNESSES] + ["x:x,\n", "  x: x,\n"]
+        else:
+            probes = [f"{w},\n" for w in _EXPR_WITNESSES] + ["  x,\n"]
+        probes += ["", probes[0] + probes[1], probes[0][:-1] + "  # note\n"]
+        if not cfg.conditional:
+            probes = [p for p in probes if " if " not in p]
+        if all(compiles(doc(p)) for p in probes):
+            return HoleContext(kind="items", shape=None, tuple_ok=False, witness="",
+                               excluded_names=excluded, dict_items=dict_items)
+    return None
 
 
 def _expr_context(prefix, suffix, doc, cfg: PythonSubset) -> HoleContext:
