@@ -332,6 +332,9 @@ def _batch(args) -> int:
 
 def _infill(args) -> int:
     from .infill import Gap, infill_document
+    if args.trace or args.live:
+        raise SpecError("--trace and --live are not available for infill yet; use them with "
+                        "json, fill, regex or grammar")
     with open(args.file, encoding="utf-8") as fh:
         source = fh.read()
     offsets = sorted({_offset(source, at) for at in args.at})
@@ -363,6 +366,9 @@ def _infill(args) -> int:
     if args.write:
         with open(args.file, "w", encoding="utf-8") as fh:
             fh.write(res.document)
+    elif args.format == "json":
+        print(json.dumps({"document": res.document, "middles": res.middles, "nfe": res.nfe,
+                          "forced": res.forced, "grown": res.grown}, ensure_ascii=False))
     else:
         sys.stdout.write(res.document)
     if args.show_nfe:

@@ -166,3 +166,17 @@ def test_cli_trace_single_and_batch(tokenizer_file, tmp_path, capsys):
                  "2", "--trace", str(page2)] + common) == 0
     html = page2.read_text()
     assert "Order 100: " in html and "Order 101: " in html and "Order 102: " not in html
+
+
+def test_cli_infill_format_json_and_refused_watchers(tokenizer_file, tmp_path, capsys):
+    f = tmp_path / "m.py"
+    f.write_text("def f(a):\n    b = \n    return b\n")
+    common = ["--tokenizer", tokenizer_file, "--denoiser", "random", "--steps", "2",
+              "--max-expr-depth", "0"]
+    assert main(["infill", str(f), "--at", "2:9", "--max-tokens", "4", "--format", "json"]
+                + common) == 0
+    got = json.loads(capsys.readouterr().out)
+    compile(got["document"], "<t>", "exec")
+    assert len(got["middles"]) == 1 and got["nfe"] >= 1
+    assert main(["infill", str(f), "--at", "2", "--trace", str(tmp_path / "t.html")] + common) == 2
+    assert "not available for infill" in capsys.readouterr().err
