@@ -868,7 +868,10 @@ def python_block_regex(indent: str, *, max_block_depth: int = DEFAULT_SUBSET.max
 
 
 def _block_key(shape, cfg: PythonSubset, pending: bool = False) -> str:
-    return "\\p{cdlm-python}block " + repr((shape, _cfg_tuple(cfg), pending))
+    key = "\\p{cdlm-python}block " + repr((shape, _cfg_tuple(cfg), pending))
+    with _KEYS_LOCK:
+        _KEYS[key] = (shape, cfg, pending)
+    return key
 
 
 def _cfg_tuple(cfg: PythonSubset):
@@ -905,19 +908,13 @@ def python_block_dfa(shape_or_key, cfg: PythonSubset | None = None, *, pending: 
 
 
 def _parse_key(key: str):
+    """The language a key names: only keys made by this process (a key is never evaluated)."""
     with _KEYS_LOCK:
         hit = _KEYS.get(key)
-    if hit is not None:
-        return hit
-    if not key.startswith("\\p{cdlm-python}block "):
-        raise SpecError(f"not a Python block language key: {key[:80]!r}")
-    g = {"BlockShape": BlockShape, "frozenset": frozenset}
-    shape, cfg_items, pending = eval(key[len("\\p{cdlm-python}block "):],  # noqa: S307
-                                     {"__builtins__": {}}, g)
-    cfg = PythonSubset(**{k: (frozenset(v) if k == "excluded_names" else v) for k, v in cfg_items})
-    with _KEYS_LOCK:
-        _KEYS[key] = (shape, cfg, pending)
-    return shape, cfg, pending
+    if hit is None:
+        raise SpecError(f"not a Python block language key made in this process: {key[:80]!r}",
+                        hint="pass BlockShape values instead of a key")
+    return hit
 
 
 def python_expr_key(cfg: PythonSubset | None = None, *, tuple_ok: bool = False) -> str:
