@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import api
@@ -220,6 +221,9 @@ def main(argv=None) -> int:
     except (BudgetError, CompileLimitError) as e:
         print(f"cdlm: error: {e}", file=sys.stderr)
         return 3
+    except BrokenPipeError:                    # `cdlm ... | head`: the reader left, not an error
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except (SpecError, ModelError, OSError) as e:
         print(f"cdlm: error: {e}", file=sys.stderr)
         return 2
