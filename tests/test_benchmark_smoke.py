@@ -1,4 +1,4 @@
-"""Smoke test: the MaskBench benchmark runs end to end on a tiny sample and finds no soundness bug."""
+"""Smoke tests: benchmarks run end to end on tiny inputs (MaskBench finds no soundness bug)."""
 
 from __future__ import annotations
 
@@ -35,3 +35,15 @@ def test_maskbench_smoke(tmp_path, capsys):
     assert summary["generation"]["failures"] == 0, summary["generation"]["failure_list"]
     assert out.is_file()
     assert "MaskBench" in capsys.readouterr().out
+
+
+def test_step_overhead_smoke(tokenizer_file, tmp_path):
+    spec = importlib.util.spec_from_file_location("step_overhead",
+                                                  REPO / "benchmarks" / "step_overhead.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = mod.main(["--tokenizer", tokenizer_file, "--sizes", "48", "--per-step", "8",
+                     "--json", str(tmp_path / "s.json")])
+    assert [r["kind"] for r in rows] == ["json", "regex", "grammar"]
+    assert all(r["canvas"] >= 48 and r["nfe"] >= 1 and r["constraint_ms_per_step"] > 0
+               for r in rows)
