@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
-from collections import OrderedDict
 from typing import Any, Sequence
 
+from .compile.lru import LRU
 from .compile.template import CompileOptions, Template
 from .decode.sampler import Result, SamplerOptions, denoise
 
-_TEMPLATES: OrderedDict = OrderedDict()
-_LOCK = threading.Lock()
 TEMPLATE_CACHE_SIZE = 256
+_TEMPLATES = LRU(TEMPLATE_CACHE_SIZE)
 
 
 def _cached(key, build):
-    with _LOCK:
-        hit = _TEMPLATES.get(key)
-        if hit is not None:
-            _TEMPLATES.move_to_end(key)
-            return hit
-    tpl = build()
-    with _LOCK:
-        _TEMPLATES[key] = tpl
-        while len(_TEMPLATES) > TEMPLATE_CACHE_SIZE:
-            _TEMPLATES.popitem(last=False)
-    return tpl
+    return _TEMPLATES.get_or_build(key, build)
 
 
 def compile_json_schema(schema, vocab, options: CompileOptions = CompileOptions()) -> Template:

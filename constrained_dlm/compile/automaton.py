@@ -18,10 +18,8 @@ Performance: lifting walks every token through the DFA, vectorised over tokens a
 
 from __future__ import annotations
 
-import threading
 import time
 import weakref
-from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +27,7 @@ import numpy as np
 from ..errors import CompileLimitError
 from ..specs.pieces import CharLength
 from .byte_dfa import DEAD, ByteDFA, regex_to_byte_dfa
+from .lru import LRU
 
 
 @dataclass(frozen=True)
@@ -400,9 +399,8 @@ class EmptyLanguage(CompileLimitError):
                          limit="language", value=None)
 
 
-_AUTO_CACHE: OrderedDict = OrderedDict()
-_AUTO_LOCK = threading.Lock()
 AUTOMATON_CACHE_SIZE = 512
+_AUTO_CACHE = LRU(AUTOMATON_CACHE_SIZE)
 
 
 def token_automaton(regex: str, vocab, length: CharLength | None = None,
@@ -415,10 +413,7 @@ def token_automaton(regex: str, vocab, length: CharLength | None = None,
     also kept on disk (:mod:`~constrained_dlm.compile.disk_cache`)."""
     from . import disk_cache
     key = (vocab.fingerprint, regex, length)
-    with _AUTO_LOCK:
-        hit = _AUTO_CACHE.get(key)
-        if hit is not None:
-            _AUTO_CACHE.move_to_end(key)
+    hit = _AUTO_CACHE.get(key)
     if hit is None:
         hit = disk_cache.load(key)
     if hit is not None and hit.num_states > limits.max_states:
@@ -434,17 +429,12 @@ def token_automaton(regex: str, vocab, length: CharLength | None = None,
                                      dfa=dfa() if callable(dfa) else dfa)
         if time.perf_counter() - t0 >= disk_cache.MIN_BUILD_S:
             disk_cache.store(key, auto)
-    with _AUTO_LOCK:
-        _AUTO_CACHE[key] = auto
-        while len(_AUTO_CACHE) > AUTOMATON_CACHE_SIZE:
-            _AUTO_CACHE.popitem(last=False)
+    _AUTO_CACHE.put(key, auto)
     return auto
 
 
 def clear_caches() -> None:
     """Forget compiled automata (for benchmarks that measure cold compiles)."""
     from . import byte_dfa
-    with _AUTO_LOCK:
-        _AUTO_CACHE.clear()
-    with byte_dfa._CACHE_LOCK:
-        byte_dfa._CACHE.clear()
+    _AUTO_CACHE.clear()
+    byte_dfa._CACHE.clear()

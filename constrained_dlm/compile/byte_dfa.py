@@ -14,14 +14,13 @@ alternations such as ``(a|\\\\b){0,20}``.
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import CompileLimitError, RegexError
+from .lru import LRU
 
 try:  # Python 3.11+
     from re import _constants as sre_c
@@ -271,13 +270,7 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ByteDFA:
                     stack.append(r)
         return frozenset(out)
 
-    # byte classes: bytes no edge distinguishes behave the same everywhere
-    cuts = {0, 256}
-    for row in nfa.edges:
-        for lo, hi, _ in row:
-            cuts.add(lo)
-            cuts.add(hi + 1)
-    bounds = sorted(cuts)
+    bounds = byte_class_bounds(nfa.edges)
     reps = bounds[:-1]
     start_set = closure([start])
     ids = {start_set: 0}
@@ -313,6 +306,17 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ByteDFA:
     table = np.stack(rows)
     accepting = np.array([final in s for s in order], dtype=bool)
     return minimize(ByteDFA(table=table, initial=0, accepting=accepting))
+
+
+def byte_class_bounds(edges) -> list[int]:
+    """Byte classes of an NFA (``edges[state] = [(lo, hi, target), ...]``), as sorted cut points
+    from 0 to 256: bytes that no edge tells apart behave the same everywhere."""
+    cuts = {0, 256}
+    for row in edges:
+        for lo, hi, _ in row:
+            cuts.add(lo)
+            cuts.add(hi + 1)
+    return sorted(cuts)
 
 
 def _unique_rows(rows: np.ndarray) -> np.ndarray:
@@ -398,21 +402,10 @@ def _short(regex: str, n: int = 120) -> str:
     return regex if len(regex) <= n else regex[:n] + "..."
 
 
-_CACHE: OrderedDict[str, ByteDFA] = OrderedDict()
-_CACHE_SIZE = 1024
-_CACHE_LOCK = threading.Lock()
+_CACHE = LRU(1024)
 
 
 def regex_to_byte_dfa(regex: str, *, timeout_s: float = 10.0, max_states: int = 200_000) -> ByteDFA:
     """Compile ``regex`` (whole-string match) to a byte DFA. Cached per regex string."""
-    with _CACHE_LOCK:
-        hit = _CACHE.get(regex)
-        if hit is not None:
-            _CACHE.move_to_end(regex)
-            return hit
-    dfa = build_byte_dfa(regex, timeout_s=timeout_s, max_states=max_states)
-    with _CACHE_LOCK:
-        _CACHE[regex] = dfa
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return dfa
+    return _CACHE.get_or_build(regex, lambda: build_byte_dfa(regex, timeout_s=timeout_s,
+                                                             max_states=max_states))

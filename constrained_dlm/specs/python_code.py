@@ -74,7 +74,6 @@ import threading
 import time
 import tokenize
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Iterable
 
@@ -82,6 +81,7 @@ import numpy as np
 
 from ..compile import byte_dfa as _bd
 from ..compile.byte_dfa import ByteDFA
+from ..compile.lru import LRU
 from ..errors import CompileLimitError, SpecError
 
 try:  # Python 3.11+
@@ -737,23 +737,12 @@ def _ranges(chars: str) -> list[tuple[int, int]]:
 
 # --- cached automata -----------------------------------------------------------------------------
 
-_DFA_CACHE: OrderedDict = OrderedDict()
-_DFA_LOCK = threading.Lock()
 DFA_CACHE_SIZE = 64
+_DFA_CACHE = LRU(DFA_CACHE_SIZE)
 
 
 def _cached_dfa(key: str, build) -> ByteDFA:
-    with _DFA_LOCK:
-        hit = _DFA_CACHE.get(key)
-        if hit is not None:
-            _DFA_CACHE.move_to_end(key)
-            return hit
-    dfa = build()
-    with _DFA_LOCK:
-        _DFA_CACHE[key] = dfa
-        while len(_DFA_CACHE) > DFA_CACHE_SIZE:
-            _DFA_CACHE.popitem(last=False)
-    return dfa
+    return _DFA_CACHE.get_or_build(key, build)
 
 
 def _determinize(b: _Builder, s: int, t: int, max_states: int) -> ByteDFA:
@@ -766,12 +755,7 @@ def _determinize(b: _Builder, s: int, t: int, max_states: int) -> ByteDFA:
     import bisect
     nfa = b.nfa
     n = len(nfa.eps)
-    cuts = {0, 256}
-    for row in nfa.edges:
-        for lo, hi, _ in row:
-            cuts.add(lo)
-            cuts.add(hi + 1)
-    bounds = sorted(cuts)
+    bounds = _bd.byte_class_bounds(nfa.edges)
     k_n = len(bounds) - 1
     moves: list = [None] * n
     for q, row in enumerate(nfa.edges):
