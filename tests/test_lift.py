@@ -1,5 +1,5 @@
-"""Lifting a byte automaton to tokens: the trie walk (dense automata) and the pair walk (sparse
-ones) must build identical token automata, counters included."""
+"""Lifting a byte automaton to tokens: the merged trie walk must agree, token by token and state
+by state, with walking each token's bytes through the byte DFA one at a time."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from constrained_dlm.compile import automaton as A
+from constrained_dlm.compile.byte_dfa import DEAD, regex_to_byte_dfa
 from constrained_dlm.specs.json_schema import string_slot_regex
 from constrained_dlm.specs.pieces import CharLength
 
@@ -16,16 +17,53 @@ CASES = [
     (r"(def|class) [A-Za-z_][A-Za-z0-9_]*\(\):\n    (pass|return [0-9]+)", None),
     (string_slot_regex(""), CharLength(2, 9, "json_string", lead="")),
     (r'"[a-zé]*"', CharLength(1, 5, "codepoints", offset=2)),
+    (r" {0,40}x", None),                                       # long whitespace tokens: the deep tail
 ]
 
 
+def _reference(dfa, vocab, inc):
+    """(V, Q) next state (-1 dead) and counter increment of every token from every state."""
+    lengths = vocab.token_lengths()
+    bm = vocab.byte_matrix()
+    v_n, q_n = len(lengths), dfa.num_states
+    nxt = np.full((v_n, q_n), -1, dtype=np.int64)
+    cnt = np.zeros((v_n, q_n), dtype=np.int64)
+    for t in range(v_n):
+        if lengths[t] == 0:
+            continue
+        for q in range(q_n):
+            s, c = q, 0
+            for b in bm[t, :lengths[t]]:
+                if inc is not None:
+                    c += int(inc[s, b])
+                s = int(dfa.table[s, b])
+                if s == DEAD:
+                    break
+            if s != DEAD:
+                nxt[t, q], cnt[t, q] = s, c
+    return nxt, cnt
+
+
 @pytest.mark.parametrize("regex,length", CASES)
-def test_trie_and_pair_walks_agree(regex, length, bpe_vocab, monkeypatch):
-    built = {}
-    for walk in ("trie", "pairs"):
-        monkeypatch.setattr(A, "FORCE_WALK", walk)
-        built[walk] = A.build_token_automaton(regex, bpe_vocab, length)
-    a, b = built["trie"], built["pairs"]
-    for k in ("trans", "accepting", "token_class", "class_size", "class_rep"):
-        assert np.array_equal(getattr(a, k), getattr(b, k)), k
-    assert (a.initial, a.min_tokens, a.max_tokens) == (b.initial, b.min_tokens, b.max_tokens)
+def test_lift_matches_token_by_token_walk(regex, length, bpe_vocab, monkeypatch):
+    monkeypatch.setattr(A, "TRIE_DEPTH", 3)            # exercise the long-token tail too
+    A._TRIES.pop(bpe_vocab, None)
+    try:
+        dfa = regex_to_byte_dfa(regex)
+        inc = None if length is None else A._counter_increments(dfa, length)[0]
+        nxt, cnt, rep = A._lift(dfa, bpe_vocab, inc, A.CompileLimits())
+    finally:
+        A._TRIES.pop(bpe_vocab, None)
+    want_n, want_c = _reference(dfa, bpe_vocab, inc)
+    got_n = np.where(rep[:, None] >= 0, nxt.T[np.maximum(rep, 0)], -1)
+    assert np.array_equal(got_n, want_n)
+    if inc is not None:
+        got_c = np.where(rep[:, None] >= 0, cnt.T[np.maximum(rep, 0)], 0)
+        assert np.array_equal(np.where(want_n >= 0, got_c, 0), np.where(want_n >= 0, want_c, 0))
+    auto = A.build_token_automaton(regex, bpe_vocab, length)       # and it still builds
+    assert auto.num_states > 0
+
+
+def test_lift_work_cap_is_a_clear_error(bpe_vocab):
+    with pytest.raises(A.CompileLimitError, match="max_lift_work"):
+        A.build_token_automaton(r"[a-z]{0,30}", bpe_vocab, limits=A.CompileLimits(max_lift_work=10))

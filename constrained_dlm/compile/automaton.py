@@ -11,9 +11,10 @@ Usage::
     auto = token_automaton(r"-?(0|[1-9][0-9]*)", vocab)
     auto.trans[s, auto.token_class[t]]   # next state after token t in state s (-1: dead)
 
-Performance: lifting walks every token through the DFA, vectorised over tokens and states
-(cost ~ states x total token bytes; ~10 ms for 15 states at 32k tokens). Results are cached per
-(vocabulary, regex, length bounds), so primitive slots compile once per vocabulary.
+Performance: lifting walks the vocabulary's byte trie once for all states, merging prefixes the
+automaton cannot tell apart (see :func:`_lift`): a few ms for a JSON primitive at 128k tokens.
+Results are cached per (vocabulary, regex, length bounds), so primitive slots compile once per
+vocabulary.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class CompileLimits:
     """Caps that turn a runaway compile into a clear error instead of a hang."""
 
     regex_timeout_s: float = 10.0       # outlines-core determinisation of one regex
-    max_lift_work: int = 2_000_000_000   # DFA states x vocabulary size walked when lifting to tokens
+    max_lift_work: int = 200_000_000     # DFA states x distinct token prefixes at one byte depth
     max_states: int = 200_000            # states of a token automaton after the counter product
 
 
@@ -85,166 +86,179 @@ class TokenAutomaton:
 
 # --- lifting -------------------------------------------------------------------------------------
 
-FORCE_WALK: str | None = None     # tests: "trie" / "pairs" to exercise one walk; None picks
-_VOCAB_VIEWS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+TRIE_DEPTH = 1000   # token bytes walked level by level through the trie; longer tails token by token
+_TRIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _sorted_bytes(vocab):
-    """Token bytes sorted by length (longest first), cached per vocabulary."""
-    view = _VOCAB_VIEWS.get(vocab)
-    if view is None:
-        lengths = np.asarray(vocab.token_lengths())
-        order = np.argsort(-lengths, kind="stable")
-        bm = np.asarray(vocab.byte_matrix())[order]
-        view = (order, bm.astype(np.int64), lengths)
-        _VOCAB_VIEWS[vocab] = view
-    return view
+@dataclass(frozen=True, eq=False)
+class _Trie:
+    """The vocabulary's tokens as a byte trie, one level per byte position (built once).
+
+    Node ``i`` at depth ``j`` spells ``parent[j][i]``'s bytes + ``byte[j][i]``; ``end_tok[j]``
+    are the tokens that end at depth ``j``, at nodes ``end_node[j]``. Tokens longer than
+    ``TRIE_DEPTH`` keep the rest of their bytes in ``deep_bytes`` (padded with 256).
+    """
+
+    parent: list
+    byte: list
+    end_tok: list
+    end_node: list
+    deep_tok: np.ndarray
+    deep_node: np.ndarray
+    deep_bytes: np.ndarray
+    size: int
+
+
+def _vocab_trie(vocab) -> _Trie:
+    trie = _TRIES.get(vocab)
+    if trie is not None:
+        return trie
+    lengths = np.asarray(vocab.token_lengths()).astype(np.int64)
+    bm = np.asarray(vocab.byte_matrix())
+    depth = min(TRIE_DEPTH, int(lengths.max(initial=0)))
+    prev = np.zeros(len(lengths), dtype=np.int64)
+    parent, byte, end_tok, end_node = [], [], [], []
+    for j in range(depth):
+        on = np.nonzero(lengths > j)[0]
+        uk, inv = np.unique(prev[on] * 257 + bm[on, j], return_inverse=True)
+        inv = inv.reshape(-1)
+        parent.append(uk // 257)
+        byte.append((uk % 257).astype(np.int64))
+        ends = lengths[on] == j + 1
+        end_tok.append(on[ends])
+        end_node.append(inv[ends])
+        prev[on] = inv
+    deep = np.nonzero(lengths > depth)[0]
+    deep_bytes = bm[deep, depth:int(lengths.max(initial=0))].astype(np.int64)
+    trie = _Trie(parent, byte, end_tok, end_node, deep, prev[deep], deep_bytes, len(lengths))
+    _TRIES[vocab] = trie
+    return trie
+
+
+def warm_vocabulary(vocab) -> None:
+    """Build the vocabulary's token trie now (about 0.5 s at 128k tokens) rather than on the
+    first compile: model loaders and long-running servers call this once."""
+    _vocab_trie(vocab)
+
+
+def _row_labels(rows: np.ndarray):
+    """(labels, first): equal rows get equal labels 0..m-1; ``first[l]`` is a row with label l.
+
+    One 64-bit hash per row, then the grouping is checked exactly (np.unique if it collides)."""
+    n, k = rows.shape
+    if n <= 1:
+        return np.zeros(n, dtype=np.int64), np.zeros(min(n, 1), dtype=np.int64)
+    r = np.random.default_rng(0xB10C).integers(1, 2 ** 62, size=k, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        h = (rows.astype(np.int64) + 1) @ r
+    _, first, label = np.unique(h, return_index=True, return_inverse=True)
+    label = label.reshape(-1)
+    if not (rows == rows[first[label]]).all():
+        _, first, label = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+        label = label.reshape(-1)
+    return label, first
 
 
 def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimits):
-    """Walk every distinct token from every state.
+    """Every token from every state: (Q, U) next states (-1 dead), (Q, U) counter increments
+    (or None), and (V,) the column of each token (-1: dead everywhere or spells nothing).
 
-    Returns next (Q, U) with -1 dead, counts (Q, U) or None, and (V,) the column of each token
-    (-1 for tokens that spell nothing).
-
-    Bytes the DFA never tells apart form byte classes; tokens with the same byte-class sequence
-    behave alike, so only one token per distinct sequence is walked (often 10x fewer).
+    The walk goes down the vocabulary's byte trie, but two prefixes are kept apart only while
+    they can still behave differently: bytes the DFA never tells apart are one class, and
+    prefixes that take *every* state to the same place (same counter too) are merged, because
+    every continuation then treats them alike. A JSON string automaton's 128k tokens collapse
+    to a few hundred walked prefixes; prefixes dead in every state are dropped. Cost: the trie's
+    nodes (a few gathers each) plus states x merged prefixes.
     """
-    from .byte_dfa import _unique_rows
-    order, bm, lengths = _sorted_bytes(vocab)
-    q_n, v_n = dfa.num_states, bm.shape[0]
-    cols = dfa.table if inc_table is None else np.concatenate([dfa.table, inc_table], axis=0)
-    _, byte_cls = np.unique(cols.T, axis=0, return_inverse=True)      # (256,) byte -> class
-    byte_cls = np.append(byte_cls.reshape(-1), byte_cls.max() + 1)     # sentinel 256 -> own class
-    seq = byte_cls[bm]                                                 # (V, L) class sequences
-    label = _unique_rows(seq)
-    _, first = np.unique(label, return_index=True)
-    reps = np.sort(first)                                              # keeps longest-first order
-    where = np.empty(label.max() + 1, dtype=np.int64)
-    where[label[reps]] = np.arange(len(reps))
-    rbm = bm[reps]
-    u_n = len(reps)
-    if q_n * u_n > limits.max_lift_work:
-        raise CompileLimitError(
-            f"lifting a {q_n}-state automaton to {u_n} distinct tokens passes the work cap "
-            f"({q_n * u_n:,} > {limits.max_lift_work:,}); raise CompileLimits.max_lift_work",
-            limit="max_lift_work", value=q_n * u_n)
-    rlen = lengths[order][reps]
+    trie = _vocab_trie(vocab)
+    q_n = dfa.num_states
+    table = dfa.table if inc_table is None else np.concatenate([dfa.table, inc_table], axis=0)
+    _, byte_cls = np.unique(table.T, axis=0, return_inverse=True)      # (256,) byte -> class
+    byte_cls = byte_cls.reshape(-1).astype(np.int64)
+    k_n = int(byte_cls.max()) + 1
     dead = q_n
-    ext = np.full((q_n + 1, 257), dead, dtype=np.int64)   # row `dead` absorbs; column 256 = padding
+    ext = np.full((q_n + 1, 257), dead, dtype=np.int32)   # row `dead` absorbs; column 256 = pad
     ext[:q_n, :256] = np.where(dfa.table == DEAD, dead, dfa.table)
     ext[:, 256] = np.arange(q_n + 1)
     inc_ext = None
     if inc_table is not None:
-        inc_ext = np.zeros((q_n + 1, 257), dtype=np.int64)
+        inc_ext = np.zeros((q_n + 1, 257), dtype=np.int32)
         inc_ext[:q_n, :256] = inc_table
-    # Two ways to walk; both give the same tables. Dense automata (Python, free text: most bytes
-    # valid almost everywhere) walk the token trie once for all states; sparse ones (JSON
-    # scaffolds) walk only the (state, first byte) pairs that are alive.
-    prefix_ids, n_nodes = _trie_levels(rbm, rlen)
-    live_pairs = int(np.bincount(rbm[:, 0], minlength=257)[np.nonzero(dfa.table >= 0)[1]].sum())
-    if FORCE_WALK == "trie" or (FORCE_WALK is None and
-                                q_n * n_nodes < live_pairs * max(1.0, float(rlen.mean()))):
-        nxt, cnt = _walk_trie(ext.astype(np.int32), inc_ext, rbm, rlen, prefix_ids, q_n, dead)
-        back = where[label]
-        token_rep = np.empty(v_n, dtype=np.int64)
-        token_rep[order] = back
-        token_rep[lengths == 0] = -1
-        return nxt, cnt, token_rep
-    # first step, sparse: pair each live (state, byte) transition with the tokens starting there
-    fb = rbm[:, 0]
-    by_fb = np.argsort(fb, kind="stable")
-    lo_b = np.searchsorted(fb[by_fb], np.arange(257), "left")
-    hi_b = np.searchsorted(fb[by_fb], np.arange(257), "right")
-    qs, bs = np.nonzero(dfa.table >= 0)
-    n_per = hi_b[bs] - lo_b[bs]
-    total = int(n_per.sum())
-    if total > limits.max_lift_work:
-        raise CompileLimitError(
-            f"lifting this automaton walks {total:,} (state, token) pairs (> "
-            f"{limits.max_lift_work:,}); raise CompileLimits.max_lift_work", limit="max_lift_work",
-            value=total)
-    qi = np.repeat(qs, n_per)
-    offs = np.repeat(lo_b[bs] - (np.cumsum(n_per) - n_per), n_per) + np.arange(total)
-    ti = by_fb[offs]
-    cur = np.repeat(ext[qs, bs], n_per)
-    acc = np.repeat(inc_ext[qs, bs], n_per) if inc_ext is not None else None
-    nxt = np.full((q_n, u_n), -1, dtype=np.int32)
-    cnt = np.zeros((q_n, u_n), dtype=np.int32) if inc_ext is not None else None
-    j = 1
-    while qi.size:
-        done = rlen[ti] <= j
-        alive = cur != dead
-        fin = done & alive
-        nxt[qi[fin], ti[fin]] = cur[fin]
-        if cnt is not None:
-            cnt[qi[fin], ti[fin]] = acc[fin]
-        keep = ~done & alive
-        qi, ti, cur = qi[keep], ti[keep], cur[keep]
-        if acc is not None:
-            acc = acc[keep]
-        if not qi.size:
-            break
-        byte = rbm[ti, j]
-        if acc is not None:
-            acc = acc + inc_ext[cur, byte]
-        cur = ext[cur, byte]
-        j += 1
-    # token id -> its walked representative (-1 for tokens that never appear in text)
-    back = where[label]
-    token_rep = np.empty(v_n, dtype=np.int64)
-    token_rep[order] = back
-    token_rep[lengths == 0] = -1
-    return nxt, cnt, token_rep
-
-
-def _trie_levels(rbm: np.ndarray, rlen: np.ndarray):
-    """Node id of each token's prefix at each depth (-1 past its end), and the node count."""
-    u_n, l_n = rbm.shape
-    ids = np.full((u_n, int(rlen.max()) if u_n else 0), -1, dtype=np.int64)
-    prev = np.zeros(u_n, dtype=np.int64)
-    total = 0
-    for j in range(ids.shape[1]):
-        on = rlen > j
-        key = prev[on] * 257 + rbm[on, j]
-        _, inv = np.unique(key, return_inverse=True)
-        ids[on, j] = inv.reshape(-1)
-        prev = np.where(on, ids[:, j], 0)
-        total += int(inv.max()) + 1 if inv.size else 0
-    return ids, total
-
-
-def _walk_trie(ext, inc_ext, rbm, rlen, prefix_ids, q_n: int, dead: int):
-    """Every state through every token, one trie node at a time: (Q, U) next states (-1 dead)
-    and counter increments. Work: states x trie nodes (shared prefixes are walked once)."""
-    u_n = rbm.shape[0]
-    nxt_t = np.full((u_n, q_n), -1, dtype=np.int32)
-    cnt_t = np.zeros((u_n, q_n), dtype=np.int32) if inc_ext is not None else None
-    cur = np.arange(q_n, dtype=np.int32)[None, :]           # root: every state, one node
+    cur = np.arange(q_n, dtype=np.int32)[None, :]       # per live prefix: state after it, per start
     acc = np.zeros_like(cur) if inc_ext is not None else None
-    parent = np.zeros(u_n, dtype=np.int64)
-    for j in range(prefix_ids.shape[1]):
-        on = np.nonzero(rlen > j)[0]
-        node = prefix_ids[on, j]
-        first = np.unique(node, return_index=True)[1]       # one token per node
-        rows = on[first]
-        src = cur[parent[rows]]                             # (nodes, Q) states before byte j
-        byte = rbm[rows, j][:, None]
-        new = ext[src, byte]
-        new_acc = acc[parent[rows]] + inc_ext[src, byte] if acc is not None else None
-        ends = on[rlen[on] == j + 1]                        # tokens that end at this depth
-        got = new[prefix_ids[ends, j]]
-        nxt_t[ends] = np.where(got == dead, -1, got)
-        if cnt_t is not None:
-            cnt_t[ends] = np.where(got == dead, 0, new_acc[prefix_ids[ends, j]])
-        cur, acc = new, new_acc
-        parent = np.where(rlen > j, prefix_ids[:, j], 0)
-    return nxt_t.T, (cnt_t.T if cnt_t is not None else None)
+    node_pre = np.zeros(1, dtype=np.int64)              # vocab trie node -> live prefix (-1 dead)
+    cols, accs, toks, tok_col = [], [], [], []
+
+    def emit(tok, pre, states, counts):
+        if not tok.size:
+            return
+        uniq, inv = np.unique(pre, return_inverse=True)
+        base = sum(len(c) for c in cols)
+        cols.append(states[uniq])
+        if counts is not None:
+            accs.append(counts[uniq])
+        toks.append(tok)
+        tok_col.append(inv.reshape(-1) + base)
+
+    for j in range(len(trie.parent)):
+        pre = node_pre[trie.parent[j]]
+        on = np.nonzero(pre >= 0)[0]
+        if not on.size:
+            node_pre = pre
+            break
+        key = pre[on] * k_n + byte_cls[np.minimum(trie.byte[j][on], 255)]
+        _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        if len(first) * q_n > limits.max_lift_work:
+            raise CompileLimitError(
+                f"lifting a {q_n}-state automaton walks {len(first):,} distinct token prefixes "
+                f"at byte {j + 1} ({len(first) * q_n:,} > {limits.max_lift_work:,} state-prefix "
+                "pairs); raise CompileLimits.max_lift_work", limit="max_lift_work",
+                value=len(first) * q_n)
+        src, byte = pre[on[first]], trie.byte[j][on[first]][:, None]
+        new = ext[cur[src], byte]                                          # (P, Q)
+        new_acc = acc[src] + inc_ext[cur[src], byte] if acc is not None else None
+        label, keep = _row_labels(new if acc is None else np.concatenate([new, new_acc], axis=1))
+        new = new[keep]
+        new_acc = new_acc[keep] if acc is not None else None
+        alive = (new != dead).any(axis=1)
+        renum = np.where(alive, np.cumsum(alive) - 1, -1)
+        node_pre = np.full(len(pre), -1, dtype=np.int64)
+        node_pre[on] = renum[label[inv.reshape(-1)]]
+        end = node_pre[trie.end_node[j]]
+        ok = end >= 0
+        cur, acc = new[alive], (new_acc[alive] if acc is not None else None)
+        emit(trie.end_tok[j][ok], end[ok], cur, acc)
+    else:
+        if trie.deep_tok.size:                       # long tokens: the rest of each, one by one
+            pre = node_pre[trie.deep_node]
+            ok = pre >= 0
+            st = cur[pre[ok]]
+            ac = acc[pre[ok]] if acc is not None else None
+            rest = trie.deep_bytes[ok]
+            for j in range(rest.shape[1]):
+                b = rest[:, j][:, None]
+                if ac is not None:
+                    ac = ac + inc_ext[st, b]
+                st = ext[st, b]
+            idx = np.arange(len(st))
+            emit(trie.deep_tok[ok], idx, st, ac)
+    q_cols = np.concatenate(cols) if cols else np.zeros((0, q_n), dtype=np.int32)
+    nxt = np.where(q_cols == dead, -1, q_cols).T.astype(np.int32)       # (Q, U)
+    cnt = None
+    if inc_ext is not None:
+        a = np.concatenate(accs) if accs else np.zeros((0, q_n), dtype=np.int32)
+        cnt = np.where(q_cols == dead, 0, a).T.astype(np.int32)
+    token_rep = np.full(trie.size, -1, dtype=np.int64)
+    if toks:
+        token_rep[np.concatenate(toks)] = np.concatenate(tok_col)
+    return nxt, cnt, token_rep
 
 
 def _classes(nxt: np.ndarray, cnt: np.ndarray | None, token_rep: np.ndarray):
     """Group tokens by their column (next state and count in every state)."""
     from .byte_dfa import _unique_rows
+    if nxt.shape[1] == 0:                                   # no token survives anywhere
+        return np.full(len(token_rep), -1, dtype=np.int64), np.zeros(0, dtype=np.int64)
     sig = nxt.T if cnt is None else np.concatenate([nxt, cnt], axis=0).T   # (U, Q or 2Q)
     rep_class = _unique_rows(sig)
     has_token = np.zeros(nxt.shape[1], dtype=bool)
@@ -330,16 +344,23 @@ def _trim(trans, initial, accepting, token_class, regex) -> TokenAutomaton:
         dist[nxt] = d
         frontier = nxt
     reach = dist >= 0
-    # backward liveness: iterate to a fixpoint over the reverse edges
-    live = accepting.copy()
+    # backward liveness: a BFS over the reversed edges, frontier by frontier
     src, cls = np.nonzero(trans >= 0)
     dst = trans[src, cls]
-    while True:
-        new = live.copy()
-        new[src[live[dst]]] = True
-        if (new == live).all():
+    by_dst = np.argsort(dst, kind="stable")
+    rsrc = src[by_dst]
+    starts = np.searchsorted(dst[by_dst], np.arange(s_n + 1))
+    live = accepting.copy()
+    frontier = np.nonzero(live)[0]
+    while frontier.size:
+        lo, hi = starts[frontier], starts[frontier + 1]
+        n = hi - lo
+        if not n.sum():
             break
-        live = new
+        idx = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+        prev = np.unique(rsrc[idx])
+        frontier = prev[~live[prev]]
+        live[frontier] = True
     keep = reach & live
     if not keep[initial]:
         raise EmptyLanguage(regex)
@@ -367,27 +388,35 @@ def _trim(trans, initial, accepting, token_class, regex) -> TokenAutomaton:
 
 
 def _longest_path(trans: np.ndarray, initial: int, accepting: np.ndarray) -> int | None:
-    """Most tokens on an accepted path, or None when a (live) cycle makes it unbounded."""
+    """Most tokens on an accepted path, or None when a (live) cycle makes it unbounded.
+
+    Kahn's topological order, one whole layer of sources at a time (vectorised)."""
     s_n = trans.shape[0]
-    succ = [np.unique(row[row >= 0]) for row in trans]
-    indeg = np.zeros(s_n, dtype=np.int64)
-    for nx in succ:
-        indeg[nx] += 1
-    order, stack = [], [q for q in range(s_n) if indeg[q] == 0]
-    while stack:
-        q = stack.pop()
-        order.append(q)
-        for r in succ[q]:
-            indeg[r] -= 1
-            if indeg[r] == 0:
-                stack.append(int(r))
-    if len(order) < s_n:
-        return None
+    src, cls = np.nonzero(trans >= 0)
+    dst = trans[src, cls]
+    pair = np.unique(src.astype(np.int64) * s_n + dst)            # distinct edges
+    src, dst = pair // s_n, pair % s_n
+    starts = np.searchsorted(src, np.arange(s_n + 1))
+    indeg = np.bincount(dst, minlength=s_n)
     best = np.full(s_n, -1, dtype=np.int64)
     best[initial] = 0
-    for q in order:
-        if best[q] >= 0 and len(succ[q]):
-            best[succ[q]] = np.maximum(best[succ[q]], best[q] + 1)
+    layer = np.nonzero(indeg == 0)[0]
+    seen = 0
+    while layer.size:
+        seen += layer.size
+        lo, hi = starts[layer], starts[layer + 1]
+        n = hi - lo
+        if not n.sum():
+            break
+        idx = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+        a, b = src[idx], dst[idx]
+        ok = best[a] >= 0
+        np.maximum.at(best, b[ok], best[a[ok]] + 1)
+        np.subtract.at(indeg, b, 1)
+        cand = np.unique(b)
+        layer = cand[indeg[cand] == 0]
+    if seen < s_n:
+        return None
     return int(best[accepting].max())
 
 

@@ -259,38 +259,45 @@ class _Timeout(Exception):
 # --- subset construction -------------------------------------------------------------------------
 
 def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ByteDFA:
+    """Subset construction over byte classes. Each NFA edge is visited once per DFA state (it
+    adds its target to the byte classes it covers), and closures are memoised per target set."""
+    single: dict[int, frozenset] = {}
 
-    def closure(states) -> frozenset:
-        out, stack = set(states), list(states)
-        while stack:
-            q = stack.pop()
-            for r in nfa.eps[q]:
-                if r not in out:
-                    out.add(r)
-                    stack.append(r)
-        return frozenset(out)
+    def closure1(q: int) -> frozenset:
+        hit = single.get(q)
+        if hit is None:
+            out, stack = {q}, [q]
+            while stack:
+                for r in nfa.eps[stack.pop()]:
+                    if r not in out:
+                        out.add(r)
+                        stack.append(r)
+            hit = single[q] = frozenset(out)
+        return hit
 
     bounds = byte_class_bounds(nfa.edges)
-    reps = bounds[:-1]
-    start_set = closure([start])
+    at = {b: k for k, b in enumerate(bounds)}
+    edges = [[(at[lo], at[hi + 1], r) for lo, hi, r in row] for row in nfa.edges]
+    start_set = closure1(start)
     ids = {start_set: 0}
     order = [start_set]
+    closed: dict[frozenset, frozenset] = {}
     rows = []
     i = 0
     while i < len(order):
         if time.monotonic() > nfa.deadline:
             raise _Timeout
-        cur = order[i]
+        moves: dict[int, set] = {}
+        for q in order[i]:
+            for k_lo, k_hi, r in edges[q]:
+                for k in range(k_lo, k_hi):
+                    moves.setdefault(k, set()).add(r)
         row = np.full(256, DEAD, dtype=np.int32)
-        for k, b in enumerate(reps):
-            tgt = set()
-            for q in cur:
-                for lo, hi, r in nfa.edges[q]:
-                    if lo <= b <= hi:
-                        tgt.add(r)
-            if not tgt:
-                continue
-            key = closure(tgt)
+        for k, tgt in moves.items():
+            tgt = frozenset(tgt)
+            key = closed.get(tgt)
+            if key is None:
+                key = closed[tgt] = frozenset().union(*(closure1(r) for r in tgt))
             j = ids.get(key)
             if j is None:
                 if len(order) >= max_states:
@@ -300,7 +307,7 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ByteDFA:
                         value=max_states)
                 j = ids[key] = len(order)
                 order.append(key)
-            row[b:bounds[k + 1]] = j
+            row[bounds[k]:bounds[k + 1]] = j
         rows.append(row)
         i += 1
     table = np.stack(rows)
