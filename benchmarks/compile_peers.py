@@ -93,7 +93,10 @@ class Ours:
         self.clear = clear_caches
         self.cold = cold
         self.vocab = Vocabulary.from_tokenizer(tok_path)
-        clear_caches()
+        import constrained_dlm.specs.json_schema  # noqa: F401 - imports (jsonschema: ~5 s) untimed
+        from constrained_dlm.compile.automaton import warm_vocabulary
+        warm_vocabulary(self.vocab)    # token trie + fingerprint, once per vocabulary (untimed,
+        clear_caches()                 # like llguidance's LLTokenizer)
 
     def compile(self, schema):
         from constrained_dlm.compile.template import CompileOptions, Template
@@ -112,9 +115,11 @@ class Ours:
                                pad_id=self.vocab.pad_id, mask_id=self.vocab.mask_id)
         an = cons.analyze(ids)
         g = cons.groups[0]                           # token mask of the first masked position
-        cls = g.token_class.clamp(max=g.trans.shape[1])
         row = an.allowed[0][an.masked[0]]
-        return int(row[0][cls].sum()) if len(row) else 0
+        if not len(row):
+            return 0
+        tc = g.token_class
+        return int((row[0][tc.clamp(min=0, max=row.shape[-1] - 1)] & (tc >= 0)).sum())
 
     def classify(self, e: Exception) -> str:
         from constrained_dlm.errors import InvalidSchemaError, UnsupportedSchemaError

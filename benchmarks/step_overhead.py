@@ -23,12 +23,9 @@ build time, and constraint time per forward pass (total constraint time / NFE).
 from __future__ import annotations
 
 import argparse
-import glob
 import json
-import os
+import statistics
 import sys
-import sysconfig
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,8 +33,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-SPECIALS = ["<pad>", "<mask>", "<eos>"]
+from common import machine, tokenizer_path  # noqa: E402
 PERSON = {"type": "object", "required": ["name", "age", "tags"], "properties": {
     "name": {"type": "string", "maxLength": 20},
     "age": {"type": "integer", "minimum": 0, "maximum": 130},
@@ -49,38 +47,6 @@ LINES = {
                         f'max_tokens=12 }}}}\n'),
     "grammar": lambda i: f'{{{{ g{i}: grammar "arithmetic" max_tokens=24 max_depth=2 }}}}\n',
 }
-
-
-def corpus_files(max_mb: float) -> list[str]:
-    files = sorted(glob.glob(os.path.join(os.path.dirname(os.__file__), "*.py")))
-    total = sum(os.path.getsize(f) for f in files)
-    site = sysconfig.get_paths()["purelib"]
-    for f in sorted(glob.glob(os.path.join(site, "**", "*.py"), recursive=True)):
-        if total >= max_mb * 1e6:
-            break
-        files.append(f)
-        total += os.path.getsize(f)
-    return files
-
-
-def tokenizer(vocab_size: int, corpus_mb: float) -> str:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    cache = Path(tempfile.gettempdir()) / "constrained_dlm_bench"
-    cache.mkdir(exist_ok=True)
-    path = cache / f"bpe-{vocab_size}-{corpus_mb:g}mb.json"
-    if path.is_file():
-        return str(path)
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    t0 = time.perf_counter()
-    tok.train(corpus_files(corpus_mb), trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    print(f"trained a {tok.get_vocab_size()}-token BPE in {time.perf_counter() - t0:.0f}s",
-          file=sys.stderr)
-    tok.save(str(path))
-    return str(path)
 
 
 class FixedLogits:
@@ -116,6 +82,17 @@ def measure(kind: str, n: int, vocab, per_step: int) -> dict:
     t0 = time.perf_counter()
     res = denoise(model, [tpl], None, SamplerOptions(steps=steps, temperature=1.0, seed=0))[0]
     wall = time.perf_counter() - t0
+    # the same step without any constraint: temperature-1 sampling (log-softmax + Gumbel-max)
+    # over the vocabulary at the average number of masked positions per step
+    pos = torch.tensor([h.start + i for h in tpl.holes for i in range(h.length)])
+    pos = pos[:max(1, len(pos) // 2)]
+    plain = []
+    for _ in range(4):
+        t0 = time.perf_counter()
+        lg = model.logits[0, pos].float().log_softmax(-1)
+        (lg - torch.empty_like(lg).exponential_().log()).argmax(-1)
+        plain.append(time.perf_counter() - t0)
+    plain_ms = 1e3 * statistics.median(plain[1:])
     return {"kind": kind, "canvas": len(tpl), "holes": len(tpl.holes),
             "hole_positions": tpl.num_hole_positions, "automata": len(autos),
             "max_states": max(a.num_states for a in autos.values()),
@@ -123,7 +100,7 @@ def measure(kind: str, n: int, vocab, per_step: int) -> dict:
             "automata_mb": sum(a.nbytes for a in autos.values()) / 1e6,
             "compile_s_last": compile_s, "nfe": res.nfe,
             "constraint_ms_per_step": 1e3 * res.timings["constraint_s"] / max(1, res.nfe),
-            "wall_s": wall}
+            "plain_sampling_ms_per_step": plain_ms, "wall_s": wall}
 
 
 def main(argv=None) -> list[dict]:
@@ -139,7 +116,7 @@ def main(argv=None) -> list[dict]:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     from constrained_dlm.compile.vocabulary import Vocabulary
-    path = a.tokenizer or tokenizer(a.vocab_size, a.corpus_mb)
+    path = a.tokenizer or tokenizer_path(a.vocab_size, a.corpus_mb)
     vocab = Vocabulary.from_tokenizer(path)
     rows = []
     print(f"vocabulary {vocab.size} tokens ({path}); {a.threads} torch thread(s); "
@@ -152,8 +129,13 @@ def main(argv=None) -> list[dict]:
             rows.append(r)
             print(f"{kind:8s} {r['canvas']:6d} {r['holes']:5d} {r['hole_positions']:8d} "
                   f"{r['automata']:8d} {r['max_states']:6d} {r['max_classes']:7d} "
-                  f"{r['automata_mb']:6.2f} {r['nfe']:4d} {r['constraint_ms_per_step']:18.1f}",
+                  f"{r['automata_mb']:6.2f} {r['nfe']:4d} {r['constraint_ms_per_step']:18.1f} "
+                  f"{r['plain_sampling_ms_per_step']:17.1f} "
+                  f"{r['constraint_ms_per_step'] / r['plain_sampling_ms_per_step']:6.1f}",
                   flush=True)
+    m = machine()
+    print(f"plain sampling = log-softmax + Gumbel-max over the vocabulary at half the hole "
+          f"positions (a step's average), same logits; on {m['cpu']} ({m['cores']} cores)")
     if a.json:
         Path(a.json).write_text(json.dumps({"vocab": vocab.size, "tokenizer": path,
                                             "per_step": a.per_step, "rows": rows}, indent=2))

@@ -47,3 +47,66 @@ def test_step_overhead_smoke(tokenizer_file, tmp_path):
     assert [r["kind"] for r in rows] == ["json", "regex", "grammar"]
     assert all(r["canvas"] >= 48 and r["nfe"] >= 1 and r["constraint_ms_per_step"] > 0
                for r in rows)
+
+
+def test_gpu_e2e_smoke(tokenizer_file, tmp_path):
+    """The GPU end-to-end benchmark's code path on CPU with tiny models: every object reported,
+    on both sides, parses and validates against its schema."""
+    pytest.importorskip("outlines_core")
+    jsonschema = pytest.importorskip("jsonschema")
+    import json
+
+    spec = importlib.util.spec_from_file_location("gpu_e2e", REPO / "benchmarks" / "gpu_e2e.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "e2e.json"
+    summary = mod.main(["--small", "--device", "cpu", "--tokenizer", tokenizer_file,
+                        "--schemas", "answer,product", "--batch", "2", "--per-step", "8",
+                        "--prompt-tokens", "8", "--max-new-tokens", "256", "--quiet",
+                        "--json", str(out)])
+    assert json.loads(out.read_text())["rows"] == summary["rows"]
+    rows = {r["side"]: r for r in summary["rows"]}
+    assert set(rows) == {"bidirectional", "causal"}
+    assert rows["causal"]["truncated"] == 0
+    for r in rows.values():
+        assert r["objects"] == 2 and len(r["outputs"]) == 2
+        assert r["valid"] == r["objects"], r["outputs"]
+        assert r["tokens"] > 0 and r["forwards"] > 0 and r["wall_s"] > 0
+        assert 0 <= r["constraint_share"] <= 1 and r["valid_per_s"] > 0 and r["tokens_per_s"] > 0
+        for o in r["outputs"]:                      # checked again here, not trusting the flag
+            jsonschema.validate(json.loads(o["text"]), mod.SCHEMAS[o["schema"]],
+                                format_checker=jsonschema.FormatChecker())
+    assert summary["ratios"] and summary["ratios"][0]["batch"] == 2
+    assert {s["name"] for s in summary["schemas"]} == {"answer", "product"}
+
+
+@pytest.mark.slow
+def test_nfe_vs_ar_smoke(tmp_path, capsys):
+    """Our NFE vs llguidance's left-to-right passes: runs end to end, every object valid."""
+    pytest.importorskip("llguidance")
+    spec = importlib.util.spec_from_file_location("nfe_vs_ar", REPO / "benchmarks" / "nfe_vs_ar.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "nfe.json"
+    part_a = DATA.is_dir()           # without the MaskBench data, part B only
+    summary = mod.main([str(DATA), "--limit", "3" if part_a else "0", "--n", "2",
+                        "--steps", "1/8,4", "--max-hole-positions", "150", "--json", str(out),
+                        "--quiet"])
+    assert out.is_file()
+    parts = ["part_a", "part_b"] if part_a else ["part_b"]
+    assert sorted(k for k in summary if k.startswith("part_")) == parts
+    for name in parts:
+        part = summary[name]
+        assert part["measured"] >= 1
+        assert list(part["budgets"]) == ["1/8", "4"]
+        for budget, s in part["budgets"].items():
+            assert s["invalid"] == 0, part["records"][budget]
+            assert s["errors"] == 0 and s["valid"] == s["objects"] == part["measured"]
+            assert s["ratio_sum_ff"] is not None
+            for r in part["records"][budget]:
+                assert r["valid"] and r["nfe"] <= r["steps"]
+                if "na" not in r:
+                    assert 1 <= r["ff_bytes"] <= r["ff"] <= r["plain"] == r["tokens"] + 1
+        if name == "part_b":
+            assert all(0 <= s["field_exact"] <= 1 for s in part["budgets"].values())
+    assert "Part B" in capsys.readouterr().out

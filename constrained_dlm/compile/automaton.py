@@ -137,8 +137,10 @@ def _vocab_trie(vocab) -> _Trie:
 
 def warm_vocabulary(vocab) -> None:
     """Build the vocabulary's token trie now (about 0.5 s at 128k tokens) rather than on the
-    first compile: model loaders and long-running servers call this once."""
+    first compile: model loaders and long-running servers call this once. Also computes the
+    vocabulary's fingerprint (the cache key, about 0.2 s at 128k)."""
     _vocab_trie(vocab)
+    vocab.fingerprint
 
 
 def _row_labels(rows: np.ndarray):
