@@ -38,3 +38,10 @@ def test_compile_peers_smoke(tokenizer_file, tmp_path):
 def test_lift_speed_smoke(tokenizer_file):
     rows = _load("lift_speed").main(["--tokenizer", tokenizer_file, "--runs", "1"])
     assert len(rows) == 5 and all(r["identical"] for r in rows)
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/maskbench-dev is not available")
+def test_profile_compile_smoke(tokenizer_file, capsys):
+    out = _load("profile_compile").main([str(DATA), "--limit", "2", "--tokenizer", tokenizer_file,
+                                         "--top", "5"])
+    assert out["total_s"] > 0 and "by cumulative" in capsys.readouterr().out
