@@ -49,9 +49,10 @@ import datetime
 import glob
 import json
 import os
-import selectors
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -277,21 +278,27 @@ class Worker:
                    PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
         self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True, env=env, bufsize=1)
+        # a thread reads the worker's lines into a queue: selecting on a buffered pipe would
+        # miss a second line already sitting in the buffer
+        self.lines = queue.Queue()
+        threading.Thread(target=self._pump, args=(self.proc, self.lines), daemon=True).start()
         self.restarts += 1
         msg = self.read(600)
         if not msg or not msg.get("ready"):
             raise SystemExit(f"worker {' '.join(self.args)} failed to start")
 
+    @staticmethod
+    def _pump(proc, lines):
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)                                  # end of output: the worker exited
+
     def read(self, timeout: float):
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
         try:
-            if not sel.select(timeout):
-                return None
-            line = self.proc.stdout.readline()
-            return json.loads(line) if line else {"crashed": self.proc.wait()}
-        finally:
-            sel.close()
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        return json.loads(line) if line is not None else {"crashed": self.proc.wait()}
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -325,7 +332,7 @@ class Worker:
         return msg
 
 
-def run_engines(engines, files, tok_path, args, log) -> dict:
+def run_engines(engines, files, tok_path, args, log, checkpoint=None) -> dict:
     """All engines' workers up at once; each schema goes to every engine in turn, so machine
     noise over the run falls on all of them alike."""
     workers = {e: Worker(e, tok_path, args.ours_cold and e == "ours", args.mem_gb) for e in engines}
@@ -341,6 +348,9 @@ def run_engines(engines, files, tok_path, args, log) -> dict:
                 wall[e] += time.perf_counter() - t0
                 rec["file"] = os.path.basename(path)
                 records[e].append(rec)
+            if checkpoint and (n + 1) % 25 == 0:
+                checkpoint({e: summarise(e, records[e], wall[e], workers[e].restarts)
+                            for e in engines}, n + 1)
             if (n + 1) % 50 == 0 or n + 1 == len(files):
                 log(f"  {n + 1}/{len(files)}: " + "; ".join(
                     f"{e} " + ", ".join(f"{k} {v}" for k, v in
@@ -444,7 +454,15 @@ def main(argv=None) -> dict:
         from tokenizers import Tokenizer
         real = Tokenizer.from_file(tok).get_vocab_size()
         log(f"vocabulary {real} tokens ({tok})")
-        results = run_engines(engines, files, tok, a, log)
+        def checkpoint(partial, done, vsize=real, tok=tok):
+            """A run cut short keeps what it measured: the JSON is rewritten as it goes."""
+            if a.json_path:
+                summary["vocabularies"][str(vsize)] = {"tokenizer": tok, "engines": partial,
+                                                       "schemas_done": done, "partial": True}
+                Path(a.json_path).parent.mkdir(parents=True, exist_ok=True)
+                Path(a.json_path).write_text(json.dumps(summary, indent=1))
+
+        results = run_engines(engines, files, tok, a, log, checkpoint)
         summary["vocabularies"][str(real)] = {"tokenizer": tok, "engines": results,
                                               "compiled_by_one_not_other": compare(results)}
         print_table(real, results, how)
