@@ -110,12 +110,12 @@ def main(argv=None) -> dict:
     dtype = getattr(torch, a.dtype)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
-    from maskbench import train_tokenizer
+    from common import tokenizer_path
     from constrained_dlm.compile.template import Template
     from constrained_dlm.compile.vocabulary import Vocabulary
     from constrained_dlm.decode.constraint import HoleConstraints
 
-    tok, _, _ = train_tokenizer(a.vocab_size)
+    tok = tokenizer_path(a.vocab_size, corpus_mb=0 if a.small else 60.0)
     vocab = Vocabulary.from_tokenizer(tok, size=a.vocab_size)
     t0 = time.perf_counter()
     tpl = Template.from_json_schema(SCHEMA, vocab)

@@ -9,7 +9,8 @@ What it measures, in order:
 
 1. **Vocabulary.** A byte-level BPE tokenizer (``--vocab-size`` tokens, specials ``<pad>``,
    ``<mask>``, ``<eos>``) trained with ``tokenizers`` on the Python standard library's top-level
-   ``*.py`` files (local text, not the benchmark data), cached in the temp dir per vocabulary size.
+   ``*.py`` files (local text, not the benchmark data; ``common.tokenizer_path(..., corpus_mb=0)``),
+   cached in the temp dir per vocabulary size.
 2. **Compile.** ``Template.from_json_schema`` per schema (sorted file names; ``--limit`` takes an
    evenly spaced sample), each under a wall-clock cap (``--timeout``, a ``SIGALRM`` timer).
    Outcomes: compiled / unsupported (by keyword) / invalid schema / budget / compile limit / other
@@ -44,20 +45,21 @@ import datetime
 import glob
 import json
 import os
-import platform
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _p in (str(REPO), str(REPO / "benchmarks")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from common import dist, machine, pct, sample_files, sample_indices, tokenizer_path  # noqa: E402
+from tokenizers import Tokenizer  # noqa: E402
 
 from constrained_dlm.compile.automaton import clear_caches  # noqa: E402
 from constrained_dlm.compile.template import CompileOptions, Template  # noqa: E402
@@ -65,36 +67,6 @@ from constrained_dlm.errors import (BudgetError, CompileLimitError, InvalidSchem
                                     UnsupportedSchemaError, ValidationFailure)
 
 DEFAULT_DIR = REPO.parent / "shared" / "data" / "maskbench-dev"
-SPECIALS = ["<pad>", "<mask>", "<eos>"]
-
-
-# --- 1. tokenizer ------------------------------------------------------------------------------
-
-def train_tokenizer(vocab_size: int, cache_dir: str | None = None, verbose: bool = True):
-    """A byte-level BPE trained on the stdlib's top-level ``*.py`` files, cached per size."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "constrained_dlm_bench")
-    os.makedirs(cache_dir, exist_ok=True)
-    path = os.path.join(cache_dir, f"stdlib-bpe-{vocab_size}.json")
-    if os.path.isfile(path):
-        return Tokenizer.from_file(path), path, True
-    files = sorted(glob.glob(os.path.join(os.path.dirname(os.__file__), "*.py")))
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    t0 = time.perf_counter()
-    tok.train(files, trainer)
-    if verbose:
-        print(f"trained a {tok.get_vocab_size()}-token byte-level BPE on {len(files)} stdlib files "
-              f"in {time.perf_counter() - t0:.1f} s -> {path}", file=sys.stderr)
-    tmp = path + f".{os.getpid()}.tmp"
-    tok.save(tmp)
-    os.replace(tmp, path)
-    return tok, path, False
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -127,46 +99,6 @@ class time_cap:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self.old)
         return False
-
-
-def pct(values, q: float):
-    if not values:
-        return None
-    return float(np.percentile(np.asarray(values, dtype=float), q))
-
-
-def dist(values) -> dict:
-    return {"n": len(values), "mean": float(np.mean(values)) if values else None,
-            "p50": pct(values, 50), "p90": pct(values, 90), "p99": pct(values, 99),
-            "max": float(max(values)) if values else None}
-
-
-def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu or platform.machine(), "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "torch": torch.__version__, "platform": platform.platform()}
-
-
-def sample_indices(n: int, k: int | None) -> list[int]:
-    """``k`` evenly spaced indices into ``range(n)`` (all of them when ``k`` is None or >= n)."""
-    if k is None or k >= n:
-        return list(range(n))
-    if k <= 0:
-        return []
-    return sorted({int(i) for i in np.linspace(0, n - 1, k).round()})
-
-
-def sample_files(files: list[str], limit: int | None) -> list[str]:
-    return [files[i] for i in sample_indices(len(files), limit or None)]
 
 
 # --- 3. instance check -------------------------------------------------------------------------
@@ -275,7 +207,9 @@ def _run(args, argv) -> dict:
         raise SystemExit(f"no *.json files in {args.dir}")
     chosen = sample_files(files, args.limit)
 
-    tok, tok_path, tok_cached = train_tokenizer(args.vocab_size, args.cache_dir, verbose=not args.quiet)
+    tok_path = tokenizer_path(args.vocab_size, corpus_mb=0, cache_dir=args.cache_dir,
+                              verbose=not args.quiet)
+    tok = Tokenizer.from_file(tok_path)
     vocab = Vocabulary.from_tokenizer(tok)
     log(f"vocabulary: {vocab.size} tokens (mask {vocab.mask_id}, pad {vocab.pad_id}, eos {vocab.eos_id})")
 
@@ -451,9 +385,9 @@ def _run(args, argv) -> dict:
     summary = {
         "how": {"command": " ".join([os.path.basename(sys.argv[0]) or "maskbench.py"] + (argv if argv is not None else sys.argv[1:])),
                 "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                "machine": machine(), "data_dir": os.path.abspath(args.dir),
+                "machine": dict(machine(), torch_threads=torch.get_num_threads()), "data_dir": os.path.abspath(args.dir),
                 "files_in_dir": len(files), "schemas": total,
-                "vocab_size": vocab.size, "tokenizer": tok_path, "tokenizer_cached": tok_cached,
+                "vocab_size": vocab.size, "tokenizer": tok_path,
                 "compile_timeout_s": args.timeout, "compile_options": "CompileOptions() defaults",
                 "compile_time": "wall clock per schema; clear_caches() once at start, cache warm afterwards"},
         "compile": {

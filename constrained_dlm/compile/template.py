@@ -13,7 +13,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
