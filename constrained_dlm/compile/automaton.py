@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import CompileLimitError
 from ..specs.pieces import CharLength
-from .byte_dfa import DEAD, ByteDFA, regex_to_byte_dfa
+from .byte_dfa import DEAD, ByteDFA, regex_to_byte_dfa, row_labels
 from .lru import LRU
 
 
@@ -143,24 +143,6 @@ def warm_vocabulary(vocab) -> None:
     vocab.fingerprint
 
 
-def _row_labels(rows: np.ndarray):
-    """(labels, first): equal rows get equal labels 0..m-1; ``first[l]`` is a row with label l.
-
-    One 64-bit hash per row, then the grouping is checked exactly (np.unique if it collides)."""
-    n, k = rows.shape
-    if n <= 1:
-        return np.zeros(n, dtype=np.int64), np.zeros(min(n, 1), dtype=np.int64)
-    r = np.random.default_rng(0xB10C).integers(1, 2 ** 62, size=k, dtype=np.int64)
-    with np.errstate(over="ignore"):
-        h = (rows.astype(np.int64) + 1) @ r
-    _, first, label = np.unique(h, return_index=True, return_inverse=True)
-    label = label.reshape(-1)
-    if not (rows == rows[first[label]]).all():
-        _, first, label = np.unique(rows, axis=0, return_index=True, return_inverse=True)
-        label = label.reshape(-1)
-    return label, first
-
-
 def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimits):
     """Every token from every state: (Q, U) next states (-1 dead), (Q, U) counter increments
     (or None), and (V,) the column of each token (-1: dead everywhere or spells nothing).
@@ -175,8 +157,7 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimi
     trie = _vocab_trie(vocab)
     q_n = dfa.num_states
     table = dfa.table if inc_table is None else np.concatenate([dfa.table, inc_table], axis=0)
-    _, byte_cls = np.unique(table.T, axis=0, return_inverse=True)      # (256,) byte -> class
-    byte_cls = byte_cls.reshape(-1).astype(np.int64)
+    byte_cls, _ = row_labels(table.T)                                  # (256,) byte -> class
     k_n = int(byte_cls.max()) + 1
     dead = q_n
     ext = np.full((q_n + 1, 257), dead, dtype=np.int32)   # row `dead` absorbs; column 256 = pad
@@ -219,7 +200,7 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimi
         src, byte = pre[on[first]], trie.byte[j][on[first]][:, None]
         new = ext[cur[src], byte]                                          # (P, Q)
         new_acc = acc[src] + inc_ext[cur[src], byte] if acc is not None else None
-        label, keep = _row_labels(new if acc is None else np.concatenate([new, new_acc], axis=1))
+        label, keep = row_labels(new if acc is None else np.concatenate([new, new_acc], axis=1))
         new = new[keep]
         new_acc = new_acc[keep] if acc is not None else None
         alive = (new != dead).any(axis=1)
@@ -346,23 +327,8 @@ def _trim(trans, initial, accepting, token_class, regex) -> TokenAutomaton:
         dist[nxt] = d
         frontier = nxt
     reach = dist >= 0
-    # backward liveness: a BFS over the reversed edges, frontier by frontier
-    src, cls = np.nonzero(trans >= 0)
-    dst = trans[src, cls]
-    by_dst = np.argsort(dst, kind="stable")
-    rsrc = src[by_dst]
-    starts = np.searchsorted(dst[by_dst], np.arange(s_n + 1))
-    live = accepting.copy()
-    frontier = np.nonzero(live)[0]
-    while frontier.size:
-        lo, hi = starts[frontier], starts[frontier + 1]
-        n = hi - lo
-        if not n.sum():
-            break
-        idx = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
-        prev = np.unique(rsrc[idx])
-        frontier = prev[~live[prev]]
-        live[frontier] = True
+    from .dfa_ops import coaccessible
+    live = coaccessible(trans, accepting)                 # backward: can still accept
     keep = reach & live
     if not keep[initial]:
         raise EmptyLanguage(regex)

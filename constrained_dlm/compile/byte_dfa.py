@@ -326,32 +326,48 @@ def byte_class_bounds(edges) -> list[int]:
     return sorted(cuts)
 
 
-def _unique_rows(rows: np.ndarray) -> np.ndarray:
-    """Label equal rows equally: a 128-bit hash, verified exactly (falls back to np.unique).
+def row_labels(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, first): equal rows get equal labels 0..m-1, and ``first[l]`` is a row labelled l.
 
-    Cost: one pass per column plus a sort of N hashes (``np.unique(axis=0)`` sorts whole rows).
+    One 64-bit hash per row (an integer matrix-vector product), then the grouping is checked
+    exactly against the rows (``np.unique(axis=0)``, which sorts whole rows, only on a collision).
     """
-    n, k = rows.shape
-    rng = np.random.default_rng(0xB10C)
-    r = rng.integers(1, 2**63, size=(k, 2), dtype=np.uint64)
-    h0 = np.zeros(n, dtype=np.uint64)
-    h1 = np.zeros(n, dtype=np.uint64)
+    n = rows.shape[0]
+    if n <= 1:
+        return np.zeros(n, dtype=np.int64), np.zeros(min(n, 1), dtype=np.int64)
+    r = np.random.default_rng(0xB10C).integers(1, 2 ** 62, size=rows.shape[1], dtype=np.int64)
     with np.errstate(over="ignore"):
-        for j in range(k):
-            col = rows[:, j].astype(np.uint64) + np.uint64(1)           # wraps mod 2**64
-            h0 += col * r[j, 0]
-            h1 += col * r[j, 1]
-    order = np.lexsort((h1, h0))
-    s0, s1 = h0[order], h1[order]
-    new = np.ones(n, dtype=bool)
-    new[1:] = (s0[1:] != s0[:-1]) | (s1[1:] != s1[:-1])
-    label = np.empty(n, dtype=np.int64)
-    label[order] = np.cumsum(new) - 1
-    first = order[new]
+        h = (rows.astype(np.int64) + 1) @ r                            # wraps mod 2**64
+    _, first, label = np.unique(h, return_index=True, return_inverse=True)
+    label = label.reshape(-1)
     if not (rows == rows[first[label]]).all():                          # a collision: be exact
-        _, label = np.unique(rows, axis=0, return_inverse=True)
+        _, first, label = np.unique(rows, axis=0, return_index=True, return_inverse=True)
         label = label.reshape(-1)
-    return label
+    return label, first
+
+
+def _unique_rows(rows: np.ndarray) -> np.ndarray:
+    """Labels of :func:`row_labels` alone."""
+    return row_labels(rows)[0]
+
+
+def moore_blocks(t: np.ndarray, accepting: np.ndarray) -> tuple[np.ndarray, int]:
+    """Moore partition refinement of a (Q, K) table (``DEAD`` = -1): states with the same future
+    get the same block. Returns (block of each state, number of blocks).
+
+    Each round hashes every state's (block, successor blocks) row; rounds = the longest
+    distinguishing suffix, so the per-round cost is what matters (one gather + one product)."""
+    q_n = t.shape[0]
+    tp = np.where(t >= 0, t, q_n)                                      # dead -> a sentinel row
+    block = accepting.astype(np.int64)
+    n_blocks = len(np.unique(block))
+    while True:
+        ext = np.append(block, -1)
+        new, _ = row_labels(np.concatenate([block[:, None], ext[tp]], axis=1))
+        n_new = int(new.max()) + 1 if q_n else 0
+        if n_new == n_blocks:
+            return new, n_new                                          # dense labels 0..n-1
+        block, n_blocks = new, n_new
 
 
 def minimize(dfa: ByteDFA) -> ByteDFA:
@@ -362,29 +378,24 @@ def minimize(dfa: ByteDFA) -> ByteDFA:
     characters" state).
     """
     table = dfa.table
-    q_n = table.shape[0]
-    cols = np.unique(table.T, axis=0)                                  # bytes alike everywhere
-    t = cols.T                                                         # (Q, K)
-    block = dfa.accepting.astype(np.int64)
-    n_blocks = len(np.unique(block))
-    while True:
-        succ = np.where(t >= 0, block[np.maximum(t, 0)], -1)
-        sig = np.concatenate([block[:, None], succ], axis=1)
-        new = _unique_rows(sig)
-        n_new = int(new.max()) + 1
-        if n_new == n_blocks:
-            break
-        block, n_blocks = new, n_new
+    _, first = row_labels(table.T)                                     # bytes alike everywhere
+    block, n_blocks = moore_blocks(table[:, np.sort(first)], dfa.accepting)
     # renumber so the initial state is 0 and order follows first appearance
-    first = {}
-    for q in [dfa.initial] + list(range(q_n)):
-        first.setdefault(int(block[q]), len(first))
-    remap = np.array([first[int(b)] for b in block])
+    remap = _first_seen_order(block, dfa.initial, n_blocks)
     out = np.full((n_blocks, 256), DEAD, dtype=np.int32)
     out[remap] = np.where(table >= 0, remap[np.maximum(table, 0)], DEAD)
     acc = np.zeros(n_blocks, dtype=bool)
     acc[remap] = dfa.accepting
     return ByteDFA(table=out, initial=0, accepting=acc)
+
+
+def _first_seen_order(block: np.ndarray, initial: int, n_blocks: int) -> np.ndarray:
+    """Renumber blocks so the initial state's is 0 and the rest follow first appearance."""
+    order = np.concatenate([[initial], np.arange(len(block))])
+    _, first = np.unique(block[order], return_index=True)
+    rank = np.empty(n_blocks, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(n_blocks)
+    return rank[block]
 
 
 def build_byte_dfa(regex: str, *, timeout_s: float = 10.0, max_states: int = 200_000) -> ByteDFA:

@@ -269,7 +269,7 @@ def _trim_minimize(t: np.ndarray, accepting: np.ndarray, initial: int):
 
     Works on a (Q, K) byte-class table; returns (table, accepting, initial) or None when the
     language is empty."""
-    live = _coaccessible(t, accepting)
+    live = coaccessible(t, accepting)
     if not live[initial]:
         return None
     idx = np.cumsum(live) - 1
@@ -277,22 +277,10 @@ def _trim_minimize(t: np.ndarray, accepting: np.ndarray, initial: int):
     t = np.where((t >= 0) & live[np.maximum(t, 0)], idx[np.maximum(t, 0)], DEAD)
     acc = accepting[live]
     initial = int(idx[initial])
-    # Moore refinement
-    block = acc.astype(np.int64)
-    n_blocks = len(np.unique(block))
-    while True:
-        succ = np.where(t >= 0, block[np.maximum(t, 0)], -1)
-        sig = np.concatenate([block[:, None], succ], axis=1)
-        new = _row_labels(sig)
-        n_new = int(new.max()) + 1
-        if n_new == n_blocks:
-            break
-        block, n_blocks = new, n_new
-    q_n = t.shape[0]
-    first: dict[int, int] = {}
-    for q in [initial] + list(range(q_n)):
-        first.setdefault(int(block[q]), len(first))
-    remap = np.array([first[int(b)] for b in block])
+    from .byte_dfa import moore_blocks
+    block, n_blocks = moore_blocks(t, acc)
+    from .byte_dfa import _first_seen_order
+    remap = _first_seen_order(block, initial, n_blocks)
     out = np.full((n_blocks, t.shape[1]), DEAD, dtype=np.int32)
     out[remap] = np.where(t >= 0, remap[np.maximum(t, 0)], DEAD)
     out_acc = np.zeros(n_blocks, dtype=bool)
@@ -300,7 +288,7 @@ def _trim_minimize(t: np.ndarray, accepting: np.ndarray, initial: int):
     return out, out_acc, 0
 
 
-def _coaccessible(t: np.ndarray, accepting: np.ndarray) -> np.ndarray:
+def coaccessible(t: np.ndarray, accepting: np.ndarray) -> np.ndarray:
     """States from which an accepting state can be reached (reverse breadth-first search)."""
     q_n = t.shape[0]
     src, cls = np.nonzero(t >= 0)
@@ -321,12 +309,6 @@ def _coaccessible(t: np.ndarray, accepting: np.ndarray) -> np.ndarray:
         frontier = preds[~live[preds]]
         live[frontier] = True
     return live
-
-
-def _row_labels(rows: np.ndarray) -> np.ndarray:
-    """Equal rows get equal labels (the same hashed, exactly verified labelling as byte_dfa)."""
-    from .byte_dfa import _unique_rows
-    return _unique_rows(rows)
 
 
 def trim(dfa: ByteDFA) -> ByteDFA | None:
