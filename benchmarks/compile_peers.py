@@ -410,6 +410,30 @@ def print_table(vsize, results, how) -> None:
           ", ".join(f"{k} {v}" for k, v in compare(results).items()))
 
 
+def markdown(summary: dict) -> str:
+    """The saved JSON as Markdown tables (``--report PATH``), one per vocabulary."""
+    out = []
+    for vsize, v in summary["vocabularies"].items():
+        done = v.get("schemas_done", summary["how"]["schemas"])
+        part = " (run stopped early: partial)" if v.get("partial") else ""
+        out.append(f"**{vsize}-token vocabulary**, {done} schemas{part}, cap "
+                   f"{summary['how']['timeout_s']:g} s per schema\n")
+        out.append("| engine | compiled | unsupported | invalid schema | failed | timeout | compile p50 / p90 / p99 ms "
+                   "| first mask p50 / p90 / p99 ms | invalid instances accepted | valid accepted / rejected |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|")
+        for e, r in v["engines"].items():
+            o, c, t, i = r["outcomes"], r["compile_ms"], r["ttfm_ms"], r["instances"]
+            out.append(f"| {e} | {o['compiled']} | {o['unsupported']} | {o['invalid_schema']} | "
+                       f"{o['failed']} | {o['timeout']} | {fmt(c['p50'])} / {fmt(c['p90'])} / "
+                       f"{fmt(c['p99'])} | {fmt(t['p50'])} / {fmt(t['p90'])} / {fmt(t['p99'])} | "
+                       f"{i.get('invalid_accepted', 0)} | {i.get('valid_accepted', 0)} / "
+                       f"{i.get('valid_rejected', 0)} |")
+        res = {"engines": v["engines"]}
+        out.append("\ncompiled by one engine and not the other: " + ", ".join(
+            f"{k} {n}" for k, n in compare(res["engines"]).items()) + "\n")
+    return "\n".join(out)
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -425,8 +449,13 @@ def main(argv=None) -> dict:
     p.add_argument("--ours-cold", action="store_true", help="clear our caches before every schema")
     p.add_argument("--json", dest="json_path", default=None)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--report", default=None, help="print a saved --json file as Markdown and stop")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.report:
+        summary = json.loads(Path(a.report).read_text())
+        print(markdown(summary))
+        return summary
     if a.worker:
         worker(a.worker, a.tokenizer, a.ours_cold, a.mem_gb)
         return {}
