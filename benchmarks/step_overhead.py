@@ -122,7 +122,8 @@ def main(argv=None) -> list[dict]:
     print(f"vocabulary {vocab.size} tokens ({path}); {a.threads} torch thread(s); "
           f"{a.per_step} hole positions per step; temperature 1")
     print(f"{'kind':8s} {'canvas':>6s} {'holes':>5s} {'hole pos':>8s} {'automata':>8s} "
-          f"{'states':>6s} {'classes':>7s} {'MB':>6s} {'NFE':>4s} {'constraint ms/step':>18s}")
+          f"{'states':>6s} {'classes':>7s} {'MB':>6s} {'NFE':>4s} {'constraint ms/step':>18s} "
+          f"{'plain sampling ms':>17s} {'ratio':>6s}")
     for kind in a.kinds.split(","):
         for n in (int(x) for x in a.sizes.split(",")):
             r = measure(kind, n, vocab, a.per_step)
