@@ -83,27 +83,6 @@ def test_names_are_never_keywords():
     assert not python_expr_dfa(SMALL).matches(b"f(x[i + 1])")           # depth 2
 
 
-def test_fast_determinisation_agrees_with_the_generic_one():
-    from constrained_dlm.compile import byte_dfa
-
-    def build():
-        b = pc._Builder(TINY, 30.0, 100_000)
-        s, t = b.st(), b.st()
-        b.exprlist(s, t, 0)
-        return b, s, t
-    fast = pc._determinize(*build(), 100_000)
-    b, s, t = build()
-    slow = byte_dfa._determinize(b.nfa, s, t, 100_000)
-    assert fast.num_states == slow.num_states
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        text = pc.sample_text(fast if rng.random() < 0.5 else slow, rng, max_bytes=40)
-        data = bytearray(text.encode())
-        if data and rng.random() < 0.5:                     # and near misses
-            data[int(rng.integers(len(data)))] = int(rng.choice(list(b" (.,x1'")))
-        assert fast.matches(bytes(data)) == slow.matches(bytes(data))
-
-
 def test_block_key_names_the_language_and_is_no_regex():
     key = python_block_regex("    ", max_block_depth=0, max_expr_depth=0, allow_return=True,
                              allow_loop_control=False)

@@ -258,9 +258,29 @@ class _Timeout(Exception):
 
 # --- subset construction -------------------------------------------------------------------------
 
-def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ByteDFA:
-    """Subset construction over byte classes. Each NFA edge is visited once per DFA state (it
-    adds its target to the byte classes it covers), and closures are memoised per target set."""
+class TooManyStates(Exception):
+    """Subset construction passed its state cap (callers word the error for their language)."""
+
+
+def subset_construction(nfa, start: int, final: int, max_states: int) -> ByteDFA:
+    """Subset construction over byte classes, then Moore minimisation. ``nfa`` has ``eps``,
+    ``edges`` (``[(lo, hi, target)]`` per state) and ``deadline``.
+
+    Per NFA state the successors are grouped by byte class once; a subset's row is the union of
+    its members' groups, and the closure of a target set is memoised (the same sets recur), so
+    the work is proportional to the edges of the subsets visited. Raises ``_Timeout`` past the
+    deadline and :class:`TooManyStates` past ``max_states``."""
+    import bisect
+    bounds = byte_class_bounds(nfa.edges)
+    k_n = len(bounds) - 1
+    moves: list = [None] * len(nfa.eps)
+    for q, row in enumerate(nfa.edges):
+        mv: dict[int, list] = {}
+        for lo, hi, tgt in row:
+            for k in range(bisect.bisect_right(bounds, lo) - 1, bisect.bisect_right(bounds, hi)):
+                mv.setdefault(k, []).append(tgt)
+        moves[q] = mv
+    eps = nfa.eps
     single: dict[int, frozenset] = {}
 
     def closure1(q: int) -> frozenset:
@@ -268,51 +288,49 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int) -> ByteDFA:
         if hit is None:
             out, stack = {q}, [q]
             while stack:
-                for r in nfa.eps[stack.pop()]:
+                for r in eps[stack.pop()]:
                     if r not in out:
                         out.add(r)
                         stack.append(r)
             hit = single[q] = frozenset(out)
         return hit
 
-    bounds = byte_class_bounds(nfa.edges)
-    at = {b: k for k, b in enumerate(bounds)}
-    edges = [[(at[lo], at[hi + 1], r) for lo, hi, r in row] for row in nfa.edges]
+    many: dict[frozenset, frozenset] = {}
     start_set = closure1(start)
     ids = {start_set: 0}
     order = [start_set]
-    closed: dict[frozenset, frozenset] = {}
     rows = []
     i = 0
     while i < len(order):
         if time.monotonic() > nfa.deadline:
             raise _Timeout
-        moves: dict[int, set] = {}
+        acc: dict[int, set] = {}
         for q in order[i]:
-            for k_lo, k_hi, r in edges[q]:
-                for k in range(k_lo, k_hi):
-                    moves.setdefault(k, set()).add(r)
-        row = np.full(256, DEAD, dtype=np.int32)
-        for k, tgt in moves.items():
-            tgt = frozenset(tgt)
-            key = closed.get(tgt)
+            for k, ts in moves[q].items():
+                got = acc.get(k)
+                if got is None:
+                    acc[k] = set(ts)
+                else:
+                    got.update(ts)
+        row = [DEAD] * k_n
+        for k, ts in acc.items():
+            ts = frozenset(ts)
+            key = many.get(ts)
             if key is None:
-                key = closed[tgt] = frozenset().union(*(closure1(r) for r in tgt))
+                key = many[ts] = frozenset().union(*(closure1(r) for r in ts))
             j = ids.get(key)
             if j is None:
                 if len(order) >= max_states:
-                    raise CompileLimitError(
-                        f"the regex's automaton passes {max_states:,} states; raise "
-                        "CompileLimits.max_states or simplify the regex", limit="max_states",
-                        value=max_states)
+                    raise TooManyStates
                 j = ids[key] = len(order)
                 order.append(key)
-            row[bounds[k]:bounds[k + 1]] = j
+            row[k] = j
         rows.append(row)
         i += 1
-    table = np.stack(rows)
-    accepting = np.array([final in s for s in order], dtype=bool)
-    return minimize(ByteDFA(table=table, initial=0, accepting=accepting))
+    small = np.asarray(rows, dtype=np.int32).reshape(len(rows), k_n)
+    table = np.repeat(small, np.diff(np.asarray(bounds)), axis=1)
+    accepting = np.array([final in st for st in order], dtype=bool)
+    return minimize(ByteDFA(table=np.ascontiguousarray(table), initial=0, accepting=accepting))
 
 
 def byte_class_bounds(edges) -> list[int]:
@@ -406,7 +424,12 @@ def build_byte_dfa(regex: str, *, timeout_s: float = 10.0, max_states: int = 200
     s, t = nfa.state(), nfa.state()
     try:
         nfa.build(list(parsed), s, t, parsed.state.flags)
-        return _determinize(nfa, s, t, max_states)
+        return subset_construction(nfa, s, t, max_states)
+    except TooManyStates:
+        raise CompileLimitError(
+            f"the regex's automaton passes {max_states:,} states; raise "
+            "CompileLimits.max_states or simplify the regex", limit="max_states",
+            value=max_states) from None
     except _Timeout:
         raise CompileLimitError(
             f"compiling the regex took longer than {timeout_s:g} s and was stopped: {_short(regex)}; "

@@ -746,90 +746,19 @@ def _cached_dfa(key: str, build) -> ByteDFA:
 
 
 def _determinize(b: _Builder, s: int, t: int, max_states: int) -> ByteDFA:
-    """Subset construction over byte classes, then Moore minimisation.
-
-    Per NFA state the successors are grouped by byte class once; a subset's row is the union of
-    its members' groups, and the closure of a target set is memoised (the same sets recur), so
-    the work is proportional to the edges of the subsets visited (~5x ``byte_dfa``'s generic
-    loop over classes x members x edges)."""
-    import bisect
-    nfa = b.nfa
-    n = len(nfa.eps)
-    bounds = _bd.byte_class_bounds(nfa.edges)
-    k_n = len(bounds) - 1
-    moves: list = [None] * n
-    for q, row in enumerate(nfa.edges):
-        if not row:
-            continue
-        mv: dict[int, list] = {}
-        for lo, hi, tgt in row:
-            for k in range(bisect.bisect_right(bounds, lo) - 1, bisect.bisect_right(bounds, hi) - 1 + 1):
-                mv.setdefault(k, []).append(tgt)
-        moves[q] = mv
-    eps = nfa.eps
-    single: dict[int, frozenset] = {}
-
-    def closure1(q: int) -> frozenset:
-        hit = single.get(q)
-        if hit is None:
-            out, stack = {q}, [q]
-            while stack:
-                for r in eps[stack.pop()]:
-                    if r not in out:
-                        out.add(r)
-                        stack.append(r)
-            hit = single[q] = frozenset(out)
-        return hit
-
-    many: dict[frozenset, frozenset] = {}
-
-    def closure(ts: frozenset) -> frozenset:
-        hit = many.get(ts)
-        if hit is None:
-            hit = many[ts] = frozenset().union(*(closure1(q) for q in ts))
-        return hit
-
-    deadline = nfa.deadline
-    start = closure1(s)
-    ids = {start: 0}
-    order = [start]
-    rows = []
-    i = 0
-    while i < len(order):
-        if time.monotonic() > deadline:
-            raise CompileLimitError(
-                "building the Python automaton took too long; lower max_expr_depth / "
-                "max_block_depth or raise CompileLimits.regex_timeout_s", limit="regex_timeout_s")
-        acc: dict[int, set] = {}
-        for q in order[i]:
-            mv = moves[q]
-            if mv:
-                for k, ts in mv.items():
-                    got = acc.get(k)
-                    if got is None:
-                        acc[k] = set(ts)
-                    else:
-                        got.update(ts)
-        row = [-1] * k_n
-        for k, ts in acc.items():
-            key = closure(frozenset(ts))
-            j = ids.get(key)
-            if j is None:
-                if len(order) >= max_states:
-                    raise CompileLimitError(
-                        f"the Python automaton passes {max_states:,} states; lower "
-                        "max_expr_depth / max_block_depth or raise CompileLimits.max_states",
-                        limit="max_states", value=max_states)
-                j = ids[key] = len(order)
-                order.append(key)
-            row[k] = j
-        rows.append(row)
-        i += 1
-    small = np.asarray(rows, dtype=np.int32).reshape(len(rows), k_n)
-    widths = np.diff(np.asarray(bounds))
-    table = np.repeat(small, widths, axis=1)
-    accepting = np.array([t in st for st in order], dtype=bool)
-    return _bd.minimize(ByteDFA(table=np.ascontiguousarray(table), initial=0, accepting=accepting))
+    """The shared subset construction (:func:`byte_dfa.subset_construction`), with errors
+    worded for Python holes."""
+    try:
+        return _bd.subset_construction(b.nfa, s, t, max_states)
+    except _bd._Timeout:
+        raise CompileLimitError(
+            "building the Python automaton took too long; lower max_expr_depth / "
+            "max_block_depth or raise CompileLimits.regex_timeout_s", limit="regex_timeout_s") from None
+    except _bd.TooManyStates:
+        raise CompileLimitError(
+            f"the Python automaton passes {max_states:,} states; lower "
+            "max_expr_depth / max_block_depth or raise CompileLimits.max_states",
+            limit="max_states", value=max_states) from None
 
 
 def python_block_regex(indent: str, *, max_block_depth: int = DEFAULT_SUBSET.max_block_depth,
