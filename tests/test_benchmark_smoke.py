@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "benchmarks" / "maskbench.py"
 DATA = REPO.parent / "shared" / "data" / "maskbench-dev"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("maskbench", SCRIPT)
+def _load(name: str = "maskbench"):
+    """A benchmark script as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -110,3 +110,32 @@ def test_nfe_vs_ar_smoke(tmp_path, capsys):
         if name == "part_b":
             assert all(0 <= s["field_exact"] <= 1 for s in part["budgets"].values())
     assert "Part B" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/maskbench-dev is not available")
+def test_compile_peers_smoke(tokenizer_file, tmp_path):
+    pytest.importorskip("llguidance")
+    mod = _load("compile_peers")
+    out = mod.main([str(DATA), "--limit", "4", "--tokenizer", tokenizer_file, "--timeout", "60",
+                    "--json", str(tmp_path / "c.json"), "--quiet"])
+    (vocab,) = out["vocabularies"].values()
+    for name, res in vocab["engines"].items():
+        assert sum(res["outcomes"].values()) == 4, name      # every schema gets an outcome
+    ours = vocab["engines"]["ours"]
+    assert ours["outcomes"]["timeout"] == 0
+    assert ours["outcomes"]["compiled"] >= 1
+    assert ours["instances"].get("invalid_accepted", 0) == 0, ours["invalidation_examples"]
+    assert (tmp_path / "c.json").is_file()
+
+
+def test_lift_speed_smoke(tokenizer_file):
+    rows = _load("lift_speed").main(["--tokenizer", tokenizer_file, "--runs", "1"])
+    assert len(rows) == 5 and all(r["identical"] for r in rows)
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/maskbench-dev is not available")
+def test_profile_compile_smoke(tokenizer_file, capsys):
+    out = _load("profile_compile").main([str(DATA), "--limit", "2", "--tokenizer", tokenizer_file,
+                                         "--top", "5"])
+    assert out["total_s"] > 0 and "by cumulative" in capsys.readouterr().out
