@@ -117,7 +117,7 @@ def test_nfe_vs_ar_smoke(tmp_path, capsys):
 def test_compile_peers_smoke(tokenizer_file, tmp_path):
     pytest.importorskip("llguidance")
     mod = _load("compile_peers")
-    out = mod.main([str(DATA), "--limit", "4", "--tokenizer", tokenizer_file, "--timeout", "60",
+    out = mod.main([str(DATA), "--limit", "4", "--tokenizer", tokenizer_file, "--timeout", "20",
                     "--json", str(tmp_path / "c.json"), "--quiet"])
     (vocab,) = out["vocabularies"].values()
     for name, res in vocab["engines"].items():
