@@ -86,7 +86,7 @@ class TokenAutomaton:
 
 # --- lifting -------------------------------------------------------------------------------------
 
-TRIE_DEPTH = 1000   # token bytes walked level by level through the trie; longer tails token by token
+TRIE_DEPTH = 1000   # trie levels; bytes past this (no real token) are walked token by token
 _TRIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
