@@ -183,7 +183,8 @@ def test_strings_pattern_format():
           ["2024-02-30", "2023-13-01", "0000-01-01"])
     check({"type": "string", "format": "ipv4"}, ["10.0.0.1"], ["256.1.1.1", "01.1.1.1"])
     check({"type": "string", "format": "uuid"}, ["123e4567-e89b-12d3-a456-426614174000"], ["x"])
-    check({"type": "string", "format": "email"}, ["a.b@example.com"], ["nope"])
+    check({"type": "string", "format": "email"}, ["a.b@example.com", "x@my-host.co.uk"],
+          ["nope", "home@-.name", "a@b-.com", "a@-b.com"])
     check({"type": "string", "minLength": 2, "maxLength": 3}, ["ab", "abc", 'a"'], ["a", "abcd"])
     # nested (structural) strings with bounds
     check({"type": "array", "items": {"type": "string", "maxLength": 2}}, [["a", "bc"]],

@@ -285,7 +285,9 @@ FORMAT_BODIES: dict[str, str] = {
     "date": _DATE,
     "time": _TIME,
     "date-time": _DATE + "T" + _TIME,
-    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+    # domain labels neither start nor end with a hyphen
+    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9]+(-+[A-Za-z0-9]+)*(\.[A-Za-z0-9]+(-+[A-Za-z0-9]+)*)*"
+             r"\.[A-Za-z]{2,}",
     "uuid": r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
     "ipv4": _OCTET + r"(\." + _OCTET + "){3}",
     "ipv6": _IPV6,
