@@ -113,13 +113,3 @@ def sample_indices(n: int, k: int | None) -> list[int]:
 
 def sample_files(files: list[str], limit: int | None) -> list[str]:
     return [files[i] for i in sample_indices(len(files), limit or None)]
-
-
-def outlines_vocabulary(vocab):
-    """outlines-core's Vocabulary over our token ids and bytes (specials and EOS left out)."""
-    from outlines_core import Vocabulary
-    tokens: dict[bytes, list[int]] = {}
-    for i, b in enumerate(vocab.token_bytes):
-        if b is not None and i != vocab.eos_id:
-            tokens.setdefault(b, []).append(i)
-    return Vocabulary(vocab.eos_id, tokens)

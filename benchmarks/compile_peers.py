@@ -61,7 +61,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
-from common import dist, machine, outlines_vocabulary, sample_files, tokenizer_path  # noqa: E402
+from common import dist, machine, sample_files, tokenizer_path  # noqa: E402
 
 DEFAULT_DIR = REPO.parent / "shared" / "data" / "maskbench-dev"
 ENGINES = ("ours", "outlines", "llguidance")
@@ -140,11 +140,16 @@ class Ours:
 
 class Outlines:
     def __init__(self, tok_path: str, cold: bool):
-        from outlines_core import Index
+        from outlines_core import Index, Vocabulary
         from outlines_core.json_schema import build_regex_from_schema
         from constrained_dlm.compile.vocabulary import Vocabulary as OurVocab
         from tokenizers import Tokenizer
-        self.vocab = outlines_vocabulary(OurVocab.from_tokenizer(tok_path))
+        v = OurVocab.from_tokenizer(tok_path)
+        tokens: dict[bytes, list[int]] = {}
+        for i, b in enumerate(v.token_bytes):
+            if b is not None and i != v.eos_id:
+                tokens.setdefault(b, []).append(i)
+        self.vocab = Vocabulary(v.eos_id, tokens)
         self.Index, self.regex = Index, build_regex_from_schema
         self.tok = Tokenizer.from_file(tok_path)
 

@@ -83,7 +83,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
-from common import machine, outlines_vocabulary, sample_files, tokenizer_path  # noqa: E402
+from common import machine, sample_files, tokenizer_path  # noqa: E402
 from gpu_forward import Bidirectional  # noqa: E402
 
 MASKBENCH_DIR = REPO.parent / "shared" / "data" / "maskbench-dev"
@@ -158,6 +158,16 @@ class Item:
         except ValueError:
             return False
         return self.validator.is_valid(value)
+
+
+def outlines_vocabulary(vocab):
+    """outlines-core's Vocabulary over our token ids and bytes (specials and EOS left out)."""
+    from outlines_core import Vocabulary
+    tokens: dict[bytes, list[int]] = {}
+    for i, b in enumerate(vocab.token_bytes):
+        if b is not None and i != vocab.eos_id:
+            tokens.setdefault(b, []).append(i)
+    return Vocabulary(vocab.eos_id, tokens)
 
 
 def load_items(a, vocab, log) -> list[Item]:

@@ -17,7 +17,7 @@ CASES = [
     (r"(def|class) [A-Za-z_][A-Za-z0-9_]*\(\):\n    (pass|return [0-9]+)", None),
     (string_slot_regex(""), CharLength(2, 9, "json_string", lead="")),
     (r'"[a-zé]*"', CharLength(1, 5, "codepoints", offset=2)),
-    (r" {0,40}x", None),                                       # long whitespace tokens
+    (r" {0,40}x", None),                                       # long whitespace tokens: the deep tail
 ]
 
 
@@ -45,10 +45,15 @@ def _reference(dfa, vocab, inc):
 
 
 @pytest.mark.parametrize("regex,length", CASES)
-def test_lift_matches_token_by_token_walk(regex, length, bpe_vocab):
-    dfa = regex_to_byte_dfa(regex)
-    inc = None if length is None else A._counter_increments(dfa, length)[0]
-    nxt, cnt, rep = A._lift(dfa, bpe_vocab, inc, A.CompileLimits())
+def test_lift_matches_token_by_token_walk(regex, length, bpe_vocab, monkeypatch):
+    monkeypatch.setattr(A, "TRIE_DEPTH", 3)            # exercise the long-token tail too
+    A._TRIES.pop(bpe_vocab, None)
+    try:
+        dfa = regex_to_byte_dfa(regex)
+        inc = None if length is None else A._counter_increments(dfa, length)[0]
+        nxt, cnt, rep = A._lift(dfa, bpe_vocab, inc, A.CompileLimits())
+    finally:
+        A._TRIES.pop(bpe_vocab, None)
     want_n, want_c = _reference(dfa, bpe_vocab, inc)
     got_n = np.where(rep[:, None] >= 0, nxt.T[np.maximum(rep, 0)], -1)
     assert np.array_equal(got_n, want_n)

@@ -86,6 +86,7 @@ class TokenAutomaton:
 
 # --- lifting -------------------------------------------------------------------------------------
 
+TRIE_DEPTH = 1000   # trie levels; bytes past this (no real token) are walked token by token
 _TRIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -94,13 +95,17 @@ class _Trie:
     """The vocabulary's tokens as a byte trie, one level per byte position (built once).
 
     Node ``i`` at depth ``j`` spells ``parent[j][i]``'s bytes + ``byte[j][i]``; ``end_tok[j]``
-    are the tokens that end at depth ``j``, at nodes ``end_node[j]``.
+    are the tokens that end at depth ``j``, at nodes ``end_node[j]``. Tokens longer than
+    ``TRIE_DEPTH`` keep the rest of their bytes in ``deep_bytes`` (padded with 256).
     """
 
     parent: list
     byte: list
     end_tok: list
     end_node: list
+    deep_tok: np.ndarray
+    deep_node: np.ndarray
+    deep_bytes: np.ndarray
     size: int
 
 
@@ -110,7 +115,7 @@ def _vocab_trie(vocab) -> _Trie:
         return trie
     lengths = np.asarray(vocab.token_lengths()).astype(np.int64)
     bm = np.asarray(vocab.byte_matrix())
-    depth = int(lengths.max(initial=0))
+    depth = min(TRIE_DEPTH, int(lengths.max(initial=0)))
     prev = np.zeros(len(lengths), dtype=np.int64)
     parent, byte, end_tok, end_node = [], [], [], []
     for j in range(depth):
@@ -123,7 +128,9 @@ def _vocab_trie(vocab) -> _Trie:
         end_tok.append(on[ends])
         end_node.append(inv[ends])
         prev[on] = inv
-    trie = _Trie(parent, byte, end_tok, end_node, len(lengths))
+    deep = np.nonzero(lengths > depth)[0]
+    deep_bytes = bm[deep, depth:int(lengths.max(initial=0))].astype(np.int64)
+    trie = _Trie(parent, byte, end_tok, end_node, deep, prev[deep], deep_bytes, len(lengths))
     _TRIES[vocab] = trie
     return trie
 
@@ -153,12 +160,13 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimi
     byte_cls, _ = row_labels(table.T)                                  # (256,) byte -> class
     k_n = int(byte_cls.max()) + 1
     dead = q_n
-    ext = np.full((q_n + 1, 256), dead, dtype=np.int32)   # row `dead` absorbs
-    ext[:q_n] = np.where(dfa.table == DEAD, dead, dfa.table)
+    ext = np.full((q_n + 1, 257), dead, dtype=np.int32)   # row `dead` absorbs; column 256 = pad
+    ext[:q_n, :256] = np.where(dfa.table == DEAD, dead, dfa.table)
+    ext[:, 256] = np.arange(q_n + 1)
     inc_ext = None
     if inc_table is not None:
-        inc_ext = np.zeros((q_n + 1, 256), dtype=np.int32)
-        inc_ext[:q_n] = inc_table
+        inc_ext = np.zeros((q_n + 1, 257), dtype=np.int32)
+        inc_ext[:q_n, :256] = inc_table
     cur = np.arange(q_n, dtype=np.int32)[None, :]       # per live prefix: state after it, per start
     acc = np.zeros_like(cur) if inc_ext is not None else None
     node_pre = np.zeros(1, dtype=np.int64)              # vocab trie node -> live prefix (-1 dead)
@@ -178,9 +186,10 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimi
     for j in range(len(trie.parent)):
         pre = node_pre[trie.parent[j]]
         on = np.nonzero(pre >= 0)[0]
-        if not on.size:                              # every prefix is dead everywhere
+        if not on.size:
+            node_pre = pre
             break
-        key = pre[on] * k_n + byte_cls[trie.byte[j][on]]
+        key = pre[on] * k_n + byte_cls[np.minimum(trie.byte[j][on], 255)]
         _, first, inv = np.unique(key, return_index=True, return_inverse=True)
         if len(first) * q_n > limits.max_lift_work:
             raise CompileLimitError(
@@ -202,6 +211,20 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimi
         ok = end >= 0
         cur, acc = new[alive], (new_acc[alive] if acc is not None else None)
         emit(trie.end_tok[j][ok], end[ok], cur, acc)
+    else:
+        if trie.deep_tok.size:                       # long tokens: the rest of each, one by one
+            pre = node_pre[trie.deep_node]
+            ok = pre >= 0
+            st = cur[pre[ok]]
+            ac = acc[pre[ok]] if acc is not None else None
+            rest = trie.deep_bytes[ok]
+            for j in range(rest.shape[1]):
+                b = rest[:, j][:, None]
+                if ac is not None:
+                    ac = ac + inc_ext[st, b]
+                st = ext[st, b]
+            idx = np.arange(len(st))
+            emit(trie.deep_tok[ok], idx, st, ac)
     q_cols = np.concatenate(cols) if cols else np.zeros((0, q_n), dtype=np.int32)
     nxt = np.where(q_cols == dead, -1, q_cols).T.astype(np.int32)       # (Q, U)
     cnt = None
