@@ -69,99 +69,162 @@ def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int
 
     ``on_step(step, nfe, canvases)``, if given, is called after every change of the canvas
     (a live view, a progress display): ``canvases[b]`` is template b's ids (numpy)."""
-    if options.remasking not in REMASKING:
-        raise ValueError(f"unknown remasking {options.remasking!r}; choose one of "
-                         f"{', '.join(REMASKING)}")
-    vocab = templates[0].vocab
-    mask_id, pad_id = vocab.mask_id, vocab.pad_id
-    device = getattr(model, "device", torch.device("cpu"))
-    prompts = prompts or [[] for _ in templates]
-    lengths = [len(p) + len(t) for p, t in zip(prompts, templates)]
-    seq_len = max(lengths)
-    ids = torch.full((len(templates), seq_len), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(templates), seq_len), dtype=torch.bool)
-    rows, holes = [], []
-    for b, (p, t) in enumerate(zip(prompts, templates)):
-        ids[b, :len(p)] = torch.as_tensor(list(p), dtype=torch.long)
-        ids[b, len(p):lengths[b]] = torch.as_tensor(t.token_ids)
-        attn[b, :lengths[b]] = True
-        steps = options.steps if options.steps is not None else max(1, t.num_hole_positions)
-        rows.append(_Row(template=t, start=len(p), steps_left=steps))
-        holes += [(b, len(p) + h.start, h.length, h.automaton) for h in t.holes]
-    ids, attn = ids.to(device), attn.to(device)
-    cons = HoleConstraints(holes, seq_len=seq_len, vocab_size=vocab.size, pad_id=pad_id,
-                           mask_id=mask_id, device=device)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(options.seed if options.seed is not None else torch.seed())
-
-    step = [0]
-
-    def snapshot():
-        if options.record_history or on_step is not None:
-            canv = [ids[b, r.start:r.start + len(r.template)].cpu().numpy()
-                    for b, r in enumerate(rows)]
-            if options.record_history:
-                for r, c in zip(rows, canv):      # a copy: on CPU .numpy() shares memory
-                    r.history.append((r.nfe, c.copy()))
-            if on_step is not None:
-                on_step(step[0], max(r.nfe for r in rows), canv)
-            step[0] += 1
-
-    snapshot()
-    t_fwd = t_con = 0.0
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    while True:
-        t0 = time.perf_counter()
-        an = cons.analyze(ids)
-        if an.dead:
-            raise RuntimeError("a hole became uncompletable: this is a bug in constrained-dlm")
-        if an.forced_pos.numel():
-            ids.view(-1)[an.forced_pos] = an.forced_tok
-            for b in (an.forced_pos // seq_len).tolist():
-                rows[b].forced += 1
-            snapshot()
-            t_con += time.perf_counter() - t0
-            continue
-        masked = ids == mask_id
-        active = masked.any(1)
-        if not active.any():
-            t_con += time.perf_counter() - t0
-            break
-        act = active.nonzero()[:, 0]
+    run = Run(templates, prompts, options, device=getattr(model, "device", torch.device("cpu")),
+              on_step=on_step)
+    sync = torch.cuda.synchronize if run.device.type == "cuda" else (lambda: None)
+    while run.settle():
         t1 = time.perf_counter()
-        t_con += t1 - t0
-        if len(act) == len(rows):
-            logits = model(ids, attn)
-        else:
-            sub = model(ids[act], attn[act])
-            logits = sub.new_zeros((len(rows), seq_len, sub.shape[-1]))
-            logits[act] = sub
+        logits = model(*run.inputs())
+        sync()
+        run.forward_s += time.perf_counter() - t1
+        run.advance(logits)
+    return run.results()
+
+
+class Run:
+    """One batch of canvases being denoised, advanced one forward pass at a time.
+
+    :func:`denoise` drives one run to its end; the server (``serve.engine``) interleaves many
+    runs and feeds all of them from one forward pass per step, so a request can join a batch at
+    any step boundary. The loop is::
+
+        while run.settle():                  # forced positions committed; a pass is needed
+            run.advance(model(*run.inputs()))
+        results = run.results()
+    """
+
+    def __init__(self, templates: Sequence[Template],
+                 prompts: Sequence[Sequence[int]] | None = None,
+                 options: SamplerOptions = SamplerOptions(), *,
+                 device: torch.device | str = "cpu", on_step=None):
+        if options.remasking not in REMASKING:
+            raise ValueError(f"unknown remasking {options.remasking!r}; choose one of "
+                             f"{', '.join(REMASKING)}")
+        if not templates:
+            raise ValueError("no template to fill")
+        self.options = options
+        self.on_step = on_step
+        self.device = device = torch.device(device)
+        vocab = templates[0].vocab
+        self.mask_id, pad_id = vocab.mask_id, vocab.pad_id
+        prompts = prompts or [[] for _ in templates]
+        lengths = [len(p) + len(t) for p, t in zip(prompts, templates)]
+        self.seq_len = seq_len = max(lengths)
+        ids = torch.full((len(templates), seq_len), pad_id, dtype=torch.long)
+        attn = torch.zeros((len(templates), seq_len), dtype=torch.bool)
+        self.rows: list[_Row] = []
+        holes = []
+        for b, (p, t) in enumerate(zip(prompts, templates)):
+            ids[b, :len(p)] = torch.as_tensor(list(p), dtype=torch.long)
+            ids[b, len(p):lengths[b]] = torch.as_tensor(t.token_ids)
+            attn[b, :lengths[b]] = True
+            steps = options.steps if options.steps is not None else max(1, t.num_hole_positions)
+            self.rows.append(_Row(template=t, start=len(p), steps_left=steps))
+            holes += [(b, len(p) + h.start, h.length, h.automaton) for h in t.holes]
+        self.ids, self.attn = ids.to(device), attn.to(device)
+        self.cons = HoleConstraints(holes, seq_len=seq_len, vocab_size=vocab.size, pad_id=pad_id,
+                                    mask_id=self.mask_id, device=device)
+        self.gen = torch.Generator(device=device)
+        self.gen.manual_seed(options.seed if options.seed is not None else torch.seed())
+        self.finish_now = False       # commit the whole valid proposal at the next pass (deadline)
+        self.forward_s = 0.0          # time in forward passes (whoever runs them adds it)
+        self.constraint_s = 0.0
+        self._step = 0
+        self._an = self._masked = self._act = None
+        self._snapshot()
+
+    def canvases(self) -> list[np.ndarray]:
+        """Each template's ids right now (a copy; ``mask_id`` where nothing is committed yet)."""
+        return [self.ids[b, r.start:r.start + len(r.template)].cpu().numpy().copy()
+                for b, r in enumerate(self.rows)]
+
+    def _snapshot(self) -> None:
+        o = self.options
+        if o.record_history or self.on_step is not None:
+            canv = self.canvases()
+            if o.record_history:
+                for r, c in zip(self.rows, canv):
+                    r.history.append((r.nfe, c))
+            if self.on_step is not None:
+                self.on_step(self._step, max(r.nfe for r in self.rows), canv)
+            self._step += 1
+
+    def settle(self) -> bool:
+        """Commit every forced position (no forward pass needed); True while some canvas still
+        has masked positions, i.e. the next step needs a forward pass."""
+        ids, seq_len = self.ids, self.seq_len
+        while True:
+            t0 = time.perf_counter()
+            an = self.cons.analyze(ids)
+            if an.dead:
+                raise RuntimeError("a hole became uncompletable: this is a bug in constrained-dlm")
+            if an.forced_pos.numel():
+                ids.view(-1)[an.forced_pos] = an.forced_tok
+                for b in (an.forced_pos // seq_len).tolist():
+                    self.rows[b].forced += 1
+                self._snapshot()
+                self.constraint_s += time.perf_counter() - t0
+                continue
+            masked = ids == self.mask_id
+            active = masked.any(1)
+            self.constraint_s += time.perf_counter() - t0
+            if not active.any():
+                self._an = None
+                return False
+            self._an, self._masked, self._act = an, masked, active.nonzero()[:, 0]
+            return True
+
+    def inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ids, attention mask) of the canvases that need this forward pass (after ``settle``)."""
+        if len(self._act) == len(self.rows):
+            return self.ids, self.attn
+        return self.ids[self._act], self.attn[self._act]
+
+    def advance(self, logits: torch.Tensor) -> None:
+        """Commit this step's positions from the logits of :meth:`inputs`' rows ``(A, L, V)``."""
+        if self._an is None:
+            raise RuntimeError("advance() without a settle() that asked for a forward pass")
+        act, rows, seq_len, o = self._act, self.rows, self.seq_len, self.options
+        if len(act) != len(rows):
+            full = logits.new_zeros((len(rows), seq_len, logits.shape[-1]))
+            full[act] = logits
+            logits = full
         for b in act.tolist():
             rows[b].nfe += 1
-        sync()
         t2 = time.perf_counter()
-        t_fwd += t2 - t1
-        pos, tok, conf = cons.propose(ids, logits, an, temperature=options.temperature,
-                                      top_k=options.top_k, top_p=options.top_p, generator=gen,
-                                      remasking=options.remasking)
-        keep = _select(pos, conf, masked, rows, seq_len, options)
-        ids.view(-1)[pos[keep]] = tok[keep]
-        sync()
-        t_con += time.perf_counter() - t2
-        snapshot()
+        pos, tok, conf = self.cons.propose(self.ids, logits, self._an, temperature=o.temperature,
+                                           top_k=o.top_k, top_p=o.top_p, generator=self.gen,
+                                           remasking=o.remasking)
+        if self.finish_now:     # the proposal is jointly valid: committing all of it is safe
+            keep = torch.ones_like(pos, dtype=torch.bool)
+        else:
+            keep = _select(pos, conf, self._masked, rows, seq_len, o)
+        self.ids.view(-1)[pos[keep]] = tok[keep]
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.constraint_s += time.perf_counter() - t2
+        self._an = None
+        self._snapshot()
 
-    results = []
-    for b, r in enumerate(rows):
-        t = r.template
-        filled = ids[b, r.start:r.start + len(t)].cpu().tolist()
-        text = t.text_of(filled)
-        # raises ValidationFailure: a bug, never returned as a result
-        value = t.finish_ids(filled) if t.finish_ids is not None else t.finish(text)
-        results.append(Result(text=text, value=value, nfe=r.nfe, token_ids=filled, template=t,
-                              history=r.history if options.record_history else None,
+    @property
+    def nfe(self) -> int:
+        return max(r.nfe for r in self.rows)
+
+    def results(self) -> list[Result]:
+        """The filled templates, each validated independently (after ``settle`` returned False)."""
+        out = []
+        for b, r in enumerate(self.rows):
+            t = r.template
+            filled = self.ids[b, r.start:r.start + len(t)].cpu().tolist()
+            text = t.text_of(filled)
+            # raises ValidationFailure: a bug, never returned as a result
+            value = t.finish_ids(filled) if t.finish_ids is not None else t.finish(text)
+            out.append(Result(text=text, value=value, nfe=r.nfe, token_ids=filled, template=t,
+                              history=r.history if self.options.record_history else None,
                               forced=r.forced,
-                              timings={"forward_s": t_fwd, "constraint_s": t_con}))
-    return results
+                              timings={"forward_s": self.forward_s,
+                                       "constraint_s": self.constraint_s}))
+        return out
 
 
 def _select(pos, conf, masked, rows, seq_len, options: SamplerOptions) -> torch.Tensor:
