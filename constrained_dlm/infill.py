@@ -42,7 +42,8 @@ from .decode.sampler import SamplerOptions
 from .errors import BudgetError, SpecError, ValidationFailure
 from .specs.pieces import Slot
 
-__all__ = ["Gap", "InfillResult", "infill", "infill_document", "DEFAULT_CONTEXT"]
+__all__ = ["Gap", "InfillResult", "PreparedInfill", "infill", "infill_document", "prepare_infill",
+           "DEFAULT_CONTEXT"]
 
 DEFAULT_CONTEXT = (512, 256)
 """Tokens of text the model sees before and after each hole (the document is never cut)."""
@@ -124,20 +125,11 @@ def infill_document(model, segments: Sequence, *, language: str | None = "python
     in the spirit of DAEDAL / DreamOn); each growth costs the forward passes of the new room.
     """
     from . import api
-    texts, gaps = _split(segments)
-    if not gaps:
-        raise SpecError("no hole: segments contain no Gap")
-    texts, gaps = _normalise(texts, gaps, language)
+    prep = prepare_infill(model.vocab, segments, language=language, regex=regex,
+                          grammar=grammar, max_tokens=max_tokens, context_tokens=context_tokens,
+                          subset=subset, compile_options=compile_options)
+    tpl, texts, specs = prep.template, prep.texts, prep.specs
     vocab = model.vocab
-    specs = [_resolve(g, language, regex, grammar, max_tokens, subset) for g in gaps]
-    if len({s.kind == "python" for s in specs}) > 1:
-        raise SpecError("a document cannot mix Python holes with regex / grammar holes: the "
-                        "whole-file compile guarantee would then depend on the regexes")
-    t0 = time.perf_counter()
-    contexts = _python_contexts(texts, specs)
-    holes_auto = [_automaton(s, c, vocab, compile_options) for s, c in zip(specs, contexts)]
-    tpl, truncated = _template(texts, specs, holes_auto, vocab, context_tokens, compile_options)
-    compile_s = time.perf_counter() - t0
     res = api.generate(model, tpl, [prompt], options=options)[0]
     nfe, forced, timings, grown = res.nfe, res.forced, dict(res.timings), 0
     for _ in range(grow):
@@ -146,21 +138,67 @@ def infill_document(model, segments: Sequence, *, language: str | None = "python
             break
         specs = [replace(s, max_tokens=s.max_tokens * 2) if k in full else s
                  for k, s in enumerate(specs)]
-        tpl = _regrow(tpl, res.token_ids, full, _template(texts, specs, holes_auto, vocab,
+        tpl = _regrow(tpl, res.token_ids, full, _template(texts, specs, prep.autos, vocab,
                                                            context_tokens, compile_options)[0])
         res = api.generate(model, tpl, [prompt], options=options)[0]
         nfe, forced, grown = nfe + res.nfe, forced + res.forced, grown + 1
         timings = {k: timings.get(k, 0.0) + v for k, v in res.timings.items()}
-    middles = []
-    for h in tpl.holes:
-        ids = res.token_ids[h.start:h.start + h.length]
-        middles.append(vocab.decode([t for t in ids if t != vocab.pad_id]))
-    document = _join(texts, middles)
-    _validate(document, middles, specs)
-    return InfillResult(text=middles[0], document=document, middles=middles, nfe=nfe,
-                        forced=forced, token_ids=list(res.token_ids), template=tpl,
-                        contexts=contexts, canvas_tokens=len(tpl), truncated=truncated,
-                        timings={"compile_s": compile_s, **timings}, grown=grown)
+    out = replace(prep, template=tpl, specs=specs).finish(res)
+    out.nfe, out.forced, out.grown = nfe, forced, grown
+    out.timings = {"compile_s": prep.compile_s, **timings}
+    return out
+
+
+@dataclass
+class PreparedInfill:
+    """A document's holes compiled into one template, before decoding (see :func:`prepare_infill`);
+    ``finish`` turns the decoded template back into a checked :class:`InfillResult`."""
+
+    template: Template
+    texts: list[str]
+    specs: list
+    autos: list
+    contexts: list
+    truncated: bool
+    compile_s: float
+
+    def finish(self, res) -> InfillResult:
+        """A decoded :class:`~constrained_dlm.decode.sampler.Result` of ``template`` -> the
+        filled document, validated independently (a failure is a library bug)."""
+        vocab = self.template.vocab
+        middles = []
+        for h in self.template.holes:
+            ids = res.token_ids[h.start:h.start + h.length]
+            middles.append(vocab.decode([t for t in ids if t != vocab.pad_id]))
+        document = _join(self.texts, middles)
+        _validate(document, middles, self.specs)
+        return InfillResult(text=middles[0], document=document, middles=middles, nfe=res.nfe,
+                            forced=res.forced, token_ids=list(res.token_ids),
+                            template=self.template, contexts=self.contexts,
+                            canvas_tokens=len(self.template), truncated=self.truncated,
+                            timings={"compile_s": self.compile_s, **res.timings})
+
+
+def prepare_infill(vocab, segments: Sequence, *, language: str | None = "python",
+                   regex: str | None = None, grammar=None, max_tokens: int = 64,
+                   context_tokens: tuple[int | None, int | None] = DEFAULT_CONTEXT, subset=None,
+                   compile_options: CompileOptions = CompileOptions()) -> PreparedInfill:
+    """The compile half of :func:`infill_document`: the template, without decoding it (for
+    callers that run the decoding themselves, e.g. the server's batching engine)."""
+    texts, gaps = _split(segments)
+    if not gaps:
+        raise SpecError("no hole: segments contain no Gap")
+    texts, gaps = _normalise(texts, gaps, language)
+    specs = [_resolve(g, language, regex, grammar, max_tokens, subset) for g in gaps]
+    if len({s.kind == "python" for s in specs}) > 1:
+        raise SpecError("a document cannot mix Python holes with regex / grammar holes: the "
+                        "whole-file compile guarantee would then depend on the regexes")
+    t0 = time.perf_counter()
+    contexts = _python_contexts(texts, specs)
+    autos = [_automaton(s, c, vocab, compile_options) for s, c in zip(specs, contexts)]
+    tpl, truncated = _template(texts, specs, autos, vocab, context_tokens, compile_options)
+    return PreparedInfill(template=tpl, texts=texts, specs=specs, autos=autos, contexts=contexts,
+                          truncated=truncated, compile_s=time.perf_counter() - t0)
 
 
 def _full_holes(tpl: Template, ids, pad_id: int) -> set[int]:
