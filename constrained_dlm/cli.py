@@ -71,6 +71,11 @@ def _sampler(args, model) -> SamplerOptions:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", default="", help="text the model conditions on")
+    _model_flags(p)
+    _sampler_flags(p)
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--model", help="hub id or local folder (default: the embedded model)")
     m.add_argument("--family", help="llada, dream, mdlm or masked_lm (default: from config.json)")
@@ -83,6 +88,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--tokenizer", help="with --denoiser: tokenizer.json file or folder")
     m.add_argument("--denoiser", choices=["random", "adversarial"],
                    help="replace the model by a stand-in denoiser (needs --tokenizer)")
+
+
+def _sampler_flags(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("sampler (defaults: the model family's recipe)")
     s.add_argument("--steps", type=int, help="forward passes (default: one per committed token)")
     s.add_argument("--block-size", type=int, help="semi-autoregressive block size")
@@ -173,6 +181,28 @@ def main(argv=None) -> int:
                     "grammar (bundled name, .lark file)")
     pi.add_argument("--start", help="with --grammar: the start rule of the middles")
     _common(pi)
+    ps = sub.add_parser("serve", help="serve the model over HTTP: OpenAI-compatible "
+                        "/v1/completions and /v1/chat/completions, llama.cpp's /infill",
+                        formatter_class=ex, epilog=_SERVE_EXAMPLES)
+    ps.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: "
+                    "this machine only; 0.0.0.0 exposes the server to the network)")
+    ps.add_argument("--port", type=int, default=8000)
+    ps.add_argument("--api-key", default=os.environ.get("CDLM_API_KEY"),
+                    help="require 'Authorization: Bearer KEY' (default: $CDLM_API_KEY, else none)")
+    ps.add_argument("--served-model-name", help="the model id clients use (default: "
+                    "constrained-dlm)")
+    ps.add_argument("--max-batch", type=int, default=16, help="canvases sharing one forward pass")
+    ps.add_argument("--max-queue", type=int, default=64, help="requests waiting; more get 429")
+    ps.add_argument("--request-timeout", type=float, default=60.0, help="seconds of decoding "
+                    "per request; past it the request finishes early (still valid)")
+    ps.add_argument("--compile-timeout", type=float, default=20.0, help="seconds a request's "
+                    "constraint may take to compile; past it: 422")
+    ps.add_argument("--max-body-bytes", type=int, default=2_000_000)
+    ps.add_argument("--max-tokens-cap", type=int, default=1024,
+                    help="the largest token budget a request may ask for")
+    ps.add_argument("--log-level", default="info")
+    _model_flags(ps)
+    ps.add_argument("--seed", type=int, default=0, help="stand-in denoisers' seed")
     args = parser.parse_args(argv)
     if args.command == "families":
         from .models.families import families
@@ -183,6 +213,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "infill":
             return _infill(args)
+        if args.command == "serve":
+            return _serve(args)
         if getattr(args, "input", None) or getattr(args, "output", None):
             return _batch(args)
         model = _model(args)
@@ -250,6 +282,41 @@ template syntax (see constrained_dlm/specs/document.py):
   {{ meta: json schema="meta.schema.json" }}  {{ q: grammar "sql" max_tokens=40 }}
   {{@customer.name}} inserts a record field; \\{{ writes a literal {{
 """
+
+
+_SERVE_EXAMPLES = """examples:
+  cdlm serve                                  # the embedded model on http://127.0.0.1:8000
+  cdlm serve --model GSAI-ML/LLaDA-8B-Instruct --trust-remote-code --revision <commit> \\
+       --device cuda --api-key secret --max-batch 32
+  curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' -d \\
+       '{"messages": [{"role": "user", "content": "Ada, 36"}], "response_format": {"type":
+         "json_schema", "json_schema": {"name": "p", "schema": {"type": "object"}}}}'
+endpoints: /health /v1/models /metrics /v1/completions /v1/chat/completions /infill /docs
+"""
+
+
+def _serve(args) -> int:
+    try:
+        import uvicorn
+
+        from .serve import ServerConfig, create_app
+    except ImportError as e:
+        raise ModelError(f"the server needs FastAPI and uvicorn ({e})",
+                         hint="pip install 'constrained-dlm[serve]'") from e
+    model = _model(args)
+    name = args.served_model_name or "constrained-dlm"
+    aliases = tuple(x for x in (args.model,) if x and x != name)
+    cfg = ServerConfig(model_id=name, aliases=aliases, api_key=args.api_key,
+                       max_batch_rows=args.max_batch, max_queue=args.max_queue,
+                       request_timeout_s=args.request_timeout,
+                       compile_timeout_s=args.compile_timeout,
+                       max_body_bytes=args.max_body_bytes, max_tokens_cap=args.max_tokens_cap)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
+        print(f"cdlm: warning: serving on {args.host} without --api-key: anyone who can reach "
+              "this address can use the model", file=sys.stderr)
+    uvicorn.run(create_app(model, cfg), host=args.host, port=args.port,
+                log_level=args.log_level)
+    return 0
 
 
 def _record(args):

@@ -1,0 +1,149 @@
+"""Interfaces (server): what a request asks for -> templates, prompts and how to read results.
+
+Each endpoint's request becomes a :class:`Task`: one template per choice, the prompt ids the
+model sees before it, and per choice a function that turns the decoded
+:class:`~constrained_dlm.decode.sampler.Result` into the text the client gets. Compiling happens
+here (in the server's compile pool, never on the event loop or the engine thread), so library
+errors surface as :class:`~constrained_dlm.serve.protocol.ApiError` before any decoding.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .. import api
+from ..compile.template import CompileOptions, Template
+from ..errors import (BudgetError, CompileLimitError, InvalidSchemaError, SpecError,
+                      UnsupportedSchemaError)
+from ..infill import Gap, prepare_infill
+from .protocol import ApiError
+
+TEXT_REGEX = "(?s:.*)"        # free text: any UTF-8, pads only at the end
+
+
+@dataclass
+class Choice:
+    template: Template
+    prompt: list[int]
+    finish: Callable[[Any], str]       # decoded Result -> the text sent back
+    region: tuple[int, int]            # the template slice whose committed prefix is streamed
+
+
+@dataclass
+class Task:
+    choices: list[Choice]
+    constraint: str                    # json_schema / json_object / python / text
+    prompt_tokens: int = 0
+    truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def library_error(e: Exception, *, param: str | None = None) -> ApiError:
+    """A library error raised while compiling a request -> a 4xx naming what is wrong."""
+    if isinstance(e, InvalidSchemaError):
+        return ApiError(400, f"invalid JSON schema: {e}", param=param, code="invalid_schema")
+    if isinstance(e, UnsupportedSchemaError):
+        return ApiError(400, f"unsupported JSON schema: {e}", param=param,
+                        code="unsupported_schema")
+    if isinstance(e, BudgetError):
+        return ApiError(400, f"the token budget cannot hold a valid output: {e}", param=param,
+                        code="budget_unsatisfiable")
+    if isinstance(e, CompileLimitError):
+        return ApiError(422, f"compiling the constraint passed a limit: {e}", param=param,
+                        code="compile_limit")
+    if isinstance(e, SpecError):
+        return ApiError(400, str(e), param=param, code="invalid_constraint")
+    raise e
+
+
+def _text_choice(vocab, cap: int, prompt: list[int]) -> Choice:
+    tpl = api.compile_regex(TEXT_REGEX, vocab, max_tokens=cap)
+    return Choice(tpl, prompt, finish=lambda res: res.text, region=(0, len(tpl)))
+
+
+def json_task(model, schema, prompt: list[int], *, n: int, cap: int | None,
+              param: str, constraint: str, compile_options: CompileOptions) -> Task:
+    try:
+        tpl = api.compile_json_schema(schema, model.vocab, compile_options)
+    except Exception as e:  # noqa: BLE001 - library errors become 4xx, anything else re-raises
+        raise library_error(e, param=param) from e
+    if cap is not None and len(tpl) > cap:
+        raise ApiError(400, f"the schema's output needs up to {len(tpl)} tokens (its scaffold "
+                       f"plus every value's budget) but max_tokens is {cap}; raise max_tokens "
+                       "or bound the schema (maxLength, maxItems)", param="max_tokens",
+                       code="budget_unsatisfiable")
+    choice = Choice(tpl, prompt, finish=lambda res: res.text, region=(0, len(tpl)))
+    return Task([choice] * n, constraint, prompt_tokens=len(prompt))
+
+
+def text_task(model, prompt: list[int], *, n: int, cap: int) -> Task:
+    return Task([_text_choice(model.vocab, cap, prompt)] * n, "text", prompt_tokens=len(prompt))
+
+
+def infill_task(model, prefix: str, suffix: str, *, n: int, cap: int, language: str,
+                prompt: list[int], compile_options: CompileOptions,
+                context_tokens: tuple[int, int]) -> Task:
+    """A hole between ``prefix`` and ``suffix``: Python-valid when ``language`` is python (or
+    auto and the code around the hole is Python), else free text."""
+    notes = []
+    prep = None
+    if language in ("auto", "python"):
+        try:
+            prep = prepare_infill(model.vocab, [prefix, Gap(), suffix], language="python",
+                                  max_tokens=cap, context_tokens=context_tokens,
+                                  compile_options=compile_options)
+        except (SpecError, BudgetError, CompileLimitError) as e:
+            if language == "python":
+                raise library_error(e, param="language") from e
+            notes.append(f"not constrained as Python: {e}")
+    kind = "python" if prep is not None else "text"
+    if prep is None:
+        try:
+            prep = prepare_infill(model.vocab, [prefix, Gap(), suffix], language=None,
+                                  regex=TEXT_REGEX, max_tokens=cap,
+                                  context_tokens=context_tokens, compile_options=compile_options)
+        except Exception as e:  # noqa: BLE001
+            raise library_error(e) from e
+    hole = prep.template.holes[0]
+
+    def finish(res, prep=prep):
+        return prep.finish(res).text
+    choice = Choice(prep.template, prompt, finish=finish,
+                    region=(hole.start, hole.start + hole.length))
+    return Task([choice] * n, kind, prompt_tokens=len(prompt) + len(prep.template) - hole.length,
+                truncated=prep.truncated, notes=notes)
+
+
+def chat_prompt(model, messages) -> list[int]:
+    """Messages -> prompt ids through the model's chat template (generation prompt added);
+    models without one get ``role: text`` lines and an ``assistant:`` header."""
+    turns = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+             for m in messages]
+    tok = getattr(model, "tokenizer", None)
+    if getattr(model, "chat", True) and tok is not None and getattr(tok, "chat_template", None):
+        out = tok.apply_chat_template(turns, add_generation_prompt=True, tokenize=True)
+        if isinstance(out, dict) or hasattr(out, "input_ids"):
+            out = out["input_ids"]
+        return [int(i) for i in out]
+    text = "".join(f"{t['role']}: {t['content']}\n" for t in turns) + "assistant: "
+    return model.vocab.encode(text)
+
+
+def schema_of(response_format) -> tuple[Any, str]:
+    """(schema, constraint name) of a chat ``response_format``; (None, "text") for plain text."""
+    if response_format is None or response_format.type == "text":
+        return None, "text"
+    if response_format.type == "json_object":
+        return {"type": "object"}, "json_object"
+    schema = response_format.json_schema.schema_
+    if schema is None:
+        raise ApiError(400, "response_format.json_schema.schema is required",
+                       param="response_format.json_schema.schema", code="invalid_schema")
+    try:
+        json.dumps(schema)
+    except (TypeError, ValueError) as e:
+        raise ApiError(400, f"the schema is not JSON: {e}",
+                       param="response_format.json_schema.schema", code="invalid_schema") from e
+    return schema, "json_schema"
