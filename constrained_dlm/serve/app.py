@@ -123,22 +123,29 @@ def create_app(model, config: ServerConfig | None = None):
         return error_response(ApiError(500, f"internal error: {type(e).__name__}: {e}",
                                        code="internal_error"))
 
-    @app.middleware("http")
-    async def _auth_and_size(request: Request, call_next):
+    async def guard(scope, receive, send, call):
+        """API key and declared body size, checked before any route runs (a plain ASGI
+        middleware: it leaves the receive channel alone, so disconnects stay visible)."""
+        if scope["type"] != "http":
+            return await call(scope, receive, send)
         counters["requests"] += 1
-        if cfg.api_key is not None and request.url.path != "/health":
-            got = request.headers.get("authorization", "")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        err = None
+        if cfg.api_key is not None and scope.get("path") != "/health":
+            got = headers.get("authorization", "")
             if not secrets.compare_digest(got.encode(), f"Bearer {cfg.api_key}".encode()):
-                return error_response(ApiError(401, "missing or wrong API key (send "
-                                               "'Authorization: Bearer KEY')",
-                                               code="invalid_api_key",
-                                               type="authentication_error"))
-        size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > cfg.max_body_bytes:
-            return error_response(ApiError(413, f"the request body has {size} bytes; this "
-                                           f"server takes at most {cfg.max_body_bytes}",
-                                           code="body_too_large"))
-        return await call_next(request)
+                err = ApiError(401, "missing or wrong API key (send 'Authorization: Bearer KEY')",
+                               code="invalid_api_key", type="authentication_error")
+        size = headers.get("content-length", "")
+        if err is None and size.isdigit() and int(size) > cfg.max_body_bytes:
+            err = ApiError(413, f"the request body has {size} bytes; this server takes at most "
+                           f"{cfg.max_body_bytes}", code="body_too_large")
+        if err is not None:
+            return await error_response(err)(scope, receive, send)
+        return await call(scope, receive, send)
+
+    app.add_middleware(_Guard, check=guard)
 
     async def read_body(request: Request, model_cls):
         data = bytearray()
@@ -183,13 +190,13 @@ def create_app(model, config: ServerConfig | None = None):
         seed = req.seed if req.seed is not None else secrets.randbits(31)
         return replace(opts, seed=seed)
 
-    def check_context(task: T.Task):
+    def check_context(task: T.Task, param: str):
         if limit is None:
             return
         longest = max(len(c.prompt) + len(c.template) for c in task.choices)
         if longest > limit:
             raise ApiError(400, f"the prompt and the output canvas need {longest} tokens; the "
-                           f"model's context is {limit}", param="messages",
+                           f"model's context is {limit}", param=param,
                            code="context_length_exceeded")
 
     def cap(requested: int | None, default: int, param: str) -> int:
@@ -204,8 +211,9 @@ def create_app(model, config: ServerConfig | None = None):
             raise ApiError(400, f"n is {n}; this server allows at most {cfg.max_n}", param="n",
                            code="n_too_large")
 
-    def submit(task: T.Task, options, *, time_limit_ms=None, on_progress=None) -> Job:
-        check_context(task)
+    def submit(task: T.Task, options, *, time_limit_ms=None, on_progress=None,
+               param="prompt") -> Job:
+        check_context(task, param)
         limit_s = cfg.request_timeout_s
         if time_limit_ms is not None:
             limit_s = min(limit_s, time_limit_ms / 1000)
@@ -263,7 +271,7 @@ def create_app(model, config: ServerConfig | None = None):
     # -- streaming ---------------------------------------------------------------------------
 
     def stream(task: T.Task, options, request: Request, *, stops, chunk, final, done_marker=True,
-               time_limit_ms=None):
+               time_limit_ms=None, param="prompt"):
         """Server-sent events: each choice's committed prefix as it grows (committed tokens
         never change, so deltas only append), then ``final(outs, results, rests)``'s events
         (``rests``: per choice, the text not streamed yet and the finish reason)."""
@@ -272,7 +280,8 @@ def create_app(model, config: ServerConfig | None = None):
 
         def progress(canvases):
             loop.call_soon_threadsafe(queue.put_nowait, canvases)
-        job = submit(task, options, time_limit_ms=time_limit_ms, on_progress=progress)
+        job = submit(task, options, time_limit_ms=time_limit_ms, on_progress=progress,
+                     param=param)
         fut = asyncio.wrap_future(job.future)
         fut.add_done_callback(lambda _: queue.put_nowait(None))
         sent = ["" for _ in task.choices]
@@ -443,8 +452,9 @@ def create_app(model, config: ServerConfig | None = None):
                 yield chunk(rests)
                 if req.stream_options and req.stream_options.include_usage:
                     yield {**cbase, "choices": [], "usage": usage(task, outs, results)}
-            return stream(task, options, request, stops=stops, chunk=chunk, final=final)
-        job = submit(task, options)
+            return stream(task, options, request, stops=stops, chunk=chunk, final=final,
+                          param="messages")
+        job = submit(task, options, param="messages")
         results = await wait(job, request)
         outs = outputs(task, job, results, stops)
         return {**base, "constraint": task.constraint, "choices": [
@@ -505,13 +515,22 @@ def create_app(model, config: ServerConfig | None = None):
                     streamed) else ""
                 yield _fields({**full, "content": rest}, req.response_fields)
             return stream(task, options, request, stops=req.stop, chunk=chunk, final=final,
-                          done_marker=False, time_limit_ms=req.t_max_predict_ms)
-        job = submit(task, options, time_limit_ms=req.t_max_predict_ms)
+                          done_marker=False, time_limit_ms=req.t_max_predict_ms,
+                          param="input_extra")
+        job = submit(task, options, time_limit_ms=req.t_max_predict_ms, param="input_extra")
         results = await wait(job, request)
         return _fields(body(outputs(task, job, results, req.stop), results),
                        req.response_fields)
 
     return app
+
+
+class _Guard:
+    def __init__(self, app, check):
+        self.app, self.check = app, check
+
+    async def __call__(self, scope, receive, send):
+        await self.check(scope, receive, send, self.app)
 
 
 # -- helpers (pure) -----------------------------------------------------------------------------
