@@ -200,7 +200,7 @@ def create_app(model, config: ServerConfig | None = None):
                            code="context_length_exceeded")
 
     def cap(requested: int | None, default: int, param: str) -> int:
-        n = default if requested is None else requested
+        n = min(default, cfg.max_tokens_cap) if requested is None else requested
         if n > cfg.max_tokens_cap:
             raise ApiError(400, f"{param} is {n}; this server allows at most "
                            f"{cfg.max_tokens_cap}", param=param, code="max_tokens_too_large")
@@ -364,7 +364,7 @@ def create_app(model, config: ServerConfig | None = None):
         req = await read_body(request, CompletionRequest)
         check_n(req.n)
         stops = _stops(req)
-        prompts = _prompt_texts(req.prompt, model.vocab)
+        prompts = _prompts(req.prompt, model.vocab)
         if len(prompts) * req.n > cfg.max_batch_rows:
             raise ApiError(400, f"{len(prompts)} prompts x n={req.n} canvases; this server "
                            f"batches at most {cfg.max_batch_rows}", param="n",
@@ -376,10 +376,11 @@ def create_app(model, config: ServerConfig | None = None):
             parts = []
             for p in prompts:
                 if req.suffix is None and language == "text":
-                    parts.append(T.text_task(model, model.vocab.encode(p) if p else [],
-                                             n=req.n, cap=budget))
+                    ids = p if isinstance(p, list) else model.vocab.encode(p) if p else []
+                    parts.append(T.text_task(model, ids, n=req.n, cap=budget))
                 else:
-                    parts.append(T.infill_task(model, p, req.suffix or "", n=req.n, cap=budget,
+                    parts.append(T.infill_task(model, _as_text(p, model.vocab),
+                                               req.suffix or "", n=req.n, cap=budget,
                                                language=language, prompt=[],
                                                compile_options=copts,
                                                context_tokens=cfg.context_tokens))
@@ -431,7 +432,8 @@ def create_app(model, config: ServerConfig | None = None):
                                    param="response_format.json_schema.schema",
                                    constraint=constraint, compile_options=copts)
             return T.text_task(model, prompt, n=req.n,
-                               cap=requested or cfg.default_text_tokens)
+                               cap=requested or min(cfg.default_text_tokens,
+                                                    cfg.max_tokens_cap))
         task = await compile_task(build)
         options = options_for(req)
         rid, now = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
@@ -467,8 +469,8 @@ def create_app(model, config: ServerConfig | None = None):
         req = await read_body(request, InfillRequest)
         t0 = time.perf_counter()
         prefix = req.input_prefix + req.prompt
-        budget = cap(cfg.default_infill_tokens if req.n_predict == -1 else req.n_predict,
-                     0, "n_predict")
+        budget = cap(None if req.n_predict == -1 else req.n_predict, cfg.default_infill_tokens,
+                     "n_predict")
         extra = "".join(f"# file: {c.filename}\n{c.text}\n" if c.filename else f"{c.text}\n"
                         for c in req.input_extra)
         extra_ids = model.vocab.encode(extra) if extra else []
@@ -563,8 +565,8 @@ def _stops(req) -> list[str]:
         raise ApiError(400, str(e), param="stop", code="invalid_request") from e
 
 
-def _prompt_texts(prompt, vocab) -> list[str]:
-    """OpenAI ``prompt``: a string, strings, token ids, or lists of token ids -> texts."""
+def _prompts(prompt, vocab) -> list[str | list[int]]:
+    """OpenAI ``prompt``: a string, strings, token ids, or lists of token ids."""
     if isinstance(prompt, str):
         return [prompt]
     if not prompt:
@@ -572,14 +574,30 @@ def _prompt_texts(prompt, vocab) -> list[str]:
     if all(isinstance(p, str) for p in prompt):
         return list(prompt)
     rows = [prompt] if all(isinstance(p, int) for p in prompt) else prompt
-    out = []
     for r in rows:
-        bad = [t for t in r if not 0 <= t < vocab.size]
+        bad = [t for t in r if not 0 <= t < vocab.size or t == vocab.mask_id]
         if bad:
             raise ApiError(400, f"token id {bad[0]} is outside the vocabulary (size "
-                           f"{vocab.size})", param="prompt", code="invalid_request")
-        out.append(vocab.decode(r))
-    return out
+                           f"{vocab.size}) or is the mask token", param="prompt",
+                           code="invalid_request")
+    return [list(r) for r in rows]
+
+
+def _as_text(prompt: str | list[int], vocab) -> str:
+    """A prompt as text (infilling works on text); special tokens spell none, so they are
+    refused there."""
+    if isinstance(prompt, str):
+        return prompt
+    special = [t for t in prompt if vocab.token_bytes[t] is None]
+    if special:
+        raise ApiError(400, f"token id {special[0]} is a special token; with a suffix or "
+                       "language python the prompt must spell text", param="prompt",
+                       code="invalid_request")
+    try:
+        return vocab.decode(prompt)
+    except UnicodeDecodeError as e:
+        raise ApiError(400, f"the prompt's token ids do not spell valid UTF-8 ({e.reason})",
+                       param="prompt", code="invalid_request") from e
 
 
 def _cut(text: str, stops: list[str]) -> str | None:
