@@ -30,7 +30,7 @@ def vocab(request, bpe_vocab, sp_vocab):
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(regex=st.sampled_from(REGEXES), budget=st.integers(2, 14), seed=st.integers(0, 10_000),
-       adversarial=st.booleans(), temperature=st.sampled_from([0.0, 1.0]),
+       adversarial=st.booleans(), temperature=st.sampled_from([0.0, 1.0, 1e-90, 1e-12, 1e30]),
        remasking=st.sampled_from(["low_confidence", "margin", "entropy", "random"]),
        steps=st.sampled_from([None, 1, 3]), block=st.sampled_from([None, 4]),
        threshold=st.sampled_from([None, 0.5]))

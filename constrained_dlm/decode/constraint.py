@@ -34,6 +34,7 @@ from .remasking import Remasking, confidence
 NEG_INF = float("-inf")
 DENSE_FRACTION = 0.25      # valid (state, class) pairs above which the dense sweeps are used
 DENSE_MAX_STATES = 4096    # ... as long as the (S, S) adjacency stays small (64 MB at this cap)
+MIN_TEMPERATURE = 1e-6     # below this, sampling is decoded as temperature 0 (logits / T overflow)
 
 
 @dataclass
@@ -252,6 +253,8 @@ class HoleConstraints:
         exp, class sum, pick), plus one for ``margin`` / ``entropy`` scores and a Gumbel draw
         when sampling. Top-k / top-p take the slower token-level path.
         """
+        if temperature < MIN_TEMPERATURE:      # the T -> 0 limit of sampling is the MAP choice
+            temperature = 0.0
         b_n, l_n, v_n = logits.shape
         flat_logits = logits.reshape(b_n * l_n, v_n)
         ids_flat = ids.reshape(-1)
@@ -266,6 +269,8 @@ class HoleConstraints:
                 lg = _sanitize(lg)
             if temperature > 0:
                 lg.div_(temperature)
+                if not bool(torch.isfinite(lg).all()):
+                    lg = _sanitize(lg)
             c_all = g.trans.shape[1]
             cls_idx = g.token_class.clamp(max=c_all)                        # (V,) dump = c_all
             allowed_m = allowed[masked]                                      # (M, C + 1)
