@@ -79,7 +79,7 @@ def metrics(url: str) -> dict[str, float]:
 
 def test_openai_chat_json_schema_is_valid(client):
     resp = client.chat.completions.create(
-        model="constrained-dlm", seed=3, n=2,
+        model="constrained-dlm", seed=3, n=2, extra_body={"steps": 12},
         messages=[{"role": "system", "content": "Extract the person."},
                   {"role": "user", "content": "Ada Lovelace, 36, an engineer in London."}],
         response_format={"type": "json_schema",
@@ -101,7 +101,7 @@ def test_openai_parse_with_a_pydantic_model(client):
         population: int = Field(ge=0, le=10_000_000)
         capital: bool
     resp = client.chat.completions.parse(
-        model="constrained-dlm", seed=0, response_format=City,
+        model="constrained-dlm", seed=0, response_format=City, extra_body={"steps": 12},
         messages=[{"role": "user", "content": "Paris, 2100000 people, capital of France"}])
     city = resp.choices[0].message.parsed
     assert isinstance(city, City)
@@ -111,10 +111,12 @@ def test_openai_parse_with_a_pydantic_model(client):
 def test_openai_json_object_and_stream(client):
     resp = client.chat.completions.create(
         model="constrained-dlm", seed=1, response_format={"type": "json_object"},
+        extra_body={"steps": 12},
         messages=[{"role": "user", "content": "a JSON object please"}])
     assert isinstance(json.loads(resp.choices[0].message.content), dict)
     stream = client.chat.completions.create(
         model="constrained-dlm", seed=2, stream=True, stream_options={"include_usage": True},
+        extra_body={"steps": 12},
         messages=[{"role": "user", "content": "Grace Hopper, 85"}],
         response_format={"type": "json_schema", "json_schema": {"name": "p", "schema": PERSON}})
     parts, reasons, usage = [], [], None
@@ -371,3 +373,20 @@ def test_disconnect_stops_compute_and_deadline_finishes_early(model):
         assert time.monotonic() - t0 < 8
         assert metrics(base)["jobs_timed_out"] == 1
         assert r.json()["usage"]["forward_passes"] < 400
+
+
+def test_stop_strings_cut_the_text_and_end_the_run_early(model):
+    slow = SlowDeterministic(model.vocab, delay=0.0)
+    with serving(create_app(slow, ServerConfig())) as base:
+        full = _completion(base, seed=4, tokens=48).json()["choices"][0]["text"]
+        stop = next(ch for ch in "etaoin" if ch in full[:len(full) // 2])
+        r = _completion(base, seed=4, tokens=48, stop=[stop]).json()
+        body = {"input_prefix": "Dear Ada,\n", "input_suffix": "", "prompt": "",
+                "n_predict": 48, "seed": 4, "stop": [stop], "language": "text"}
+        inf = httpx.post(f"{base}/infill", json=body, timeout=60).json()
+    ch = r["choices"][0]
+    assert ch["finish_reason"] == "stop" and stop not in ch["text"]
+    assert full.startswith(ch["text"])                 # a cut of what it would have written
+    assert r["usage"]["forward_passes"] < 48           # the run ended once the stop was there
+    assert inf["stop_type"] == "word" and inf["stopping_word"] == stop
+    assert stop not in inf["content"]
