@@ -277,6 +277,12 @@ def test_method_and_size_limits(model):
         r = httpx.post(f"{base}/v1/completions", headers=auth,
                        json={"prompt": "x" * 5000, "max_tokens": 2})
         assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+
+        def chunked():                                 # no Content-Length: counted as it comes
+            for _ in range(10):
+                yield b" " * 200
+        r = httpx.post(f"{base}/v1/completions", headers=auth, content=chunked())
+        assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
         r = httpx.get(f"{base}/v1/completions", headers=auth)
         assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
         r = httpx.post(f"{base}/v1/completions", headers=auth,

@@ -171,15 +171,28 @@ def create_app(model, config: ServerConfig | None = None):
                            f"{sorted(names)}", param="model", code="model_not_found")
         return req
 
-    async def compile_task(build):
+    async def compile_task(build, request: Request):
+        """``build()`` in the compile pool. The time cap counts from when it starts running
+        (not while it waits for a worker), so a burst of new schemas is not refused for the
+        queue's sake; a client that leaves before its compile starts takes it off the queue."""
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(pool, build)
-        try:
-            return await asyncio.wait_for(fut, cfg.compile_timeout_s)
-        except asyncio.TimeoutError:
-            raise ApiError(422, f"compiling the constraint took longer than "
-                           f"{cfg.compile_timeout_s:g} s; simplify it or raise the server's "
-                           "--compile-timeout", code="compile_timeout") from None
+        started: list[float] = []
+
+        def run():
+            started.append(time.monotonic())
+            return build()
+        fut = loop.run_in_executor(pool, run)
+        while True:
+            done, _ = await asyncio.wait({fut}, timeout=0.05)
+            if done:
+                return fut.result()
+            if started and time.monotonic() - started[0] > cfg.compile_timeout_s:
+                raise ApiError(422, f"compiling the constraint took longer than "
+                               f"{cfg.compile_timeout_s:g} s; simplify it or raise the "
+                               "server's --compile-timeout", code="compile_timeout")
+            if await request.is_disconnected():
+                fut.cancel()
+                raise ApiError(499, "the client closed the request", code="client_closed")
 
     def options_for(req, *, top_k=None):
         try:
@@ -212,11 +225,20 @@ def create_app(model, config: ServerConfig | None = None):
                            code="n_too_large")
 
     def submit(task: T.Task, options, *, time_limit_ms=None, on_progress=None,
-               param="prompt") -> Job:
+               param="prompt", stops=()) -> Job:
         check_context(task, param)
         limit_s = cfg.request_timeout_s
         if time_limit_ms is not None:
             limit_s = min(limit_s, time_limit_ms / 1000)
+        if stops:       # every choice's committed prefix holds a stop string: finish at once
+            views = [_PrefixText(model.vocab, c.region) for c in task.choices]
+            inner = on_progress
+
+            def on_progress(canvases):
+                if all(_cut(v.text(cv), stops) is not None for v, cv in zip(views, canvases)):
+                    job.run.finish_now = True
+                if inner is not None:
+                    inner(canvases)
         job = Job([c.template for c in task.choices], [c.prompt for c in task.choices], options,
                   time_limit_s=limit_s, on_progress=on_progress)
         try:
@@ -281,7 +303,7 @@ def create_app(model, config: ServerConfig | None = None):
         def progress(canvases):
             loop.call_soon_threadsafe(queue.put_nowait, canvases)
         job = submit(task, options, time_limit_ms=time_limit_ms, on_progress=progress,
-                     param=param)
+                     param=param, stops=stops)
         fut = asyncio.wrap_future(job.future)
         fut.add_done_callback(lambda _: queue.put_nowait(None))
         sent = ["" for _ in task.choices]
@@ -359,7 +381,7 @@ def create_app(model, config: ServerConfig | None = None):
             lines.append(f"cdlm_{k} {float(v):g}")
         return PlainTextResponse("\n".join(lines) + "\n")
 
-    @app.post("/v1/completions")
+    @app.post("/v1/completions", openapi_extra=_body_doc(CompletionRequest))
     async def completions(request: Request):
         req = await read_body(request, CompletionRequest)
         check_n(req.n)
@@ -387,7 +409,7 @@ def create_app(model, config: ServerConfig | None = None):
             return T.Task([c for t in parts for c in t.choices], parts[0].constraint,
                           prompt_tokens=sum(t.prompt_tokens for t in parts),
                           truncated=any(t.truncated for t in parts))
-        task = await compile_task(build)
+        task = await compile_task(build, request)
         options = options_for(req)
         rid, now = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         base = {"id": rid, "object": "text_completion", "created": now,
@@ -404,14 +426,14 @@ def create_app(model, config: ServerConfig | None = None):
                 if req.stream_options and req.stream_options.include_usage:
                     yield {**base, "choices": [], "usage": usage(task, outs, results)}
             return stream(task, options, request, stops=stops, chunk=chunk, final=final)
-        job = submit(task, options)
+        job = submit(task, options, stops=stops)
         results = await wait(job, request)
         outs = outputs(task, job, results, stops)
         return {**base, "constraint": task.constraint, "choices": [
             {"index": k, "text": o[0], "logprobs": None, "finish_reason": o[1]}
             for k, o in enumerate(outs)], "usage": usage(task, outs, results)}
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", openapi_extra=_body_doc(ChatCompletionRequest))
     async def chat(request: Request):
         req = await read_body(request, ChatCompletionRequest)
         check_n(req.n)
@@ -434,7 +456,7 @@ def create_app(model, config: ServerConfig | None = None):
             return T.text_task(model, prompt, n=req.n,
                                cap=requested or min(cfg.default_text_tokens,
                                                     cfg.max_tokens_cap))
-        task = await compile_task(build)
+        task = await compile_task(build, request)
         options = options_for(req)
         rid, now = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         base = {"id": rid, "object": "chat.completion", "created": now,
@@ -464,7 +486,7 @@ def create_app(model, config: ServerConfig | None = None):
              "logprobs": None, "finish_reason": o[1]}
             for k, o in enumerate(outs)], "usage": usage(task, outs, results)}
 
-    @app.post("/infill")
+    @app.post("/infill", openapi_extra=_body_doc(InfillRequest))
     async def infill(request: Request):
         req = await read_body(request, InfillRequest)
         t0 = time.perf_counter()
@@ -483,7 +505,7 @@ def create_app(model, config: ServerConfig | None = None):
             return T.infill_task(model, prefix, req.input_suffix, n=1, cap=budget,
                                  language=req.language, prompt=[], compile_options=copts,
                                  context_tokens=cfg.context_tokens)
-        task = await compile_task(build)
+        task = await compile_task(build, request)
         truncated = task.truncated
         if extra_ids and limit is not None:  # like llama.cpp: keep the newest extra context
             room = limit - len(task.choices[0].template)
@@ -519,12 +541,34 @@ def create_app(model, config: ServerConfig | None = None):
             return stream(task, options, request, stops=req.stop, chunk=chunk, final=final,
                           done_marker=False, time_limit_ms=req.t_max_predict_ms,
                           param="input_extra")
-        job = submit(task, options, time_limit_ms=req.t_max_predict_ms, param="input_extra")
+        job = submit(task, options, time_limit_ms=req.t_max_predict_ms, param="input_extra",
+                     stops=req.stop)
         results = await wait(job, request)
         return _fields(body(outputs(task, job, results, req.stop), results),
                        req.response_fields)
 
+    def openapi():
+        """FastAPI's schema plus our request bodies (the routes parse bodies themselves, to
+        answer every malformed one with an OpenAI-style error)."""
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+            doc = get_openapi(title=app.title, version=app.version,
+                              description=app.description, routes=app.routes)
+            comps = doc.setdefault("components", {}).setdefault("schemas", {})
+            for cls in (CompletionRequest, ChatCompletionRequest, InfillRequest):
+                sch = cls.model_json_schema(ref_template="#/components/schemas/{model}",
+                                            by_alias=True)
+                comps.update(sch.pop("$defs", {}))
+                comps[cls.__name__] = sch
+            app.openapi_schema = doc
+        return app.openapi_schema
+    app.openapi = openapi
     return app
+
+
+def _body_doc(cls) -> dict:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{cls.__name__}"}}}}}
 
 
 class _Guard:
