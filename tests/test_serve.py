@@ -396,3 +396,18 @@ def test_stop_strings_cut_the_text_and_end_the_run_early(model):
     assert r["usage"]["forward_passes"] < 48           # the run ended once the stop was there
     assert inf["stop_type"] == "word" and inf["stopping_word"] == stop
     assert stop not in inf["content"]
+
+
+def test_infill_time_limit_answers_early_and_still_compiles(model):
+    slow = SlowDeterministic(model.vocab, delay=0.05)
+    prefix, suffix = "def f(x):\n", "\n    return y\n"
+    with serving(create_app(slow, ServerConfig())) as base:
+        body = {"input_prefix": prefix, "input_suffix": suffix, "n_predict": 64, "seed": 0,
+                "t_max_predict_ms": 300}
+        r = httpx.post(f"{base}/infill", json=body, timeout=60).json()
+        unlimited = httpx.post(f"{base}/infill", json={**body, "t_max_predict_ms": 0},
+                               timeout=60).json()
+    assert r["constraint"] == "python" and r["stop_type"] == "limit"
+    compile(prefix + r["content"] + suffix, "<infill>", "exec")
+    assert r["forward_passes"] < unlimited["forward_passes"]
+    assert r["timings"]["predicted_ms"] < 3000

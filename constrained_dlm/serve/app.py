@@ -228,7 +228,7 @@ def create_app(model, config: ServerConfig | None = None):
                param="prompt", stops=()) -> Job:
         check_context(task, param)
         limit_s = cfg.request_timeout_s
-        if time_limit_ms is not None:
+        if time_limit_ms:                   # llama.cpp: 0 (or absent) means no limit
             limit_s = min(limit_s, time_limit_ms / 1000)
         if stops:       # every choice's committed prefix holds a stop string: finish at once
             views = [_PrefixText(model.vocab, c.region) for c in task.choices]
