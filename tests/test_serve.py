@@ -390,7 +390,15 @@ def test_stop_strings_cut_the_text_and_end_the_run_early(model):
         body = {"input_prefix": "Dear Ada,\n", "input_suffix": "", "prompt": "",
                 "n_predict": 48, "seed": 4, "stop": [stop], "language": "text"}
         inf = httpx.post(f"{base}/infill", json=body, timeout=60).json()
+        pieces = []
+        with httpx.stream("POST", f"{base}/v1/completions", timeout=60, json={
+                "prompt": "Once upon a time", "max_tokens": 48, "seed": 4, "temperature": 1.0,
+                "stop": [stop, stop + stop], "stream": True}) as resp:
+            for line in resp.iter_lines():
+                if line.startswith("data: {"):
+                    pieces += [c["text"] for c in json.loads(line[6:])["choices"]]
     ch = r["choices"][0]
+    assert "".join(pieces) == ch["text"]               # the stream never sent the cut part
     assert ch["finish_reason"] == "stop" and stop not in ch["text"]
     assert full.startswith(ch["text"])                 # a cut of what it would have written
     assert r["usage"]["forward_passes"] < 48           # the run ended once the stop was there

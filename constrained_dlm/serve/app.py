@@ -308,7 +308,7 @@ def create_app(model, config: ServerConfig | None = None):
         fut.add_done_callback(lambda _: queue.put_nowait(None))
         sent = ["" for _ in task.choices]
         decoders = [_PrefixText(model.vocab, c.region) for c in task.choices]
-        hold = max((len(s) for s in stops), default=1) - 1
+        hold = max((len(s) for s in stops), default=1) - 1 if stops else 0
 
         async def events():
             try:
@@ -330,8 +330,12 @@ def create_app(model, config: ServerConfig | None = None):
                     deltas = []
                     for k, (d, cv) in enumerate(zip(decoders, canvases)):
                         text = d.text(cv)
-                        safe = text[:len(text) - hold] if hold and stops else text
-                        if len(safe) > len(sent[k]) and _cut(safe, stops) is None:
+                        # never send what a stop string may cut: up to a stop found, else all
+                        # but the last len(stop) - 1 characters (a stop may start there)
+                        cut = _cut(text, stops)
+                        safe = cut if cut is not None else text[:len(text) - hold] if hold \
+                            else text
+                        if len(safe) > len(sent[k]) and safe.startswith(sent[k]):
                             deltas.append((safe[len(sent[k]):], None))
                             sent[k] = safe
                         else:
