@@ -139,3 +139,36 @@ def test_profile_compile_smoke(tokenizer_file, capsys):
     out = _load("profile_compile").main([str(DATA), "--limit", "2", "--tokenizer", tokenizer_file,
                                          "--top", "5"])
     assert out["total_s"] > 0 and "by cumulative" in capsys.readouterr().out
+
+
+def test_serve_load_smoke(tmp_path, capsys):
+    """The load test end to end on a real `cdlm serve` child process: both phases answer every
+    request with a valid output (chat JSON valid under the schema, Python infills compile)."""
+    for mod in ("fastapi", "uvicorn", "httpx", "jsonschema"):
+        pytest.importorskip(mod)
+    import json
+
+    out = tmp_path / "serve_load.json"
+    res = _load("serve_load").main(["--quick", "--requests", "6", "--clients", "3",
+                                    "--json", str(out), "--logdir", str(tmp_path / "logs")])
+    assert json.loads(out.read_text())["settings"] == res["settings"]
+    assert {"command", "date", "git_commit", "settings", "warm_up", "warm_up_result", "server",
+            "machine", "concurrent", "sequential", "speedup_requests_per_s",
+            "identical_outputs_across_phases"} <= set(res)
+    for name in ("concurrent", "sequential"):
+        ph = res[name]
+        assert {"wall_s", "requests_per_s", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+                "errors", "forward_passes", "rows_per_pass", "requests_per_pass",
+                "max_requests_in_one_pass", "mean_forward_passes_per_request",
+                "records"} <= set(ph), name
+        assert ph["requests"] == 6 and len(ph["records"]) == 6
+        assert ph["errors"] == 0, (name, ph["error_list"])
+        assert ph["status_counts"] == {"200": 6}
+        assert ph["chat_total"] == 2 and ph["chat_valid"] == 2, ph["error_list"]
+        assert ph["python_valid"] == ph["python_total"]
+        assert ph["forward_passes"] >= 1 and ph["mean_forward_passes_per_request"] >= 1
+    assert res["concurrent"]["clients"] == 3 and res["sequential"]["clients"] == 1
+    assert res["sequential"]["max_requests_in_one_pass"] == 1
+    assert res["server"]["alive_at_end"]
+    assert res["warm_up_result"]["errors"] == 0, res["warm_up_result"]["error_list"]
+    assert "| requests/s |" in capsys.readouterr().out
