@@ -36,6 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import api
 from ..compile.automaton import CompileLimits
 from ..compile.template import CompileOptions
+from ..infill import _full_holes
 from .engine import Engine, Job, Overloaded, ShuttingDown
 from .protocol import (ApiError, ChatCompletionRequest, CompletionRequest, InfillRequest)
 from . import tasks as T
@@ -273,7 +274,8 @@ def create_app(model, config: ServerConfig | None = None):
         out = []
         for c, res in zip(task.choices, results):
             text = c.finish(res)
-            reason = "length" if job.timed_out or _full(c, res) else "stop"
+            full = _full_holes(c.template, res.token_ids, model.vocab.pad_id)
+            reason = "length" if job.timed_out or full else "stop"
             word = ""
             cut = _cut(text, stops)
             if cut is not None:
@@ -289,6 +291,15 @@ def create_app(model, config: ServerConfig | None = None):
         return {"prompt_tokens": task.prompt_tokens, "completion_tokens": comp,
                 "total_tokens": task.prompt_tokens + comp,
                 "forward_passes": max(r.nfe for r in results)}
+
+    def openai_final(req, task: T.Task, base: dict, chunk):
+        """The end of an OpenAI stream: the unsent text with each finish reason, then the
+        usage chunk when ``stream_options.include_usage`` asks for it."""
+        def final(outs, results, rests):
+            yield chunk(rests)
+            if req.stream_options and req.stream_options.include_usage:
+                yield {**base, "choices": [], "usage": usage(task, outs, results)}
+        return final
 
     # -- streaming ---------------------------------------------------------------------------
 
@@ -425,11 +436,8 @@ def create_app(model, config: ServerConfig | None = None):
                     {"index": k, "text": t, "logprobs": None, "finish_reason": r}
                     for k, (t, r) in enumerate(deltas)]}
 
-            def final(outs, results, rests):
-                yield chunk(rests)
-                if req.stream_options and req.stream_options.include_usage:
-                    yield {**base, "choices": [], "usage": usage(task, outs, results)}
-            return stream(task, options, request, stops=stops, chunk=chunk, final=final)
+            return stream(task, options, request, stops=stops, chunk=chunk,
+                          final=openai_final(req, task, base, chunk))
         job = submit(task, options, stops=stops)
         results = await wait(job, request)
         outs = outputs(task, job, results, stops)
@@ -476,13 +484,9 @@ def create_app(model, config: ServerConfig | None = None):
                      "logprobs": None, "finish_reason": r}
                     for k, (t, r) in enumerate(deltas)]}
 
-            def final(outs, results, rests):
-                yield chunk(rests)
-                if req.stream_options and req.stream_options.include_usage:
-                    yield {**cbase, "choices": [], "usage": usage(task, outs, results)}
-            return stream(task, options, request, stops=stops, chunk=chunk, final=final,
-                          param="messages")
-        job = submit(task, options, param="messages")
+            return stream(task, options, request, stops=stops, chunk=chunk,
+                          final=openai_final(req, task, cbase, chunk), param="messages")
+        job = submit(task, options, param="messages", stops=stops)
         results = await wait(job, request)
         outs = outputs(task, job, results, stops)
         return {**base, "constraint": task.constraint, "choices": [
@@ -652,16 +656,6 @@ def _cut(text: str, stops: list[str]) -> str | None:
     """``text`` up to the first stop string, or None when none occurs."""
     hits = [i for i in (text.find(s) for s in stops) if i >= 0]
     return text[:min(hits)] if hits else None
-
-
-def _full(choice: T.Choice, res) -> bool:
-    """Did some hole use its whole budget while its language allowed more (cut by length)?"""
-    for h in choice.template.holes:
-        last = res.token_ids[h.start + h.length - 1]
-        longest = h.automaton.max_tokens
-        if last != choice.template.vocab.pad_id and (longest is None or longest > h.length):
-            return True
-    return False
 
 
 def _indent_cut(text: str, n_indent: int) -> str:
