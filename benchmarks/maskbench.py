@@ -133,6 +133,7 @@ class TemplateMatcher:
 
 def time_step(template: Template, min_len: int = 256, runs: int = 3, seed: int = 0) -> dict:
     from constrained_dlm.decode.constraint import HoleConstraints
+    from constrained_dlm.decode.noise import Noise, row_keys
     vocab = template.vocab
     prompt = max(0, min_len - len(template))
     seq_len = prompt + len(template)
@@ -145,11 +146,12 @@ def time_step(template: Template, min_len: int = 256, runs: int = 3, seed: int =
     build = time.perf_counter() - t0
     gen = torch.Generator().manual_seed(seed)
     logits = torch.randn(1, seq_len, vocab.size, generator=gen) * 3.0
+    noise = Noise(row_keys([seed]), torch.tensor([prompt]), torch.tensor([1]), seq_len)
     times = []
     for r in range(runs + 1):                        # run 0 is a warm-up
         t0 = time.perf_counter()
         an = cons.analyze(ids)
-        cons.propose(ids, logits, an, temperature=1.0, generator=gen)
+        cons.propose(ids, logits, an, temperature=1.0, noise=noise)
         if r:
             times.append(time.perf_counter() - t0)
     return {"canvas": seq_len, "holes": len(template.holes), "groups": len(cons.groups),

@@ -71,11 +71,14 @@ def sampler_options(model=None, **overrides) -> SamplerOptions:
 
 
 def generate(model, templates: Template | Sequence[Template], prompts=None, *,
-             options: SamplerOptions | None = None, on_step=None) -> list[Result]:
+             options: SamplerOptions | None = None, on_step=None,
+             row_seeds: Sequence[int] | None = None) -> list[Result]:
     """Fill one or many templates in one batched denoising run.
 
     ``options=None`` takes the model family's defaults (see :func:`sampler_options`);
-    ``on_step``: see :func:`~constrained_dlm.decode.sampler.denoise`."""
+    ``on_step``: see :func:`~constrained_dlm.decode.sampler.denoise`. ``row_seeds``: one seed
+    per template, in place of ``options.seed``: a template's output then does not depend on
+    which others share its batch (see :class:`~constrained_dlm.decode.sampler.Run`)."""
     if options is None:
         options = sampler_options(model)
     if isinstance(templates, Template):
@@ -83,7 +86,7 @@ def generate(model, templates: Template | Sequence[Template], prompts=None, *,
     if prompts is None or isinstance(prompts, (str, bytes)):
         prompts = [prompts] * len(templates)
     return denoise(model, list(templates), [_prompt_ids(model, p) for p in prompts], options,
-                   on_step=on_step)
+                   on_step=on_step, row_seeds=row_seeds)
 
 
 def generate_json(model, schema, prompt: str | None = None, *,

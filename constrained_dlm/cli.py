@@ -8,6 +8,10 @@ Examples::
          --trust-remote-code --revision <commit> --device cuda --dtype bfloat16
     cdlm fill examples/report.tpl --set customer=Ada --set order='{"id": 7}' --trace t.html
     cdlm fill examples/report.tpl --input records.jsonl --output filled.jsonl --batch-size 16
+    cdlm json --schema s.json --input s3://bucket/docs/ --input-format parquet \
+         --output s3://bucket/out/ --engine ray --ray-address auto --concurrency 8 --num-gpus 1 \
+         --model GSAI-ML/LLaDA-8B-Instruct --trust-remote-code --revision <commit>
+    cdlm infill --input edits.jsonl --output middles.jsonl --prefix-field before --suffix-field after
     cdlm regex "[0-9]{3}-[0-9]{4}" --model path/to/bert
     cdlm regex "[0-9]{3}-[0-9]{4}" --tokenizer path/to/tokenizer.json --denoiser adversarial
     cdlm grammar sql --prompt "names of users older than 30" --max-tokens 40
@@ -23,9 +27,12 @@ model family's published defaults.
 
 Batch runs (``--input``/``--output``) append one JSON line per record, skip records already in
 the output (re-run the same command to resume), write failing records with their error and go on.
+``--engine ray`` runs the same job on Ray Data actors (``--output`` is then a folder Ray's
+writers fill, JSONL or Parquet); see ``constrained_dlm/batch/ray_data.py``.
 
 Exit codes: 0 ok; 1 internal error (a bug); 2 bad input (spec, template, flags, files);
-3 compile limit or token budget; 4 a batch finished but some records failed; 130 interrupted.
+3 compile limit or token budget; 4 a batch finished but some records failed; 5 a Ray job failed
+as a whole (re-run to resume); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -38,35 +45,30 @@ import sys
 from . import api
 from .compile.template import CompileOptions
 from .decode.sampler import SamplerOptions
-from .errors import BudgetError, CompileLimitError, ModelError, SpecError
+from .errors import BudgetError, CompileLimitError, ModelError, RayJobError, SpecError
+from .models.spec import ModelSpec
+
+
+def _model_spec(args) -> ModelSpec:
+    return ModelSpec(model=args.model, family=args.family, device=args.device, dtype=args.dtype,
+                     trust_remote_code=args.trust_remote_code, revision=args.revision,
+                     chat=not args.no_chat, tokenizer=args.tokenizer, denoiser=args.denoiser,
+                     seed=args.seed)
 
 
 def _model(args):
-    if args.tokenizer or args.denoiser:
-        from .compile.vocabulary import Vocabulary
-        from .models.standins import AdversarialDenoiser, RandomDenoiser
-        if args.model:
-            raise SpecError("--model and --tokenizer/--denoiser exclude each other: the stand-in "
-                            "denoisers replace the model")
-        if not args.tokenizer:
-            raise SpecError("--denoiser needs --tokenizer (a tokenizer.json file or folder)")
-        vocab = Vocabulary.from_tokenizer(args.tokenizer)
-        cls = {"random": RandomDenoiser, "adversarial": AdversarialDenoiser}[args.denoiser or "random"]
-        return cls(vocab, seed=args.seed)
-    from transformers.utils import logging as hf_logging
+    return _model_spec(args).load()
 
-    from .models.loader import load_model
-    hf_logging.disable_progress_bar()          # the CLI's stderr is for our messages
-    return load_model(args.model, family=args.family, device=args.device, dtype=args.dtype,
-                      trust_remote_code=args.trust_remote_code, revision=args.revision,
-                      chat=not args.no_chat)
+
+def _sampler_overrides(args) -> dict:
+    """The sampler flags given (None: the model family's default)."""
+    return {"steps": args.steps, "block_size": args.block_size, "remasking": args.remasking,
+            "temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
+            "seed": args.seed, "threshold": args.threshold}
 
 
 def _sampler(args, model) -> SamplerOptions:
-    return api.sampler_options(model, steps=args.steps, block_size=args.block_size,
-                               remasking=args.remasking, temperature=args.temperature,
-                               top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                               threshold=args.threshold)
+    return api.sampler_options(model, **_sampler_overrides(args))
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -123,6 +125,22 @@ def _batch_flags(p: argparse.ArgumentParser) -> None:
                    help="run records again whose earlier result was an error")
     b.add_argument("--limit", type=int, help="process at most this many new records")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    e = p.add_argument_group("engine (batch runs)")
+    e.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this process; ray: Ray Data actors, each loading the model once "
+                   "(needs the [ray] extra; --output is then a folder)")
+    e.add_argument("--ray-address", help="ray: an existing cluster ('auto', "
+                   "'ray://head:10001'); default: a local Ray on this machine")
+    e.add_argument("--concurrency", type=int, default=1, help="ray: actors (model copies)")
+    e.add_argument("--num-gpus", type=float, default=0.0, help="ray: GPUs per actor (1 for a "
+                   "model per GPU; 0: CPU actors)")
+    e.add_argument("--num-cpus", type=float, help="ray: CPUs per actor (default: 1 with GPUs; "
+                   "CPU actors share the CPUs, leaving some for reading and writing)")
+    e.add_argument("--input-format", choices=["jsonl", "parquet"],
+                   help="ray: how to read --input (default: parquet for .parquet paths, else "
+                   "JSONL); --input may be a folder or an object-store URI")
+    e.add_argument("--output-format", choices=["jsonl", "parquet"], default="jsonl",
+                   help="ray: the writer of the output folder")
 
 
 def main(argv=None) -> int:
@@ -165,8 +183,8 @@ def main(argv=None) -> int:
                         "at LINE:COL (1-based column, inside a line where an expression is "
                         "expected), fill every hole jointly, and print the file (or --write it). "
                         "The filled file always compiles.")
-    pi.add_argument("file", help="a Python source file")
-    pi.add_argument("--at", action="append", required=True, metavar="LINE[:COL]",
+    pi.add_argument("file", nargs="?", help="a Python source file")
+    pi.add_argument("--at", action="append", metavar="LINE[:COL]",
                     help="where a hole goes (repeat for several holes)")
     pi.add_argument("--max-tokens", type=int, default=64, help="token budget per hole")
     pi.add_argument("--write", action="store_true", help="rewrite FILE in place")
@@ -180,7 +198,15 @@ def main(argv=None) -> int:
     pi.add_argument("--grammar", help="not Python: each middle is a sentence of this lark "
                     "grammar (bundled name, .lark file)")
     pi.add_argument("--start", help="with --grammar: the start rule of the middles")
+    pi.add_argument("--prefix-field", default="prefix", help="batch: the record field holding "
+                    "the text before the hole")
+    pi.add_argument("--suffix-field", default="suffix", help="batch: the record field holding "
+                    "the text after it")
+    pi.add_argument("--language", choices=["auto", "python", "text"], default="auto",
+                    help="batch: python-valid middles (auto: when the code around the hole is "
+                    "Python, else free text)")
     _common(pi)
+    _batch_flags(pi)
     ps = sub.add_parser("serve", help="serve the model over HTTP: OpenAI-compatible "
                         "/v1/completions and /v1/chat/completions, llama.cpp's /infill",
                         formatter_class=ex, epilog=_SERVE_EXAMPLES)
@@ -211,12 +237,12 @@ def main(argv=None) -> int:
             print(f"{name:10s} {fam.auto_class:21s} {remote:12s} {fam.summary}")
         return 0
     try:
-        if args.command == "infill":
-            return _infill(args)
         if args.command == "serve":
             return _serve(args)
         if getattr(args, "input", None) or getattr(args, "output", None):
             return _batch(args)
+        if args.command == "infill":
+            return _infill(args)
         model = _model(args)
         copts = CompileOptions(lenient=args.lenient)
         if args.command == "json":
@@ -228,7 +254,7 @@ def main(argv=None) -> int:
             for kw, ptr in res.template.report.dropped:
                 print(f"warning: dropped keyword {kw!r} at {ptr or '/'}", file=sys.stderr)
         elif args.command == "fill":
-            from .batch import _jsonable
+            from .batch.tasks import _jsonable
             from .compile.template import Template
             from .specs.document import Document, render_refs
             doc = Document.load(args.template)
@@ -259,6 +285,9 @@ def main(argv=None) -> int:
     except (SpecError, ModelError, OSError) as e:
         print(f"cdlm: error: {e}", file=sys.stderr)
         return 2
+    except RayJobError as e:
+        print(f"cdlm: error: {e}", file=sys.stderr)
+        return 5
     except KeyboardInterrupt:
         print("cdlm: interrupted", file=sys.stderr)
         return 130
@@ -370,31 +399,74 @@ def _emit(args, res, text, value) -> None:
 
 
 def _batch(args) -> int:
-    from .batch import FillTask, JsonTask, run_jsonl
-    if args.command not in ("json", "fill"):
-        raise SpecError("--input / --output work with `cdlm json` and `cdlm fill`")
     if not (args.input and args.output):
         raise SpecError("a batch run needs both --input and --output")
     if args.live:
         raise SpecError("--live shows single runs; batch runs show a progress bar")
     if args.batch_size < 1:
         raise SpecError("--batch-size must be at least 1")
-    copts = CompileOptions(lenient=args.lenient)
-    if args.command == "fill":
-        from .specs.document import Document
-        task = FillTask(Document.load(args.template), prompt=args.prompt or None,
-                        compile_options=copts)
-    else:
-        from .specs.json_schema import load_schema
-        task = JsonTask(load_schema(args.schema), prompt_field=args.prompt_field,
-                        prompt=args.prompt or None, compile_options=copts)
+    task = _batch_task(args)
+    if args.engine == "ray":
+        return _batch_ray(args, task)
+    if args.output_format != "jsonl" or args.input_format not in (None, "jsonl"):
+        raise SpecError("Parquet needs --engine ray (the local engine reads and writes one "
+                        "JSONL file)")
+    from .batch import run_jsonl
     model = _model(args)
     if args.command == "json":                 # a bad schema fails once, not once per record
-        api.compile_json_schema(task.schema, model.vocab, copts)
+        api.compile_json_schema(task.schema, model.vocab, task.compile_options)
     summary = run_jsonl(model, task, args.input, args.output, options=_sampler(args, model),
                         batch_size=args.batch_size, id_field=args.id_field,
                         progress=not args.no_progress, retry_failed=args.retry_failed,
                         trace=args.trace, limit=args.limit)
+    return _summary_exit(summary)
+
+
+def _batch_task(args):
+    """The per-record task of a batch run (checked before any model loads)."""
+    from .batch import FillTask, InfillTask, JsonTask
+    copts = CompileOptions(lenient=args.lenient)
+    if args.command == "fill":
+        from .specs.document import Document
+        return FillTask(Document.load(args.template), prompt=args.prompt or None,
+                        compile_options=copts)
+    if args.command == "json":
+        from .specs.json_schema import load_schema, schema_to_pieces
+        schema = load_schema(args.schema)
+        schema_to_pieces(schema, lenient=copts.lenient, max_depth=copts.max_depth)
+        return JsonTask(schema, prompt_field=args.prompt_field, prompt=args.prompt or None,
+                        compile_options=copts)
+    if args.command == "infill":
+        given = [f for f, v in (("FILE", args.file), ("--at", args.at), ("--regex", args.regex),
+                                ("--grammar", args.grammar), ("--grow", args.grow),
+                                ("--write", args.write)) if v]
+        if given:
+            raise SpecError(f"{', '.join(given)}: single-file options; a batch infill fills the "
+                            "hole between each record's --prefix-field and --suffix-field")
+        return InfillTask(prefix_field=args.prefix_field, suffix_field=args.suffix_field,
+                          language=args.language, max_tokens=args.max_tokens,
+                          prompt=args.prompt or None, compile_options=copts)
+    raise SpecError("--input / --output work with `cdlm json`, `cdlm fill` and `cdlm infill`")
+
+
+def _batch_ray(args, task) -> int:
+    from .batch.ray_data import run_ray
+    if args.trace:
+        raise SpecError("--trace needs the local engine (the first batch runs on a Ray actor)")
+    if args.concurrency < 1:
+        raise SpecError("--concurrency must be at least 1")
+    summary = run_ray(task, _model_spec(args), args.input, args.output,
+                      options=_sampler_overrides(args), id_field=args.id_field,
+                      batch_size=args.batch_size, concurrency=args.concurrency,
+                      num_gpus=args.num_gpus, num_cpus=args.num_cpus,
+                      output_format=args.output_format, input_format=args.input_format,
+                      retry_failed=args.retry_failed,
+                      limit=args.limit, address=args.ray_address,
+                      progress=not args.no_progress)
+    return _summary_exit(summary)
+
+
+def _summary_exit(summary) -> int:
     print(f"cdlm: {summary.line()}", file=sys.stderr)
     if summary.interrupted:
         return 130
@@ -403,6 +475,9 @@ def _batch(args) -> int:
 
 def _infill(args) -> int:
     from .infill import Gap, infill_document
+    if not (args.file and args.at):
+        raise SpecError("infill needs a FILE and at least one --at (or --input and --output for "
+                        "a batch of prefix/suffix records)")
     if args.trace or args.live:
         raise SpecError("--trace and --live are not available for infill yet; use them with "
                         "json, fill, regex or grammar")

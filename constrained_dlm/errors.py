@@ -81,3 +81,8 @@ class ModelError(ConstrainedDLMError, ValueError):
 
 class RemoteCodeRequired(ModelError):
     """The checkpoint ships its own modeling code and the caller did not opt in to running it."""
+
+
+class RayJobError(ConstrainedDLMError):
+    """A batch job failed as a whole on Ray (the cluster, an actor that could not load the
+    model): not one record's fault; re-running the same command resumes where it stopped."""

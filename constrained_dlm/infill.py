@@ -39,10 +39,11 @@ import numpy as np
 
 from .compile.template import CompileOptions, Hole, Template
 from .decode.sampler import SamplerOptions
-from .errors import BudgetError, SpecError, ValidationFailure
+from .errors import BudgetError, CompileLimitError, SpecError, ValidationFailure
 from .specs.pieces import Slot
 
 __all__ = ["Gap", "InfillResult", "PreparedInfill", "infill", "infill_document", "prepare_infill",
+           "prepare_middle", "middle_between",
            "DEFAULT_CONTEXT"]
 
 DEFAULT_CONTEXT = (512, 256)
@@ -199,6 +200,71 @@ def prepare_infill(vocab, segments: Sequence, *, language: str | None = "python"
     tpl, truncated = _template(texts, specs, autos, vocab, context_tokens, compile_options)
     return PreparedInfill(template=tpl, texts=texts, specs=specs, autos=autos, contexts=contexts,
                           truncated=truncated, compile_s=time.perf_counter() - t0)
+
+
+TEXT_REGEX = "(?s:.*)"
+"""A free-text middle: any UTF-8, pads only at the end."""
+
+
+def prepare_middle(vocab, prefix: str, suffix: str, *, language: str = "auto",
+                   max_tokens: int = 64,
+                   context_tokens: tuple[int | None, int | None] = DEFAULT_CONTEXT,
+                   compile_options: CompileOptions = CompileOptions()
+                   ) -> tuple[PreparedInfill, str, list[str]]:
+    """The one hole between ``prefix`` and ``suffix``, compiled: Python-valid when ``language``
+    is ``python`` (or ``auto`` and the code around the hole is Python), else free text (``text``).
+
+    Returns (prepared, the kind used: ``python`` / ``text``, notes saying why ``auto`` fell back).
+    With ``language="python"`` a context that is not Python raises, naming why."""
+    if language not in ("auto", "python", "text"):
+        raise SpecError(f"unknown infill language {language!r}; choose auto, python or text")
+    notes = []
+    segments = [prefix, Gap(), suffix]
+    if language in ("auto", "python"):
+        try:
+            prep = prepare_infill(vocab, segments, language="python", max_tokens=max_tokens,
+                                  context_tokens=context_tokens, compile_options=compile_options)
+            return prep, "python", notes
+        except (SpecError, BudgetError, CompileLimitError) as e:
+            if language == "python":
+                raise
+            notes.append(f"not constrained as Python: {e}")
+    prep = prepare_infill(vocab, segments, language=None, regex=TEXT_REGEX,
+                          max_tokens=max_tokens, context_tokens=context_tokens,
+                          compile_options=compile_options)
+    return prep, "text", notes
+
+
+def middle_between(prefix: str, suffix: str, res: InfillResult, *, python: bool) -> str:
+    """The text to insert between the caller's ``prefix`` and ``suffix`` (for a hole prepared
+    by :func:`prepare_middle`).
+
+    A Python hole on a whitespace-only line replaces that line (``infill`` writes whole lines at
+    the indentation the code needs), so the filled document is not always ``prefix + middle +
+    suffix``: the cursor may sit after some indentation, and the line's newline belongs to the
+    suffix. The answer is the first of these that makes ``prefix + answer + suffix`` compile:
+    the document's own middle span, the middle without the indentation the caller already has
+    (and without the newline the suffix brings), or the middle on lines of its own below a
+    blank cursor line (always valid Python)."""
+    doc = res.document
+    if not python:
+        return res.text
+    if doc.startswith(prefix) and doc.endswith(suffix) and len(doc) >= len(prefix) + len(suffix):
+        return doc[len(prefix):len(doc) - len(suffix)]
+    from .specs.python_code import compiles
+    middle = res.text
+    indent = prefix[prefix.rfind("\n") + 1:]
+    body = middle[:-1] if middle.endswith("\n") and suffix.lstrip(" \t").startswith("\n") \
+        else middle
+    tries = []
+    if body.startswith(indent):
+        tries.append(body[len(indent):])
+    tries.append("\n" + body if body else "")
+    for t in tries:
+        if compiles(prefix + t + suffix):
+            return t
+    raise ValidationFailure(f"no way to insert the middle {middle!r} at the cursor keeps the "
+                            "file compiling (a library bug)")
 
 
 def _full_holes(tpl: Template, ids, pad_id: int) -> set[int]:

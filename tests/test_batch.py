@@ -180,3 +180,34 @@ def test_cli_infill_format_json_and_refused_watchers(tokenizer_file, tmp_path, c
     assert len(got["middles"]) == 1 and got["nfe"] >= 1
     assert main(["infill", str(f), "--at", "2", "--trace", str(tmp_path / "t.html")] + common) == 2
     assert "not available for infill" in capsys.readouterr().err
+
+
+def test_cli_infill_batch_middles_fit_between_prefix_and_suffix(tokenizer_file, tmp_path, capsys):
+    # each record is a cursor in a file: the middle must make prefix + middle + suffix valid
+    # (Python: it compiles, checked here with compile(); not Python: free text), whatever the
+    # adversarial denoiser prefers; a record without its suffix is an error row
+    recs = [
+        {"id": "call", "before": "def area(w, h):\n    return ", "after": "\n"},
+        {"id": "blank-line", "before": "def f(x):\n    ", "after": "\n    return x\n"},
+        {"id": "prose", "before": "Dear Ada,\nthank you for ", "after": " yesterday.\n"},
+        {"id": "no-suffix", "before": "x = "},
+    ]
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    args = ["infill", "--input", str(inp), "--output", str(out), "--prefix-field", "before",
+            "--suffix-field", "after", "--max-tokens", "12", "--tokenizer", tokenizer_file,
+            "--denoiser", "adversarial", "--no-progress"]
+    assert main(args) == 4
+    assert "3 done, 1 failed" in capsys.readouterr().err
+    rows = {r["id"]: r for r in _rows(out)}
+    by_id = {r["id"]: r for r in recs}
+    for rid in ("call", "blank-line"):
+        assert rows[rid]["language"] == "python"
+        compile(by_id[rid]["before"] + rows[rid]["middle"] + by_id[rid]["after"], rid, "exec")
+    assert rows["prose"]["language"] == "text" and isinstance(rows["prose"]["middle"], str)
+    assert not rows["no-suffix"]["ok"] and "no 'after' field" in rows["no-suffix"]["error"]
+    # single-file flags are refused by name in a batch run, and the engine's Parquet needs Ray
+    assert main(args + ["--at", "3"]) == 2
+    assert "--at: single-file options" in capsys.readouterr().err
+    assert main(["infill", "--tokenizer", tokenizer_file]) == 2
+    assert "needs a FILE and at least one --at" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,17 @@ def test_serve_load_smoke(tmp_path, capsys):
     assert res["server"]["alive_at_end"]
     assert res["warm_up_result"]["errors"] == 0, res["warm_up_result"]["error_list"]
     assert "| requests/s |" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_ray_batch_smoke(tmp_path, capsys):
+    """The Ray benchmark end to end: every run's rows valid and identical to the local engine's."""
+    pytest.importorskip("ray")
+    out = tmp_path / "ray_batch.json"
+    res = _load("ray_batch").main(["--quick", "--json", str(out), "--workdir", str(tmp_path)])
+    assert json.loads(out.read_text())["how"] == res["how"]
+    assert [r["run"] for r in res["runs"]] == ["local-2t", "ray-2a", "local-1t", "ray-1a",
+                                               "local-1t", "ray-1a"]
+    for r in res["runs"]:
+        assert r["rows"] == r["ok"] == r["valid"] == r["identical_to_local_1t"] == r["records"]
+    assert "overhead per record" in capsys.readouterr().out

@@ -29,12 +29,15 @@ import numpy as np
 import torch
 
 from ..compile.automaton import TokenAutomaton
+from .noise import Noise
 from .remasking import Remasking, confidence
 
 NEG_INF = float("-inf")
 DENSE_FRACTION = 0.25      # valid (state, class) pairs above which the dense sweeps are used
 DENSE_MAX_STATES = 4096    # ... as long as the (S, S) adjacency stays small (64 MB at this cap)
 MIN_TEMPERATURE = 1e-6     # below this, sampling is decoded as temperature 0 (logits / T overflow)
+# Salts of the random draws (:class:`Noise`): one per use, so that no two uses share numbers.
+_TOKEN, _PICK, _JOINT, _JOINT_RETRY, _RANDOM = range(1, 6)
 
 
 @dataclass
@@ -240,8 +243,7 @@ class HoleConstraints:
 
     def propose(self, ids: torch.Tensor, logits: torch.Tensor, analysis: Analysis, *,
                 temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
-                generator: torch.Generator | None = None,
-                remasking: Remasking = "low_confidence"):
+                noise: Noise | None = None, remasking: Remasking = "low_confidence"):
         """One jointly valid completion of every hole, and a remasking score per position.
 
         Returns flat canvas indices of the masked hole positions, the proposed token for each and
@@ -252,9 +254,15 @@ class HoleConstraints:
         in class space wherever possible: about six full passes per step (gather, class max,
         exp, class sum, pick), plus one for ``margin`` / ``entropy`` scores and a Gumbel draw
         when sampling. Top-k / top-p take the slower token-level path.
+
+        ``noise`` gives the random draws, keyed by canvas position (so a row's proposal never
+        depends on the other rows); needed when sampling and for ``random`` remasking.
         """
         if temperature < MIN_TEMPERATURE:      # the T -> 0 limit of sampling is the MAP choice
             temperature = 0.0
+        if noise is None and (temperature > 0 or remasking == "random"):
+            raise ValueError("propose() needs noise= to sample (temperature > 0) or for "
+                             "remasking='random'")
         b_n, l_n, v_n = logits.shape
         flat_logits = logits.reshape(b_n * l_n, v_n)
         ids_flat = ids.reshape(-1)
@@ -276,17 +284,18 @@ class HoleConstraints:
             allowed_m = allowed[masked]                                      # (M, C + 1)
             agg = "max" if temperature <= 0 else "sum"
             filtered = temperature > 0 and bool(top_k or top_p)
+            rand = noise.uniform(mpos, 1, _RANDOM)[:, 0] if remasking == "random" else None
             if filtered:
-                pick, conf, w_m, retry = self._token_level(g, lg, allowed_m, cls_idx, top_k, top_p,
-                                                           remasking, generator)
+                pick, w_m, retry = self._token_level(g, lg, allowed_m, cls_idx, top_k, top_p,
+                                                     remasking, noise, mpos, rand)
             else:
                 w_m, log_z, mx, stats = _class_stats(lg, cls_idx, allowed_m, c_all, agg, remasking)
             w = torch.where(sym, 0.0, NEG_INF)                               # committed: 0 at own class
             w[masked] = w_m
-            choice = self._joint_choice(g, w, agg, generator)                # (H, N) classes
+            choice = self._joint_choice(g, w, agg, noise, _JOINT)            # (H, N) classes
             if filtered and bool(((choice < 0) & masked).any()):
                 w[masked] = retry                                            # filter too strict
-                choice = self._joint_choice(g, w, agg, generator)
+                choice = self._joint_choice(g, w, agg, noise, _JOINT_RETRY)
             ch = choice[masked].clamp(min=0)
             if filtered:
                 pick, conf = pick(ch)
@@ -294,11 +303,11 @@ class HoleConstraints:
                 # the token inside the chosen class: argmax (or exact sample) of the model within it
                 scores = torch.where(cls_idx[None, :] == ch[:, None], lg, NEG_INF)
                 if temperature > 0:
-                    scores += _gumbel(scores.shape, generator, scores.device)
+                    scores += noise.gumbel(mpos, v_n, _TOKEN)
                 pick = scores.argmax(-1)
                 empty = ~torch.isfinite(mx.gather(1, ch[:, None])[:, 0])
                 pick = torch.where(empty, g.class_rep[ch], pick)
-                conf = _score(remasking, lg.gather(1, pick[:, None])[:, 0] - log_z, stats, generator)
+                conf = _score(remasking, lg.gather(1, pick[:, None])[:, 0] - log_z, stats, rand)
             out_pos.append(mpos)
             out_tok.append(pick)
             out_conf.append(conf)
@@ -307,7 +316,7 @@ class HoleConstraints:
             return e, e, torch.zeros(0, device=logits.device)
         return torch.cat(out_pos), torch.cat(out_tok), torch.cat(out_conf)
 
-    def _token_level(self, g, lg, allowed_m, cls_idx, top_k, top_p, remasking, generator):
+    def _token_level(self, g, lg, allowed_m, cls_idx, top_k, top_p, remasking, noise, mpos, rand):
         """Top-k / top-p need token-level log-probs: the (slower) path for filtered sampling."""
         c_all = g.trans.shape[1]
         tok_ok = allowed_m[:, cls_idx.clamp(max=c_all - 1)] & (cls_idx < c_all)
@@ -318,16 +327,18 @@ class HoleConstraints:
 
         def pick(ch):
             scores = lp_f.masked_fill(cls_idx[None, :] != ch[:, None], NEG_INF)
-            scores = scores + _gumbel(scores.shape, generator, scores.device)
+            scores += noise.gumbel(mpos, scores.shape[1], _PICK)
             tok = scores.argmax(-1)
             empty = ~torch.isfinite(scores.max(-1).values)
             tok = torch.where(empty, g.class_rep[ch], tok)
-            return tok, confidence(lp, tok, remasking, generator)
+            return tok, confidence(lp, tok, remasking, rand)
 
-        return pick, None, w_m, retry
+        return pick, w_m, retry
 
-    def _joint_choice(self, g: _Group, w: torch.Tensor, agg: str, generator) -> torch.Tensor:
-        """Backward log-messages, then forward choices: a class per position, jointly valid."""
+    def _joint_choice(self, g: _Group, w: torch.Tensor, agg: str, noise: Noise | None,
+                      salt: int) -> torch.Tensor:
+        """Backward log-messages, then forward choices: a class per position, jointly valid.
+        Sampling (``agg == "sum"``) draws each choice with Gumbel noise keyed by its position."""
         h_n, n_n, c_n = w.shape
         s_n = g.trans.shape[0]
         dev = w.device
@@ -362,13 +373,15 @@ class HoleConstraints:
             beta[:, i] = torch.where(g.present[:, i, None], red, beta[:, i + 1])
         state = torch.full((h_n,), g.initial, dtype=torch.long, device=dev)
         choice = torch.full((h_n, n_n), -1, dtype=torch.long, device=dev)
+        if agg == "sum":           # one draw for every index: a call per index costs ~50 small ops
+            gumbel = noise.gumbel(g.pos.reshape(-1), c_n, salt).view(h_n, n_n, c_n)
         ar = torch.arange(h_n, device=dev)
         for i in range(n_n):
             nxt = g.trans0[state]                                             # (H, C)
             sc = w[:, i] + beta[ar[:, None], i + 1, nxt]
             sc = sc.masked_fill(~g.valid[state], NEG_INF)
             if agg == "sum":
-                sc = sc + _gumbel(sc.shape, generator, dev)
+                sc = sc + gumbel[:, i]
             c = sc.argmax(-1)
             ok = torch.isfinite(sc.gather(1, c[:, None]))[:, 0] & g.present[:, i]
             choice[:, i] = torch.where(ok, c, -1)
@@ -409,7 +422,7 @@ def _class_stats(lg, cls_idx, allowed_m, c_all: int, agg: str, remasking: str):
     return w, log_z, mx, stats
 
 
-def _score(remasking: str, tok_lp: torch.Tensor, stats, generator) -> torch.Tensor:
+def _score(remasking: str, tok_lp: torch.Tensor, stats, rand) -> torch.Tensor:
     """Remasking score from the picked token's constrained log-prob and :func:`_class_stats`."""
     if remasking == "low_confidence":
         return tok_lp.exp()
@@ -419,7 +432,7 @@ def _score(remasking: str, tok_lp: torch.Tensor, stats, generator) -> torch.Tens
     if remasking == "entropy":
         return stats
     if remasking == "random":
-        return torch.rand(tok_lp.shape, generator=generator, device=tok_lp.device)
+        return rand
     raise ValueError(f"unknown remasking {remasking!r}")
 
 
@@ -448,7 +461,3 @@ def _filter(lp: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.T
         lp = lp.masked_fill(torch.zeros_like(drop).scatter(1, order, drop), NEG_INF)
     return lp
 
-
-def _gumbel(shape, generator, device) -> torch.Tensor:
-    u = torch.rand(shape, generator=generator, device=device).clamp_(1e-10, 1 - 1e-10)
-    return -torch.log(-torch.log(u))

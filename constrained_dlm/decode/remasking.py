@@ -10,9 +10,11 @@ Remasking = Literal["low_confidence", "margin", "entropy", "random"]
 REMASKING = ("low_confidence", "margin", "entropy", "random")
 
 
-def confidence(lp: torch.Tensor, tok: torch.Tensor, how: Remasking, gen) -> torch.Tensor:
+def confidence(lp: torch.Tensor, tok: torch.Tensor, how: Remasking,
+               uniform: torch.Tensor | None = None) -> torch.Tensor:
     """Scores from full log-probs ``lp`` (P, V) of each proposed position and its token ``tok``:
-    the token's probability (LLaDA), the top-2 margin, minus the entropy (Dream), or random."""
+    the token's probability (LLaDA), the top-2 margin, minus the entropy (Dream), or random:
+    the caller's uniform draws ``uniform`` (P,), so that it decides what they are keyed by."""
     if how == "low_confidence":
         return lp.gather(1, tok[:, None])[:, 0].exp()
     if how == "margin":
@@ -22,5 +24,7 @@ def confidence(lp: torch.Tensor, tok: torch.Tensor, how: Remasking, gen) -> torc
         p = lp.exp()
         return (p * lp.masked_fill(p == 0, 0.0)).sum(-1)  # = -entropy
     if how == "random":
-        return torch.rand(tok.shape, generator=gen, device=tok.device)
+        if uniform is None:
+            raise ValueError("remasking='random' needs uniform draws")
+        return uniform
     raise ValueError(f"unknown remasking {how!r}; choose one of {', '.join(REMASKING)}")

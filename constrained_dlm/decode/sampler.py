@@ -9,6 +9,7 @@ or every position above a confidence threshold); the rest stay masked for the ne
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -18,8 +19,8 @@ import torch
 
 from ..compile.template import Template
 from .constraint import HoleConstraints
+from .noise import Noise, row_keys
 from .remasking import REMASKING, Remasking
-
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,10 @@ class SamplerOptions:
     top_k: int | None = None          # sample among the k best allowed tokens per position
     top_p: float | None = None        # nucleus over the allowed tokens per position
     threshold: float | None = None    # commit every position with confidence >= threshold (>= 1)
-    seed: int | None = 0              # same seed, same inputs, same outputs
+    # Same seed, same batch, same outputs; row b draws from a key of (seed, b), so identical
+    # canvases in one batch still differ. None: a fresh seed. Row seeds (``denoise(row_seeds=)``)
+    # replace it: a row's output then ignores its batch-mates.
+    seed: int | None = 0
     record_history: bool = False      # keep the canvas after every step (for traces)
 
 
@@ -64,13 +68,15 @@ class _Row:
 
 
 def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int]] | None = None,
-            options: SamplerOptions = SamplerOptions(), *, on_step=None) -> list[Result]:
+            options: SamplerOptions = SamplerOptions(), *, on_step=None,
+            row_seeds: Sequence[int] | None = None) -> list[Result]:
     """Fill a batch of templates (each after its prompt ids) with ``model``.
 
     ``on_step(step, nfe, canvases)``, if given, is called after every change of the canvas
-    (a live view, a progress display): ``canvases[b]`` is template b's ids (numpy)."""
+    (a live view, a progress display): ``canvases[b]`` is template b's ids (numpy).
+    ``row_seeds``: one seed per template, in place of ``options.seed`` (see :class:`Run`)."""
     run = Run(templates, prompts, options, device=getattr(model, "device", torch.device("cpu")),
-              on_step=on_step)
+              on_step=on_step, row_seeds=row_seeds)
     sync = torch.cuda.synchronize if run.device.type == "cuda" else (lambda: None)
     while run.settle():
         t1 = time.perf_counter()
@@ -91,12 +97,19 @@ class Run:
         while run.settle():                  # forced positions committed; a pass is needed
             run.advance(model(*run.inputs()))
         results = run.results()
+
+    Random draws (sampling, ``random`` remasking) are keyed per row (:mod:`.noise`): by
+    ``row_seeds[b]`` when given, else by (``options.seed``, b). With ``row_seeds``, a row's output
+    depends only on its template, prompt, row seed and the options, not on its batch-mates, as
+    far as the model's forward pass is batch-invariant (it is on CPU in float32 in our tests;
+    GPU bf16 kernels may not be).
     """
 
     def __init__(self, templates: Sequence[Template],
                  prompts: Sequence[Sequence[int]] | None = None,
                  options: SamplerOptions = SamplerOptions(), *,
-                 device: torch.device | str = "cpu", on_step=None):
+                 device: torch.device | str = "cpu", on_step=None,
+                 row_seeds: Sequence[int] | None = None):
         if options.remasking not in REMASKING:
             raise ValueError(f"unknown remasking {options.remasking!r}; choose one of "
                              f"{', '.join(REMASKING)}")
@@ -124,8 +137,15 @@ class Run:
         self.ids, self.attn = ids.to(device), attn.to(device)
         self.cons = HoleConstraints(holes, seq_len=seq_len, vocab_size=vocab.size, pad_id=pad_id,
                                     mask_id=self.mask_id, device=device)
-        self.gen = torch.Generator(device=device)
-        self.gen.manual_seed(options.seed if options.seed is not None else torch.seed())
+        if row_seeds is not None:
+            if len(row_seeds) != len(templates):
+                raise ValueError(f"{len(row_seeds)} row seeds for {len(templates)} templates")
+            keys = row_keys(row_seeds)
+        else:
+            seed = options.seed if options.seed is not None else secrets.randbits(64)
+            keys = row_keys([seed] * len(templates), range(len(templates)))
+        self.keys = keys.to(device)
+        self.starts = torch.tensor([r.start for r in self.rows], device=device)
         self.finish_now = False       # commit the whole valid proposal at the next pass (deadline)
         self.forward_s = 0.0          # time in forward passes (whoever runs them adds it)
         self.constraint_s = 0.0
@@ -192,8 +212,11 @@ class Run:
         for b in act.tolist():
             rows[b].nfe += 1
         t2 = time.perf_counter()
+        # keyed by each row's own pass count: the same whichever rows share this pass
+        noise = Noise(self.keys, self.starts,
+                      torch.tensor([r.nfe for r in rows], device=self.device), seq_len)
         pos, tok, conf = self.cons.propose(self.ids, logits, self._an, temperature=o.temperature,
-                                           top_k=o.top_k, top_p=o.top_p, generator=self.gen,
+                                           top_k=o.top_k, top_p=o.top_p, noise=noise,
                                            remasking=o.remasking)
         if self.finish_now:     # the proposal is jointly valid: committing all of it is safe
             keep = torch.ones_like(pos, dtype=torch.bool)

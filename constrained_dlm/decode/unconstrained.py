@@ -80,8 +80,10 @@ def denoise_unconstrained(model, prompts: Sequence[Sequence[int]],
             else:
                 tok = lp.argmax(-1)
             flat = masked.view(-1).nonzero()[:, 0]
+            rand = (torch.rand(flat.shape, generator=gen, device=device)
+                    if options.remasking == "random" else None)
             conf = confidence(lp.view(-1, lp.shape[-1])[flat], tok.view(-1)[flat],
-                               options.remasking, gen)
+                              options.remasking, rand)
             score = torch.full((n_rows * seq_len,), float("-inf"), device=device)
             score[flat] = conf
             score = score.view(n_rows, seq_len)

@@ -17,10 +17,9 @@ from .. import api
 from ..compile.template import CompileOptions, Template
 from ..errors import (BudgetError, CompileLimitError, InvalidSchemaError, SpecError,
                       UnsupportedSchemaError)
-from ..infill import Gap, prepare_infill
+from ..infill import TEXT_REGEX, middle_between, prepare_middle
 from .protocol import ApiError
 
-TEXT_REGEX = "(?s:.*)"        # free text: any UTF-8, pads only at the end
 
 
 @dataclass
@@ -87,65 +86,20 @@ def infill_task(model, prefix: str, suffix: str, *, n: int, cap: int, language: 
                 context_tokens: tuple[int, int]) -> Task:
     """A hole between ``prefix`` and ``suffix``: Python-valid when ``language`` is python (or
     auto and the code around the hole is Python), else free text."""
-    notes = []
-    prep = None
-    if language in ("auto", "python"):
-        try:
-            prep = prepare_infill(model.vocab, [prefix, Gap(), suffix], language="python",
-                                  max_tokens=cap, context_tokens=context_tokens,
-                                  compile_options=compile_options)
-        except (SpecError, BudgetError, CompileLimitError) as e:
-            if language == "python":
-                raise library_error(e, param="language") from e
-            notes.append(f"not constrained as Python: {e}")
-    kind = "python" if prep is not None else "text"
-    if prep is None:
-        try:
-            prep = prepare_infill(model.vocab, [prefix, Gap(), suffix], language=None,
-                                  regex=TEXT_REGEX, max_tokens=cap,
-                                  context_tokens=context_tokens, compile_options=compile_options)
-        except Exception as e:  # noqa: BLE001
-            raise library_error(e) from e
+    try:
+        prep, kind, notes = prepare_middle(model.vocab, prefix, suffix, language=language,
+                                           max_tokens=cap, context_tokens=context_tokens,
+                                           compile_options=compile_options)
+    except Exception as e:  # noqa: BLE001
+        raise library_error(e, param="language" if language == "python" else None) from e
     hole = prep.template.holes[0]
 
     def finish(res, prep=prep):
-        return client_middle(prefix, suffix, prep.finish(res), python=kind == "python")
+        return middle_between(prefix, suffix, prep.finish(res), python=kind == "python")
     choice = Choice(prep.template, prompt, finish=finish,
                     region=(hole.start, hole.start + hole.length))
     return Task([choice] * n, kind, prompt_tokens=len(prompt) + len(prep.template) - hole.length,
                 truncated=prep.truncated, notes=notes)
-
-
-def client_middle(prefix: str, suffix: str, res, *, python: bool) -> str:
-    """The text to insert between the client's ``prefix`` and ``suffix``.
-
-    A Python hole on a whitespace-only line replaces that line (``infill`` writes whole lines at
-    the indentation the code needs), so the filled document is not always ``prefix + middle +
-    suffix``: the cursor may sit after some indentation, and the line's newline belongs to the
-    suffix. The answer is the first of these that makes ``prefix + answer + suffix`` compile:
-    the document's own middle span, the middle without the indentation the client already has
-    (and without the newline the suffix brings), or the middle on lines of its own below a
-    blank cursor line (always valid Python)."""
-    doc = res.document
-    if not python:
-        return res.text
-    if doc.startswith(prefix) and doc.endswith(suffix) and len(doc) >= len(prefix) + len(suffix):
-        return doc[len(prefix):len(doc) - len(suffix)]
-    from ..errors import ValidationFailure
-    from ..specs.python_code import compiles
-    middle = res.text
-    indent = prefix[prefix.rfind("\n") + 1:]
-    body = middle[:-1] if middle.endswith("\n") and suffix.lstrip(" \t").startswith("\n") \
-        else middle
-    tries = []
-    if body.startswith(indent):
-        tries.append(body[len(indent):])
-    tries.append("\n" + body if body else "")
-    for t in tries:
-        if compiles(prefix + t + suffix):
-            return t
-    raise ValidationFailure(f"no way to insert the middle {middle!r} at the cursor keeps the "
-                            "file compiling (a library bug)")
 
 
 def chat_prompt(model, messages) -> list[int]:

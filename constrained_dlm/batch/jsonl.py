@@ -1,4 +1,4 @@
-"""Interfaces: batch jobs over JSONL — records in, one result line per record out, nothing lost.
+"""Interfaces: the local batch engine — JSONL in, one result line per record out, nothing lost.
 
     summary = run_jsonl(model, FillTask(Document.load("report.tpl")), "records.jsonl",
                         "out.jsonl", batch_size=16)
@@ -25,60 +25,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import ConstrainedDLMError
+from .tasks import record_key, run_records
 
-__all__ = ["FillTask", "JsonTask", "BatchSummary", "run_jsonl", "read_records"]
-
-
-@dataclass
-class FillTask:
-    """Fill a document template per record; ``prompt`` may hold ``{{@field}}`` references."""
-
-    doc: Any                       # specs.document.Document
-    prompt: str | None = None
-    compile_options: Any = None
-
-    def prepare(self, model, record):
-        from .compile.template import CompileOptions, Template
-        from .specs.document import render_refs
-        tpl = Template.from_document(self.doc, model.vocab, record,
-                                     options=self.compile_options or CompileOptions())
-        prompt = render_refs(self.prompt, record) if self.prompt else None
-        return tpl, prompt
-
-    def output(self, result) -> dict:
-        return {"text": result.text, "fields": _jsonable(result.value)}
-
-
-@dataclass
-class JsonTask:
-    """JSON extraction per record: the prompt is ``record[prompt_field]`` (or a ``{{@field}}``
-    template given as ``prompt``), the output is valid under ``schema``."""
-
-    schema: Any
-    prompt_field: str = "prompt"
-    prompt: str | None = None
-    compile_options: Any = None
-
-    def prepare(self, model, record):
-        from . import api
-        from .compile.template import CompileOptions
-        from .specs.document import render_refs
-        copts = self.compile_options or CompileOptions()
-        tpl = (api.compile_pydantic(self.schema, model.vocab, copts) if isinstance(self.schema, type)
-               else api.compile_json_schema(self.schema, model.vocab, copts))
-        if self.prompt:
-            return tpl, render_refs(self.prompt, record)
-        if not isinstance(record, dict) or self.prompt_field not in record:
-            raise ConstrainedDLMError(f"the record has no {self.prompt_field!r} field (set "
-                                      "--prompt-field or --prompt)")
-        return tpl, str(record[self.prompt_field])
-
-    def output(self, result) -> dict:
-        value = result.value
-        if hasattr(value, "model_dump"):
-            value = value.model_dump(mode="json")
-        return {"value": value}
+__all__ = ["BatchSummary", "run_jsonl", "read_records"]
 
 
 @dataclass
@@ -144,21 +93,17 @@ def _done_ids(path: Path, retry_failed: bool) -> set:
         except json.JSONDecodeError:
             continue
         if isinstance(row, dict) and "id" in row and (row.get("ok") or not retry_failed):
-            ids.add(_key(row["id"]))
+            ids.add(record_key(row["id"]))
     return ids
-
-
-def _key(rid) -> str:
-    return json.dumps(rid, sort_keys=True)
 
 
 def run_jsonl(model, task, input_path: str | Path, output_path: str | Path, *, options=None,
               batch_size: int = 8, id_field: str = "id", progress: bool = True,
               retry_failed: bool = False, trace: str | Path | None = None, on_step=None,
               limit: int | None = None) -> BatchSummary:
-    """Run ``task`` (:class:`FillTask` / :class:`JsonTask`) over every record of a JSONL file,
-    appending one line per record to ``output_path`` (see the module docstring)."""
-    from . import api
+    """Run ``task`` (a :mod:`~constrained_dlm.batch.tasks` task) over every record of a JSONL
+    file, appending one line per record to ``output_path`` (see the module docstring)."""
+    from .. import api
     out = Path(output_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = _done_ids(out, retry_failed)
@@ -166,7 +111,7 @@ def run_jsonl(model, task, input_path: str | Path, output_path: str | Path, *, o
     summary = BatchSummary(output=str(out))
     todo = []
     for rid, rec, err in read_records(input_path, id_field):
-        if _key(rid) in done:
+        if record_key(rid) in done:
             summary.skipped += 1
             continue
         todo.append((rid, rec, err))
@@ -181,7 +126,7 @@ def run_jsonl(model, task, input_path: str | Path, output_path: str | Path, *, o
                 chunk = todo[i:i + batch_size]
                 want_trace = trace is not None and not traced
                 opts = replace(options, record_history=True) if want_trace else options
-                rows, results = _run_batch(model, task, chunk, opts, on_step)
+                rows, results = run_records(model, task, chunk, opts, on_step)
                 if want_trace:
                     traced = [r for r in results if r is not None]
                 for row in rows:
@@ -203,60 +148,9 @@ def run_jsonl(model, task, input_path: str | Path, output_path: str | Path, *, o
         summary.seconds = time.perf_counter() - t0
         summary.peak_rss_mb = _peak_rss_mb()
     if trace is not None and traced:
-        from .trace import write_trace_html
+        from ..trace import write_trace_html
         write_trace_html(traced, trace)
     return summary
-
-
-def _run_batch(model, task, chunk, options, on_step):
-    """Rows for one batch (in input order) and the results (None where a record failed)."""
-    from . import api
-    rows: list = [None] * len(chunk)
-    results: list = [None] * len(chunk)
-    jobs = []
-    for k, (rid, rec, err) in enumerate(chunk):
-        if err is not None:
-            rows[k] = _error_row(rid, "InvalidRecord", err)
-            continue
-        try:
-            jobs.append((k, *task.prepare(model, rec)))
-        except Exception as e:                          # the record does not fit the task
-            rows[k] = _error_row(rid, type(e).__name__, str(e))
-    groups = [jobs] if jobs else []
-    while groups:
-        group = groups.pop()
-        try:
-            res = api.generate(model, [t for _, t, _ in group], [p for _, _, p in group],
-                               options=options, on_step=on_step)
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:
-            if len(group) > 1:                          # find the culprit: one by one
-                groups.extend([[j] for j in group])
-                continue
-            k = group[0][0]
-            rows[k] = _error_row(chunk[k][0], type(e).__name__, str(e))
-            continue
-        for (k, _, _), r in zip(group, res):
-            rows[k] = {"id": chunk[k][0], "ok": True, **task.output(r), "nfe": r.nfe,
-                       "forced": r.forced}
-            results[k] = r
-    return rows, results
-
-
-def _error_row(rid, kind: str, message: str) -> dict:
-    return {"id": rid, "ok": False, "error_type": kind, "error": message[:2000]}
-
-
-def _jsonable(x):
-    from decimal import Decimal
-    if isinstance(x, Decimal):
-        return int(x) if x == x.to_integral_value() else float(x)
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_jsonable(v) for v in x]
-    return x
 
 
 def _peak_rss_mb() -> float:
