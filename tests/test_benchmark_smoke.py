@@ -187,3 +187,13 @@ def test_ray_batch_smoke(tmp_path, capsys):
     for r in res["runs"]:
         assert r["rows"] == r["ok"] == r["valid"] == r["identical_to_local_1t"] == r["records"]
     assert "overhead per record" in capsys.readouterr().out
+
+
+def test_batch_stages_smoke(capsys):
+    """The per-stage split of a batch job: every stage measured, the parts add up to the wall."""
+    res = _load("batch_stages").main(["--records", "4", "--batch-size", "2", "--steps", "1"])
+    per = res["ms_per_record"]
+    assert res["how"]["records"] == 4 and per["forward"] > 0 and per["prepare"] > 0
+    assert abs(per["prepare"] + per["forward"] + per["constraint"] + per["other"]
+               - per["wall"]) < 1e-6
+    assert "ms per record" in capsys.readouterr().out
