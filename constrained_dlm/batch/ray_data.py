@@ -205,9 +205,10 @@ def run_dataset(source, task, model, *, options=None, id_field: str = "id",
                 batch_size: int = 8, concurrency: int | tuple[int, int] = 1,
                 num_gpus: float = 0.0, num_cpus: float | None = None,
                 input_format: str | None = None, done: set[str] | None = None,
-                ray_remote_args: dict | None = None):
+                limit: int | None = None, ray_remote_args: dict | None = None):
     """Records (a Dataset, or paths: see :func:`records_dataset`) -> a Dataset of results
-    (lazy: nothing runs until it is consumed or written).
+    (lazy: nothing runs until it is consumed or written). ``done``: ids (JSON text) to skip;
+    ``limit``: decode at most this many records.
 
     ``task``: a :mod:`~constrained_dlm.batch.tasks` task; ``model``: a
     :class:`~constrained_dlm.models.spec.ModelSpec` each actor loads once. ``options``: a
@@ -225,6 +226,8 @@ def run_dataset(source, task, model, *, options=None, id_field: str = "id",
         raise SpecError("batch_size must be at least 1")
     num_cpus = _actor_cpus(ray, concurrency, num_gpus, num_cpus)
     records = records_dataset(source, id_field=id_field, input_format=input_format, done=done)
+    if limit is not None:                          # before decoding: no record decoded in vain
+        records = records.limit(limit)
     pool = (ray.data.ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
             if isinstance(concurrency, tuple) else ray.data.ActorPoolStrategy(size=concurrency))
     threads = None if num_gpus else max(1, int(num_cpus))
@@ -344,9 +347,7 @@ def run_ray(task, model, input, output: str, *, options=None, id_field: str = "i
     results = run_dataset(input, task, model, options=options, id_field=id_field,
                           batch_size=batch_size, concurrency=concurrency, num_gpus=num_gpus,
                           num_cpus=num_cpus, input_format=input_format, done=done,
-                          ray_remote_args=ray_remote_args)
-    if limit is not None:
-        results = results.limit(limit)
+                          limit=limit, ray_remote_args=ray_remote_args)
     try:
         io = {"num_cpus": IO_CPUS}
         if output_format == "parquet":
