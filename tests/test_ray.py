@@ -102,9 +102,30 @@ def test_ray_rows_equal_local_rows_and_a_cut_job_resumes(local_ray, model, tmp_p
             _check_fill(r)
     # samples differ between records (the seeds are per record, not one shared draw)
     assert len({r["fields"]["note"] for r in got.values() if r["ok"]}) > 3
-    # a third run finds nothing left to do
+    # a write cut mid-line (a killed job): the cut record is not done, so the next run redoes
+    # it and mends the file (the half line goes), so every id is there exactly once
+    victim = max(out.iterdir(), key=lambda f: f.stat().st_size)
+    lines = victim.read_text().splitlines(True)
+    victim.write_text("".join(lines[:-1]) + lines[-1][:len(lines[-1]) // 2])
     s3 = run_ray(task, ModelSpec(), str(inp), str(out), options=OPTS, progress=False)
-    assert (s3.done, s3.failed, s3.skipped) == (0, 0, 14)
+    assert (s3.done + s3.failed, s3.skipped) == (1, 13)
+    assert _by_id(read_results(out)) == want
+    assert victim.read_text().endswith("\n")          # mended: Ray's own reader reads it all
+    assert local_ray.data.read_json(str(out)).count() == 14
+    # and then nothing is left to do
+    s4 = run_ray(task, ModelSpec(), str(inp), str(out), options=OPTS, progress=False)
+    assert (s4.done, s4.failed, s4.skipped) == (0, 0, 14)
+
+
+def test_a_pool_that_leaves_no_cpu_for_reading_and_writing_is_refused(local_ray, tmp_path):
+    from constrained_dlm.errors import SpecError
+    task = JsonTask(SCHEMA)
+    with pytest.raises(SpecError, match="no room for the tasks that read and write"):
+        run_dataset(local_ray.data.from_items([{"id": 1}]), task, ModelSpec(), concurrency=2,
+                    num_cpus=1.0)
+    with pytest.raises(SpecError, match="a folder of files"):
+        (tmp_path / "f.jsonl").write_text("")
+        run_ray(task, ModelSpec(), str(tmp_path / "f.jsonl"), str(tmp_path / "f.jsonl"))
 
 
 def test_dataset_in_dataset_out_with_a_record_that_breaks_the_task(local_ray, model, tmp_path):
@@ -153,3 +174,16 @@ def test_cli_parquet_in_parquet_out(local_ray, tmp_path, capsys):
     assert main(common + ["--input", str(tmp_path / "in.jsonl"), "--output",
                           str(tmp_path / "y"), "--engine", "ray"]) == 2
     assert "minimum" in capsys.readouterr().err and not (tmp_path / "y").exists()
+
+
+def test_resume_scan_sets_an_unreadable_file_aside(tmp_path, capsys):
+    # a Parquet file cut by a kill has no footer: its records run again, the file is renamed so
+    # that Ray's reader (and the user's) no longer trips on it; reading alone changes nothing
+    from constrained_dlm.batch.ray_data import _scan
+    (tmp_path / "a.parquet").write_bytes(b"PAR1 cut here")
+    (tmp_path / "b.json").write_text('{"id": "\\"r1\\"", "ok": false, "error": "x"}\n')
+    assert list(_scan(str(tmp_path))) == [str(tmp_path / "b.json")]
+    assert (tmp_path / "a.parquet").exists()
+    assert list(_scan(str(tmp_path), repair=True)) == [str(tmp_path / "b.json")]
+    assert not (tmp_path / "a.parquet").exists() and (tmp_path / "a.parquet.corrupt").exists()
+    assert "a.parquet does not read" in capsys.readouterr().err

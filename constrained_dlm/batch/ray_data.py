@@ -269,9 +269,12 @@ def _filesystem(path: str):
         return pafs.LocalFileSystem(), path
 
 
-def _scan(output: str) -> dict[str, list[dict]]:
-    """Rows already written under ``output``, per file (tolerant: a file cut by an interrupted
-    job gives its complete lines; a file that does not read at all is reported and skipped)."""
+def _scan(output: str, *, repair: bool = False) -> dict[str, list[dict]]:
+    """Rows already written under ``output``, per file. Tolerant: a file cut by an interrupted
+    job gives its complete lines, a file that does not read at all is reported and skipped (its
+    records run again). ``repair`` (a resuming run) also mends them, as the local engine cuts a
+    partial last line: a cut JSONL file keeps its complete lines only, an unreadable file is
+    renamed ``*.corrupt`` (Ray's readers skip it), so the folder reads cleanly afterwards."""
     import pyarrow.fs as pafs
     import pyarrow.parquet as pq
     fs, root = _filesystem(output)
@@ -279,11 +282,12 @@ def _scan(output: str) -> dict[str, list[dict]]:
     if info.type == pafs.FileType.NotFound:
         return {}
     if info.type != pafs.FileType.Directory:
-        raise SpecError(f"{output}: the Ray engine writes a folder of files; this is "
-                                  "a file (pick a folder name)")
+        raise SpecError(f"{output}: the Ray engine writes a folder of files; this is a file "
+                        "(pick a folder name)")
     files = {}
     for f in fs.get_file_info(pafs.FileSelector(root, recursive=True)):
-        if f.type != pafs.FileType.File or f.base_name.startswith((".", "_")):
+        if (f.type != pafs.FileType.File or f.base_name.startswith((".", "_"))
+                or f.path.endswith(".corrupt")):
             continue
         try:
             if f.path.endswith(".parquet"):
@@ -291,15 +295,18 @@ def _scan(output: str) -> dict[str, list[dict]]:
                     rows = pq.read_table(fh, columns=list(RESULT_COLUMNS)).to_pylist()
             else:
                 with fs.open_input_stream(f.path) as fh:
-                    rows = []
-                    for line in fh.read().decode("utf-8", errors="replace").splitlines():
-                        try:
-                            rows.append(json.loads(line))
-                        except json.JSONDecodeError:
-                            continue                         # a line cut by an interruption
+                    data = fh.read()
+                rows = [json.loads(line) for line in data.decode("utf-8").splitlines(True)
+                        if line.endswith("\n")]
+                if repair and data and not data.endswith(b"\n"):   # a line cut mid-write
+                    with fs.open_output_stream(f.path) as fh:
+                        fh.write(data[:data.rfind(b"\n") + 1])
         except Exception as e:  # noqa: BLE001 - an unreadable file must not stop a resume
-            print(f"cdlm: warning: {f.path} does not read ({e}); its records run again",
+            print(f"cdlm: warning: {f.path} does not read ({e}); its records run again"
+                  + (f", and it is renamed {f.base_name}.corrupt" if repair else ""),
                   file=sys.stderr)
+            if repair:
+                fs.move(f.path, f.path + ".corrupt")
             continue
         files[f.path] = [r for r in rows if isinstance(r, dict) and "id" in r]
     return files
@@ -338,7 +345,7 @@ def run_ray(task, model, input, output: str, *, options=None, id_field: str = "i
         raise SpecError(f"unknown output format {output_format!r}; choose jsonl or "
                                   "parquet")
     output = str(output)
-    before = _scan(output)
+    before = _scan(output, repair=True)
     done = {r["id"] for rows in before.values() for r in rows
             if r.get("ok") or not retry_failed}
     ray = _ensure_ray(address, progress)
