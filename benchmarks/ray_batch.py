@@ -58,9 +58,9 @@ def rows_of(out: Path, engine: str) -> list[dict]:
     return [json.loads(x) for x in open(out)]
 
 
-def run(name: str, n: int, a, work: Path, records: dict) -> dict:
-    engine, k = ("ray", int(name[4:-1])) if name.startswith("ray") else ("local", 1)
-    threads = int(name[6:-1]) if engine == "local" else 1
+def run(name: str, engine: str, k: int, n: int, a, work: Path, records: dict) -> dict:
+    """One child run: ``k`` torch threads (local) or ``k`` one-thread actors (ray)."""
+    threads = k if engine == "local" else 1
     inp, out = work / f"in-{n}.jsonl", work / f"out-{name}-{n}"
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                RAY_USAGE_STATS_ENABLED="0",
@@ -95,13 +95,16 @@ def main(argv=None) -> dict:
         a.records, a.small, a.steps, a.batch_size = 6, 3, 2, 4
     work = Path(a.workdir or tempfile.mkdtemp(prefix="cdlm-ray-"))
     work.mkdir(parents=True, exist_ok=True)
-    plan = [("local-2t", a.records), ("ray-2a", a.records), ("local-1t", a.records),
-            ("ray-1a", a.records), ("local-1t", a.small), ("ray-1a", a.small)]
-    results = []
-    for name, n in plan:
+    plan = [("local-2t", "local", 2, a.records), ("ray-2a", "ray", 2, a.records),
+            ("local-1t", "local", 1, a.records), ("ray-1a", "ray", 1, a.records),
+            ("local-1t", "local", 1, a.small), ("ray-1a", "ray", 1, a.small)]
+    inputs = {}
+    for n in (a.records, a.small):
         write_records(work / f"in-{n}.jsonl", n)
-        records = {json.loads(x)["id"]: json.loads(x) for x in open(work / f"in-{n}.jsonl")}
-        res = run(name, n, a, work, records)
+        inputs[n] = {json.loads(x)["id"]: json.loads(x) for x in open(work / f"in-{n}.jsonl")}
+    results = []
+    for name, engine, k, n in plan:
+        res = run(name, engine, k, n, a, work, inputs[n])
         print(f"{name:9s} {n:5d} records: {res['wall_s']:7.1f} s, "
               f"{res['records_per_s']:.2f} records/s, {res['valid']}/{res['rows']} valid",
               flush=True)

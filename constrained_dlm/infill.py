@@ -134,7 +134,7 @@ def infill_document(model, segments: Sequence, *, language: str | None = "python
     res = api.generate(model, tpl, [prompt], options=options)[0]
     nfe, forced, timings, grown = res.nfe, res.forced, dict(res.timings), 0
     for _ in range(grow):
-        full = _full_holes(tpl, res.token_ids, vocab.pad_id)
+        full = full_holes(tpl, res.token_ids, vocab.pad_id)
         if not full:
             break
         specs = [replace(s, max_tokens=s.max_tokens * 2) if k in full else s
@@ -267,7 +267,7 @@ def middle_between(prefix: str, suffix: str, res: InfillResult, *, python: bool)
                             "file compiling (a library bug)")
 
 
-def _full_holes(tpl: Template, ids, pad_id: int) -> set[int]:
+def full_holes(tpl: Template, ids, pad_id: int) -> set[int]:
     """Holes whose every position holds a token (no trailing pad) and whose language allows
     longer values: the model may have wanted more room."""
     out = set()

@@ -94,18 +94,18 @@ def _records(batch, id_field: str, lines: bool, done=None):
                             "error": f"not JSON: {e}: {text[:200]!r}"})
                 continue
         else:
-            rec = row
-            text = json.dumps(rec, sort_keys=True, ensure_ascii=False, default=str)
+            rec, text = row, json.dumps(row, ensure_ascii=False, default=str)
         rid = rec.get(id_field) if isinstance(rec, dict) else None
-        rid = _content_id(text) if rid is None else rid
+        if rid is None:
+            rid = _content_id(text if lines else json.dumps(rec, sort_keys=True,
+                                                           ensure_ascii=False, default=str))
         try:
-            rec_text = json.dumps(rec, ensure_ascii=False, default=str)
             key = record_key(rid)
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError) as e:         # an id that is not JSON (bytes, a date)
             out.append({"id": record_key(_content_id(text)), "record": None,
-                        "error": f"the record is not JSON-serialisable: {e}"})
+                        "error": f"the record's id is not JSON-serialisable: {e}"})
             continue
-        out.append({"id": key, "record": rec_text, "error": None})
+        out.append({"id": key, "record": text, "error": None})
     if done is not None:
         done = _fetch(done)
         out = [r for r in out if r["id"] not in done]
@@ -269,12 +269,13 @@ def _filesystem(path: str):
         return pafs.LocalFileSystem(), path
 
 
-def _scan(output: str, *, repair: bool = False) -> dict[str, list[dict]]:
+def _scan(output: str, *, repair: bool = False, skip=()) -> dict[str, list[dict]]:
     """Rows already written under ``output``, per file. Tolerant: a file cut by an interrupted
     job gives its complete lines, a file that does not read at all is reported and skipped (its
     records run again). ``repair`` (a resuming run) also mends them, as the local engine cuts a
     partial last line: a cut JSONL file keeps its complete lines only, an unreadable file is
-    renamed ``*.corrupt`` (Ray's readers skip it), so the folder reads cleanly afterwards."""
+    renamed ``*.corrupt`` (Ray's readers skip it), so the folder reads cleanly afterwards.
+    Files in ``skip`` (already read) are left out."""
     import pyarrow.fs as pafs
     import pyarrow.parquet as pq
     fs, root = _filesystem(output)
@@ -287,7 +288,7 @@ def _scan(output: str, *, repair: bool = False) -> dict[str, list[dict]]:
     files = {}
     for f in fs.get_file_info(pafs.FileSelector(root, recursive=True)):
         if (f.type != pafs.FileType.File or f.base_name.startswith((".", "_"))
-                or f.path.endswith(".corrupt")):
+                or f.path.endswith(".corrupt") or f.path in skip):
             continue
         try:
             if f.path.endswith(".parquet"):
@@ -366,16 +367,14 @@ def run_ray(task, model, input, output: str, *, options=None, id_field: str = "i
     except ray.exceptions.RayError as e:
         raise RayJobError(f"the Ray job failed: {e}") from e
     summary.seconds = time.perf_counter() - t0
-    _count(summary, before, _scan(output), len(done))
+    _count(summary, _scan(output, skip=before), len(done))
     return summary
 
 
-def _count(summary: BatchSummary, before: dict, after: dict, skipped: int) -> None:
-    """Fill the summary from the rows in files this run wrote."""
+def _count(summary: BatchSummary, new: dict, skipped: int) -> None:
+    """Fill the summary from the rows in the files this run wrote."""
     summary.skipped = skipped
-    for path, rows in after.items():
-        if path in before:
-            continue
+    for rows in new.values():
         for r in rows:
             if r.get("ok"):
                 summary.done += 1

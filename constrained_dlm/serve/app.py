@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import api
 from ..compile.automaton import CompileLimits
 from ..compile.template import CompileOptions
-from ..infill import _full_holes
+from ..infill import full_holes
 from .engine import Engine, Job, Overloaded, ShuttingDown
 from .protocol import (ApiError, ChatCompletionRequest, CompletionRequest, InfillRequest)
 from . import tasks as T
@@ -274,7 +274,7 @@ def create_app(model, config: ServerConfig | None = None):
         out = []
         for c, res in zip(task.choices, results):
             text = c.finish(res)
-            full = _full_holes(c.template, res.token_ids, model.vocab.pad_id)
+            full = full_holes(c.template, res.token_ids, model.vocab.pad_id)
             reason = "length" if job.timed_out or full else "stop"
             word = ""
             cut = _cut(text, stops)

@@ -21,7 +21,6 @@ from ..infill import TEXT_REGEX, middle_between, prepare_middle
 from .protocol import ApiError
 
 
-
 @dataclass
 class Choice:
     template: Template
