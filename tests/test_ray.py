@@ -117,12 +117,19 @@ def test_ray_rows_equal_local_rows_and_a_cut_job_resumes(local_ray, model, tmp_p
     assert (s4.done, s4.failed, s4.skipped) == (0, 0, 14)
 
 
-def test_a_pool_that_leaves_no_cpu_for_reading_and_writing_is_refused(local_ray, tmp_path):
+def test_a_pool_that_leaves_no_cpu_for_reading_and_writing_is_refused(local_ray, tmp_path,
+                                                                       capsys):
     from constrained_dlm.errors import SpecError
     task = JsonTask(SCHEMA)
     with pytest.raises(SpecError, match="no room for the tasks that read and write"):
         run_dataset(local_ray.data.from_items([{"id": 1}]), task, ModelSpec(), concurrency=2,
                     num_cpus=1.0)
+    with pytest.raises(SpecError, match="need more than the cluster's 0 GPUs"):
+        run_dataset(local_ray.data.from_items([{"id": 1}]), task, ModelSpec(), num_gpus=1)
+    # a cluster that may grow (an autoscaler): the same pool is only a warning, not a refusal
+    run_dataset(local_ray.data.from_items([{"id": 1}]), task, ModelSpec(), concurrency=2,
+                num_cpus=1.0, cluster_may_grow=True)
+    assert "the job waits until the cluster grows" in capsys.readouterr().err
     with pytest.raises(SpecError, match="a folder of files"):
         (tmp_path / "f.jsonl").write_text("")
         run_ray(task, ModelSpec(), str(tmp_path / "f.jsonl"), str(tmp_path / "f.jsonl"))

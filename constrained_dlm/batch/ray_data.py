@@ -205,7 +205,8 @@ def run_dataset(source, task, model, *, options=None, id_field: str = "id",
                 batch_size: int = 8, concurrency: int | tuple[int, int] = 1,
                 num_gpus: float = 0.0, num_cpus: float | None = None,
                 input_format: str | None = None, done: set[str] | None = None,
-                limit: int | None = None, ray_remote_args: dict | None = None):
+                limit: int | None = None, ray_remote_args: dict | None = None,
+                cluster_may_grow: bool = False):
     """Records (a Dataset, or paths: see :func:`records_dataset`) -> a Dataset of results
     (lazy: nothing runs until it is consumed or written). ``done``: ids (JSON text) to skip;
     ``limit``: decode at most this many records.
@@ -217,14 +218,16 @@ def run_dataset(source, task, model, *, options=None, id_field: str = "id",
     ``(min, max)`` autoscaling range), each with ``num_gpus`` GPUs (1 for a model per GPU; 0:
     CPU actors) and ``num_cpus`` CPUs (default: 1 for GPU actors; CPU actors share the cluster's
     CPUs, up to 1 each, leaving some to reading and writing; CPU actors run
-    ``max(1, int(num_cpus))`` torch threads). ``ray_remote_args`` go to the actors as they are
-    (``runtime_env``, ``accelerator_type``, ``memory``...); ``$CDLM_CACHE_DIR``, when set here,
+    ``max(1, int(num_cpus))`` torch threads). A pool bigger than the cluster is refused, unless
+    ``cluster_may_grow`` (an autoscaling cluster: then it is a warning). ``ray_remote_args`` go
+    to the actors as they are (``runtime_env``, ``accelerator_type``, ``memory``...);
+    ``$CDLM_CACHE_DIR``, when set here,
     is passed on to them, so actors of a cluster can share compiled automata on a shared
     filesystem (``docs/scaling.md``)."""
     ray = _ray()
     if batch_size < 1:
         raise SpecError("batch_size must be at least 1")
-    num_cpus = _actor_cpus(ray, concurrency, num_gpus, num_cpus)
+    num_cpus = _actor_cpus(ray, concurrency, num_gpus, num_cpus, cluster_may_grow)
     records = records_dataset(source, id_field=id_field, input_format=input_format, done=done)
     if limit is not None:                          # before decoding: no record decoded in vain
         records = records.limit(limit)
@@ -243,21 +246,35 @@ def run_dataset(source, task, model, *, options=None, id_field: str = "id",
 
 # -- files out, resume ---------------------------------------------------------------------------
 
-def _actor_cpus(ray, concurrency, num_gpus: float, num_cpus: float | None) -> float:
-    """CPUs per actor; refuses a pool that would leave the job's own tasks no CPU (a hang)."""
+def _actor_cpus(ray, concurrency, num_gpus: float, num_cpus: float | None,
+                cluster_may_grow: bool) -> float:
+    """CPUs per actor. A pool the cluster cannot hold (no GPU for a GPU actor; no CPU left for
+    the job's read and write tasks) would wait forever: refused on a cluster of fixed size,
+    a warning on one that may grow (an autoscaler adds nodes as actors wait)."""
     most = concurrency[1] if isinstance(concurrency, tuple) else concurrency
     if most < 1:
         raise SpecError("concurrency must be at least 1 actor")
-    total = ray.cluster_resources().get("CPU", 0.0)
+    have = ray.cluster_resources()
+    total, gpus = have.get("CPU", 0.0), have.get("GPU", 0.0)
     free = total - 2 * IO_CPUS                     # a read and a write task can always run
     if num_cpus is None:
         num_cpus = 1.0 if num_gpus else min(1.0, free / most)
-    if num_cpus <= 0 or most * num_cpus > free + 1e-9:
-        raise SpecError(
-            f"{most} actors x {num_cpus:g} CPUs leave the cluster's {total:g} CPUs no room for "
-            f"the tasks that read and write ({2 * IO_CPUS:g} CPU): the job would never finish",
-            hint="use fewer actors (--concurrency) or fewer CPUs each (--num-cpus), or a "
-                 "bigger cluster")
+    if num_cpus <= 0 or num_gpus < 0:
+        raise SpecError("num_cpus must be above 0 and num_gpus at least 0")
+    short = []
+    if most * num_gpus > gpus + 1e-9:
+        short.append(f"{most} actors x {num_gpus:g} GPUs need more than the cluster's "
+                     f"{gpus:g} GPUs")
+    if most * num_cpus > free + 1e-9:
+        short.append(f"{most} actors x {num_cpus:g} CPUs leave the cluster's {total:g} CPUs no "
+                     f"room for the tasks that read and write ({2 * IO_CPUS:g} CPU)")
+    if short and not cluster_may_grow:
+        raise SpecError("; ".join(short) + ": the job would never finish",
+                        hint="use fewer actors (--concurrency), fewer CPUs or GPUs each "
+                             "(--num-cpus, --num-gpus), or a bigger cluster")
+    if short:
+        print(f"cdlm: warning: {'; '.join(short)}: the job waits until the cluster grows",
+              file=sys.stderr)
     return num_cpus
 
 
@@ -324,7 +341,7 @@ def _ensure_ray(address: str | None, progress: bool):
         ray.init(address=address, log_to_driver=False)
     elif address is not None:
         raise SpecError("Ray is already initialised in this process; call run_ray "
-                                  "without address=, or ray.shutdown() first")
+                        "without address=, or ray.shutdown() first")
     ray.data.DataContext.get_current().enable_progress_bars = progress
     return ray
 
@@ -340,11 +357,11 @@ def run_ray(task, model, input, output: str, *, options=None, id_field: str = "i
 
     Resumable: ids already in ``output`` are skipped (with ``retry_failed``, only the ones that
     succeeded), so re-running after an interruption finishes the job; each run adds its own files.
-    ``address``: an existing cluster (``"auto"``, ``"ray://head:10001"``); None starts a local
+    ``address``: an existing cluster (``"auto"``, ``"ray://head:10001"``; it may autoscale, so
+    a pool bigger than it is now is a warning, not a refusal); None starts a local
     Ray when none is running. Returns counts read back from the files this run wrote."""
     if output_format not in ("jsonl", "parquet"):
-        raise SpecError(f"unknown output format {output_format!r}; choose jsonl or "
-                                  "parquet")
+        raise SpecError(f"unknown output format {output_format!r}; choose jsonl or parquet")
     output = str(output)
     before = _scan(output, repair=True)
     done = {r["id"] for rows in before.values() for r in rows
@@ -355,7 +372,8 @@ def run_ray(task, model, input, output: str, *, options=None, id_field: str = "i
     results = run_dataset(input, task, model, options=options, id_field=id_field,
                           batch_size=batch_size, concurrency=concurrency, num_gpus=num_gpus,
                           num_cpus=num_cpus, input_format=input_format, done=done,
-                          limit=limit, ray_remote_args=ray_remote_args)
+                          limit=limit, ray_remote_args=ray_remote_args,
+                          cluster_may_grow=address is not None)
     try:
         io = {"num_cpus": IO_CPUS}
         if output_format == "parquet":
