@@ -87,7 +87,8 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     m.add_argument("--trust-remote-code", action="store_true",
                    help="allow running modeling code shipped with the checkpoint (LLaDA, Dream, MDLM)")
     m.add_argument("--no-chat", action="store_true", help="do not wrap the prompt in the chat template")
-    m.add_argument("--tokenizer", help="with --denoiser: tokenizer.json file or folder")
+    m.add_argument("--tokenizer", help="tokenizer.json file or folder: with --model, the "
+                   "model's tokenizer (MDLM ships none); else the stand-in denoiser's")
     m.add_argument("--denoiser", choices=["random", "adversarial"],
                    help="replace the model by a stand-in denoiser (needs --tokenizer)")
 

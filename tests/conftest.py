@@ -17,6 +17,9 @@ import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from constrained_dlm.compile.vocabulary import Vocabulary
+from constrained_dlm.models.loader import load_model
+from tests.fixtures import real_checkpoints
+from tests.fixtures.checkpoints import REMOTE_FAMILIES, build_checkpoint, load_kwargs
 
 # Non-ASCII lines so both tokenizers learn a few accented/CJK pieces; emoji stay rare on purpose
 # (the SentencePiece-style tokenizer must spell them through its <0xNN> byte fallback).
@@ -100,3 +103,32 @@ def bpe_vocab(bpe_tokenizer) -> Vocabulary:
 @pytest.fixture(scope="session")
 def sp_vocab(sp_tokenizer) -> Vocabulary:
     return Vocabulary.from_tokenizer(sp_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """``checkpoint(family)``: a tiny checkpoint of ``family`` (built once per session; the
+    remote-code families from the real hub files, skipped when ``../shared`` is absent)."""
+    root = tmp_path_factory.mktemp("families")
+    built = {}
+
+    def get(family: str):
+        if family in REMOTE_FAMILIES and not real_checkpoints.available():
+            pytest.skip(real_checkpoints.skip_reason())
+        if family not in built:
+            built[family] = build_checkpoint(family, root / family, seed=1)
+        return built[family]
+    return get
+
+
+@pytest.fixture(scope="session")
+def loaded_model(checkpoint):
+    """``loaded_model(family)``: that checkpoint through ``load_model`` (once per session)."""
+    cache = {}
+
+    def get(family: str):
+        if family not in cache:
+            path = checkpoint(family)
+            cache[family] = load_model(path, **load_kwargs(family, path))
+        return cache[family]
+    return get

@@ -21,6 +21,10 @@ Conventions, by tokenizer family (detected from the tokenizer's JSON, never gues
   a space, and BERT's normalizer (lower-casing, accent stripping) and its punctuation clean-up make
   encode/decode only approximately inverse; constrained text still spells exactly these bytes.
 
+Slow (pure Python) transformers tokenizers are read from their own tables instead: a byte-level
+one's ``byte_decoder`` (GPT-2, Qwen, Dream's remote ``DreamTokenizer``), a SentencePiece one's
+pieces, a WordPiece one's vocabulary; others through transformers' slow-to-fast converter.
+
 Tokens that may never appear inside constrained text map to ``None``: special added tokens, the
 mask/pad/eos/bos/unk tokens, ids beyond the tokenizer (models pad their embedding matrix), and
 tokens that spell no bytes.
@@ -35,7 +39,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -97,15 +101,15 @@ class Vocabulary:
     def from_tokenizer(cls, tokenizer, *, mask_token: str | int | None = None,
                        pad_token: str | int | None = None, eos_token: str | int | None = None,
                        size: int | None = None) -> "Vocabulary":
-        """Build from a ``tokenizers.Tokenizer``, a transformers fast tokenizer, or a path.
+        """Build from a ``tokenizers.Tokenizer``, a transformers tokenizer (fast, or slow such as
+        ``DreamTokenizer`` / ``GPT2Tokenizer``), or a path.
 
         ``size`` is the number of logits columns; ids past the tokenizer become ``None``. The
         mask token is required (it is how holes are written); pad falls back to eos.
         """
         tokenizer = _load(tokenizer)
-        raw = _backend(tokenizer)
-        spec = json.loads(raw.to_str())
-        vocab = raw.get_vocab(with_added_tokens=True)             # token string -> id
+        source = _source(tokenizer)
+        vocab = source.vocab                                      # token string -> id
         n = max(vocab.values(), default=-1) + 1
         size = n if size is None else int(size)
         if size <= 0:
@@ -137,22 +141,20 @@ class Vocabulary:
             pad_id = eos_id
 
         special = {mask_id} | {i for i in (pad_id, eos_id) if i is not None}
-        special |= {t["id"] for t in spec.get("added_tokens") or () if t.get("special")}
+        special |= {tid for tid, (_, is_special) in source.added.items() if is_special}
         for attr in ("all_special_ids",):                        # HF: bos, unk, cls, sep, extras
             if not _is_raw(tokenizer):
                 special |= set(getattr(tokenizer, attr, None) or ())
-        unk = (spec.get("model") or {}).get("unk_token")
-        if unk is not None and unk in vocab:
-            special.add(vocab[unk])
+        if source.unk_id is not None:
+            special.add(source.unk_id)
         special = frozenset(i for i in special if 0 <= i < size)
 
-        spell = _speller(spec)
-        added = {t["id"]: t["content"] for t in spec.get("added_tokens") or ()}
         table: list[bytes | None] = [None] * size
         for token, tid in vocab.items():
             if tid >= size or tid in special:
                 continue
-            data = added[tid].encode("utf-8") if tid in added else spell(token)
+            data = (source.added[tid][0].encode("utf-8") if tid in source.added
+                    else source.spell(token))
             table[tid] = data or None
         return cls(token_bytes=tuple(table), mask_id=mask_id, pad_id=pad_id, eos_id=eos_id,
                    special_ids=special, tokenizer=tokenizer, size=size)
@@ -267,19 +269,71 @@ def _load(tokenizer):
     raise SpecError(f"tokenizer path {str(path)!r} does not exist")
 
 
-def _backend(tokenizer):
-    """The ``tokenizers.Tokenizer`` behind ``tokenizer``: its JSON says how tokens spell bytes."""
-    if _is_raw(tokenizer):
-        return tokenizer
-    backend = getattr(tokenizer, "backend_tokenizer", None)
+@dataclass(frozen=True)
+class _Source:
+    """What a tokenizer tells about its tokens, whatever kind it is."""
+
+    vocab: dict[str, int]                       # token string -> id, added tokens included
+    added: dict[int, tuple[str, bool]]          # added token id -> (content, special)
+    spell: Callable[[str], bytes | None]        # token string -> the bytes it spells
+    unk_id: int | None
+
+
+def _source(tokenizer) -> _Source:
+    """Read a ``tokenizers.Tokenizer`` / fast tokenizer from its JSON; a slow (Python)
+    transformers tokenizer from its own tables (its byte decoder, SentencePiece model or
+    WordPiece vocabulary), so remote slow tokenizers such as ``DreamTokenizer`` work too."""
+    backend = tokenizer if _is_raw(tokenizer) else getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        return backend
-    try:  # a slow (Python/SentencePiece) transformers tokenizer: convert it once
+        spec = json.loads(backend.to_str())
+        vocab = backend.get_vocab(with_added_tokens=True)
+        added = {t["id"]: (t["content"], bool(t.get("special")))
+                 for t in spec.get("added_tokens") or ()}
+        unk = (spec.get("model") or {}).get("unk_token")
+        return _Source(vocab, added, _speller(spec), vocab.get(unk) if unk is not None else None)
+    if not hasattr(tokenizer, "get_vocab"):
+        raise SpecError(f"unsupported tokenizer {type(tokenizer).__name__}: it has no "
+                        "get_vocab(); need a tokenizers.Tokenizer or a transformers tokenizer")
+    vocab = dict(tokenizer.get_vocab())
+    added = {int(i): (str(t), bool(getattr(t, "special", False)))
+             for i, t in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items()}
+    for tid, (content, _) in added.items():
+        vocab.setdefault(content, tid)
+    unk = getattr(tokenizer, "unk_token_id", None)
+    return _Source(vocab, added, _slow_speller(tokenizer, vocab), unk)
+
+
+def _slow_speller(tokenizer, vocab: dict[str, int]) -> Callable[[str], bytes | None]:
+    """How a slow tokenizer's token strings spell bytes, read off the tokenizer itself."""
+    byte_decoder = getattr(tokenizer, "byte_decoder", None)
+    if isinstance(byte_decoder, dict) and byte_decoder:      # GPT-2 / Qwen / Dream / RoBERTa
+        def byte_level(token: str) -> bytes | None:
+            try:
+                return bytes(byte_decoder[c] for c in token)
+            except KeyError:
+                return None
+        return byte_level
+    if hasattr(tokenizer, "sp_model"):                        # LLaMA-2, T5, Gemma (slow)
+        byte_fallback = any(_BYTE_FALLBACK.match(t) for t in vocab)
+
+        def metaspace(token: str) -> bytes:
+            if byte_fallback:
+                m = _BYTE_FALLBACK.match(token)
+                if m:
+                    return bytes([int(m.group(1), 16)])
+            return token.replace("\u2581", " ").encode("utf-8")
+        return metaspace
+    if hasattr(tokenizer, "wordpiece_tokenizer"):             # BERT (slow)
+        return _speller({"model": {"type": "WordPiece"}})
+    try:  # any other slow tokenizer transformers can convert: read the converted JSON
         from transformers.convert_slow_tokenizer import convert_slow_tokenizer
-        return convert_slow_tokenizer(tokenizer)
-    except Exception as exc:  # noqa: BLE001
-        raise SpecError(f"unsupported tokenizer {type(tokenizer).__name__}: need a tokenizers.Tokenizer "
-                        f"or a transformers fast tokenizer ({exc})") from exc
+        return _speller(json.loads(convert_slow_tokenizer(tokenizer).to_str()))
+    except Exception as exc:  # noqa: BLE001 - report what we tried, whatever failed
+        raise SpecError(
+            f"unsupported tokenizer {type(tokenizer).__name__}: it has no byte decoder, "
+            f"SentencePiece model or WordPiece vocabulary, and transformers cannot convert it "
+            f"({type(exc).__name__}: {exc})",
+            hint="pass a tokenizers.Tokenizer or a tokenizer.json file instead") from exc
 
 
 def _token_id(token: str | int, vocab: dict[str, int], size: int) -> int | None:

@@ -16,7 +16,7 @@ Adding a family (documented adapter interface)::
         def matches(self, config):        # config.json as a dict
             return config.get("model_type") == "my_dlm"
         def forward(self, model, ids, attn):  # (B, L) long, (B, L) bool -> (B, L, V) logits
-            return model(input_ids=ids, attention_mask=attn.long()).logits
+            return logits_of(model(input_ids=ids, attention_mask=attn.long()))
 
     register_family(MyFamily())
 
@@ -55,6 +55,7 @@ class Family:
     auto_class: str = "AutoModelForMaskedLM"   # transformers Auto class that loads the weights
     remote_code: bool = False                  # hub checkpoints ship their own modeling code
     padding_side: Literal["left", "right"] = "right"  # where a short row's padding goes
+    default_tokenizer: str | None = None       # used when the checkpoint ships no tokenizer
     # Sampler defaults after the family's published recipe (keys of decode.SamplerOptions).
     sampler_defaults: Mapping[str, Any] = {}
 
@@ -75,6 +76,20 @@ class Family:
 
     def __repr__(self) -> str:
         return f"<family {self.name}>"
+
+
+def logits_of(output) -> torch.Tensor:
+    """The logits of a forward's output, whatever its form: an object with ``.logits``, a
+    tuple whose first item they are (``return_dict: false`` configs, as MDLM's), or a tensor."""
+    if isinstance(output, torch.Tensor):
+        return output
+    logits = getattr(output, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    raise ModelError(f"the model's forward returned {type(output).__name__}, with no logits "
+                     "tensor in it", hint="override Family.forward to return (B, L, V) logits")
 
 
 def _tok_id(tokenizer, attr: str) -> int | None:
@@ -124,7 +139,7 @@ class LLaDA(Family):
 
     def forward(self, model, ids, attn):
         mask = None if bool(attn.all()) else attn.long()   # older revisions take no mask at all
-        return model(input_ids=ids, attention_mask=mask).logits
+        return logits_of(model(input_ids=ids, attention_mask=mask))
 
 
 class Dream(Family):
@@ -157,12 +172,12 @@ class Dream(Family):
 
     def forward(self, model, ids, attn):
         if bool(attn.all()):
-            logits = model(ids, attention_mask="full", position_ids=None).logits
+            logits = logits_of(model(ids, attention_mask="full", position_ids=None))
         else:
             position_ids = attn.long().cumsum(-1) - 1
             position_ids.masked_fill_(~attn, 1)
             mask4 = attn[:, None, None, :] & attn[:, None, :, None]       # (B, 1, L, L)
-            logits = model(ids, attention_mask=mask4, position_ids=position_ids).logits
+            logits = logits_of(model(ids, attention_mask=mask4, position_ids=position_ids))
         return shift_right(logits, attn)
 
 
@@ -177,15 +192,18 @@ def shift_right(logits: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
 
 class MDLM(Family):
     """MDLM (``kuleshov-group/mdlm-owt``): GPT-2 tokenizer, mask id = the tokenizer's size
-    (50257), EOS 50256 fills the tail. The forward takes ``(input_ids, timesteps)`` and no
-    attention mask. With SUBS the mask token's logit is -inf (the denoiser does that for every
-    family: a mask is never a prediction)."""
+    (50257), EOS 50256 fills the tail. The hub repo ships no tokenizer: GPT-2's is used. The
+    forward takes ``(input_ids, timesteps)`` and no attention mask (so the loader's padding
+    probe puts it on length buckets), and its config sets ``return_dict: false`` (a tensor comes
+    back). With SUBS the mask token's logit is -inf (the denoiser does that for every family: a
+    mask is never a prediction)."""
 
     name = "mdlm"
     summary = "MDLM (kuleshov-group/mdlm-owt); GPT-2 tokenizer + appended mask"
     auto_class = "AutoModelForMaskedLM"
     remote_code = True
     padding_side = "right"
+    default_tokenizer = "gpt2"
     # Published sampler: ancestral sampling in random order at temperature 1.
     sampler_defaults = {"remasking": "random", "temperature": 1.0}
 
@@ -201,7 +219,7 @@ class MDLM(Family):
 
     def forward(self, model, ids, attn):
         sigma = torch.zeros(ids.shape[0], device=ids.device)   # no time conditioning at t -> 0
-        return model(input_ids=ids, timesteps=sigma).logits   # the denoiser sets mask to -inf
+        return logits_of(model(input_ids=ids, timesteps=sigma))   # the denoiser sets mask to -inf
 
 
 class MaskedLM(Family):
@@ -222,7 +240,7 @@ class MaskedLM(Family):
                         "electra", "camembert", "deberta", "deberta-v2", "mpnet", "eurobert"}
 
     def forward(self, model, ids, attn):
-        return model(input_ids=ids, attention_mask=attn.long()).logits
+        return logits_of(model(input_ids=ids, attention_mask=attn.long()))
 
 
 _FAMILIES: dict[str, Family] = {}

@@ -11,8 +11,15 @@ from the same recipe, so a worker loads exactly what a local run would.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from ..errors import SpecError
+import transformers
+from transformers.utils import logging as hf_logging
+
+from ..compile.vocabulary import Vocabulary
+from ..errors import ModelError, SpecError
+from .loader import load_model
+from .standins import AdversarialDenoiser, RandomDenoiser
 
 STANDINS = ("random", "adversarial")
 
@@ -29,7 +36,8 @@ class ModelSpec:
     trust_remote_code: bool = False
     revision: str | None = None
     chat: bool = True
-    tokenizer: str | None = None        # with ``denoiser``: tokenizer.json file or folder
+    tokenizer: str | None = None        # tokenizer.json file, folder or hub id: the model's
+                                        # tokenizer, or with no model the stand-in's
     denoiser: str | None = None         # "random" / "adversarial": a stand-in, no weights
     seed: int = 0                       # the stand-in's seed
 
@@ -37,28 +45,40 @@ class ModelSpec:
         if self.denoiser is not None and self.denoiser not in STANDINS:
             raise SpecError(f"unknown stand-in denoiser {self.denoiser!r}; choose "
                             f"{' or '.join(STANDINS)}")
-        if (self.tokenizer or self.denoiser) and self.model:
-            raise SpecError("--model and --tokenizer/--denoiser exclude each other: the stand-in "
+        if self.denoiser and self.model:
+            raise SpecError("--model and --denoiser exclude each other: the stand-in "
                             "denoisers replace the model")
         if self.denoiser and not self.tokenizer:
             raise SpecError("--denoiser needs --tokenizer (a tokenizer.json file or folder)")
 
     @property
     def standin(self) -> bool:
-        return bool(self.tokenizer or self.denoiser)
+        return bool(self.denoiser) or (bool(self.tokenizer) and not self.model)
 
     def load(self):
         """The denoiser this spec names (a model load: seconds to minutes)."""
         if self.standin:
-            from ..compile.vocabulary import Vocabulary
-            from .standins import AdversarialDenoiser, RandomDenoiser
-            vocab = Vocabulary.from_tokenizer(self.tokenizer)
+            vocab = Vocabulary.from_tokenizer(self._standin_tokenizer())
             cls = AdversarialDenoiser if self.denoiser == "adversarial" else RandomDenoiser
             return cls(vocab, seed=self.seed)
-        from transformers.utils import logging as hf_logging
-
-        from .loader import load_model
         hf_logging.disable_progress_bar()      # workers' and the CLI's stderr are for our messages
         return load_model(self.model, family=self.family, device=self.device, dtype=self.dtype,
                           trust_remote_code=self.trust_remote_code, revision=self.revision,
-                          chat=self.chat)
+                          chat=self.chat, tokenizer=self.tokenizer)
+
+    def _standin_tokenizer(self):
+        """A tokenizer.json loads directly; a folder without one (a slow tokenizer: vocab.json +
+        merges.txt, SentencePiece, remote code such as Dream's) goes through transformers."""
+        path = Path(self.tokenizer)
+        if not path.is_dir() or (path / "tokenizer.json").is_file():
+            return self.tokenizer
+        try:
+            return transformers.AutoTokenizer.from_pretrained(
+                str(path), trust_remote_code=self.trust_remote_code)
+        except Exception as exc:  # noqa: BLE001 - name the folder and what to do
+            hint = ("pass --trust-remote-code if you trust the folder's tokenizer code"
+                    if "trust_remote_code" in str(exc) else "give a tokenizer.json file or a "
+                    "folder transformers can load a tokenizer from")
+            raise ModelError(f"cannot load a tokenizer from {str(path)!r}: "
+                             f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                             hint=hint) from exc
