@@ -2,9 +2,10 @@
 
     python benchmarks/families.py [--steps 16] [--runs 3] [--threads 1]
 
-For every family (LLaDA, Dream, MDLM stand-ins with our own remote code; native BERT, RoBERTa and
-ModernBERT), the test fixture builds a tiny random checkpoint in a temp folder, ``load_model``
-loads it back (``trust_remote_code=True`` where the family ships code), and one JSON schema is
+For every family (LLaDA, Dream, MDLM built from their real hub code in ``../shared``; native BERT,
+RoBERTa and ModernBERT), the test fixture builds a tiny random checkpoint in a temp folder,
+``load_model`` loads it back (``trust_remote_code=True`` where the family ships code; MDLM with a
+GPT-2-layout tokenizer and, on a CPU, a stand-in for its flash-attn kernels), and one JSON schema is
 filled ``--runs`` times with the constraint and, side by side in the same process, the same number
 of masked positions is filled with no constraint (``denoise_unconstrained``), same steps, same
 sampler options. Printed per family: forward passes (NFE), median wall time per object, the
@@ -28,6 +29,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from constrained_dlm import api, denoise_unconstrained, load_model  # noqa: E402
+from tests.fixtures.checkpoints import build_checkpoint, load_kwargs  # noqa: E402
 
 SCHEMA = {"type": "object", "properties": {
     "name": {"type": "string", "maxLength": 20},
@@ -64,15 +68,11 @@ class Timed:
 
 
 def run_family(family: str, root: Path, steps: int, runs: int) -> dict:
-    from constrained_dlm import api, denoise_unconstrained, load_model
-    from tests.fixtures.checkpoints import build_checkpoint
-
     t0 = time.perf_counter()
     path = build_checkpoint(family, root / family)
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model = Timed(load_model(path, trust_remote_code=family in ("llada", "dream", "mdlm"),
-                             device="cpu"))
+    model = Timed(load_model(path, **load_kwargs(family, path)))
     load_s = time.perf_counter() - t0
     opts = api.sampler_options(model, steps=steps, seed=0)
     tpl = api.compile_json_schema(SCHEMA, model.vocab)           # compiled once, outside timing

@@ -19,7 +19,7 @@ from constrained_dlm import api
 from constrained_dlm.cli import main as cli_main
 from constrained_dlm.models.families import (Family, families, register_family,
                                              unregister_family)
-from tests.fixtures.checkpoints import FAMILIES, REMOTE_FAMILIES
+from tests.fixtures.checkpoints import FAMILIES, REMOTE_FAMILIES, gpt2_dir, load_kwargs
 
 EXPECTED_FAMILY = {"llada": "llada", "dream": "dream", "mdlm": "mdlm", "bert": "masked_lm",
                    "roberta": "masked_lm", "modernbert": "masked_lm"}
@@ -188,3 +188,21 @@ def test_cli_model_flags(checkpoint, tmp_path, capsys):
     assert cli_main(["families"]) == 0
     listed = capsys.readouterr().out
     assert all(name in listed for name in ("llada", "dream", "mdlm", "masked_lm"))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_output_form_does_not_matter(checkpoint, loaded_model, family, tmp_path):
+    """``return_dict`` flipped in config.json (tuples for most, an output object for MDLM, whose
+    hub config says false): the same logits come out."""
+    path = tmp_path / family
+    shutil.copytree(checkpoint(family), path)
+    if family == "mdlm":
+        shutil.copytree(gpt2_dir(checkpoint(family)), gpt2_dir(path))
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["return_dict"] = not cfg.get("return_dict", True)
+    (path / "config.json").write_text(json.dumps(cfg))
+    flipped = cd.load_model(path, **load_kwargs(family, path))
+    m = loaded_model(family)
+    ids = torch.tensor([m.vocab.encode("x = {'a': 1}")])
+    attn = torch.ones_like(ids, dtype=torch.bool)
+    torch.testing.assert_close(flipped(ids, attn), m(ids, attn))

@@ -21,14 +21,10 @@ import jsonschema
 import pytest
 import torch
 import transformers
-from safetensors.torch import load_file
-from transformers import AutoConfig
-from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
 import constrained_dlm as cd
 from constrained_dlm import api
 from constrained_dlm.cli import main as cli_main
-from constrained_dlm.models import compat
 from tests.fixtures import real_checkpoints
 from tests.fixtures.checkpoints import REMOTE_FAMILIES, gpt2_dir, load_kwargs
 
@@ -39,36 +35,8 @@ SCHEMA = {"type": "object", "properties": {
     "name": {"type": "string", "maxLength": 12},
     "age": {"type": "integer", "minimum": 0, "maximum": 120},
     "ok": {"type": "boolean"}}, "required": ["name", "age", "ok"]}
-AUTO_KEY = {"llada": "AutoModel", "dream": "AutoModel", "mdlm": "AutoModelForMaskedLM"}
 # What the loader's padding probe must find in these snapshots (see the model-code README).
 BATCHING = {"llada": "buckets", "dream": "padded", "mdlm": "buckets"}
-
-
-def reference_model(path: Path, family: str):
-    """The real class built directly (no ``from_pretrained``, so none of its meta-device
-    loading) with the checkpoint's tensors loaded by name: an independent path to the weights."""
-    compat.install()
-    config = AutoConfig.from_pretrained(str(path), trust_remote_code=True)
-    compat.restore_config(config, json.loads((path / "config.json").read_text()))
-    cls = get_class_from_dynamic_module(config.auto_map[AUTO_KEY[family]], str(path))
-    model = compat.patched_class(cls)(config).float().eval()
-    missing, unexpected = model.load_state_dict(load_file(str(path / "model.safetensors")),
-                                                strict=False)
-    assert not unexpected and not missing, (missing, unexpected)
-    return model
-
-
-@torch.no_grad()
-def own_call(model, family: str, ids: torch.Tensor) -> torch.Tensor:
-    """Logits the way each family's own generation code asks for them (unpadded rows)."""
-    if family == "llada":        # LLaDA's generate.py: model(x).logits
-        return model(ids).logits
-    if family == "dream":        # Dream's generation_utils._sample: full mask, shift right
-        logits = model(ids, "full", None).logits
-        return torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
-    out = model(input_ids=ids, timesteps=torch.zeros(ids.shape[0]))   # MDLM: return_dict false
-    assert isinstance(out, torch.Tensor)
-    return out
 
 
 @pytest.mark.parametrize("family", REMOTE_FAMILIES)
@@ -95,11 +63,11 @@ def test_logits_match_the_familys_own_call(loaded_model, checkpoint, family):
     the family's own call on a directly built model: no garbage buffers, right shift, right
     output form. Max diff 0 in practice; 1e-5 allowed."""
     m = loaded_model(family)
-    ref = reference_model(checkpoint(family), family)
+    ref = real_checkpoints.reference_model(checkpoint(family), family)
     ids = torch.tensor([m.vocab.encode("def add(a, b):\n    return a + b  # café")])
     ids[0, 3] = m.vocab.mask_id
     ours = m(ids, torch.ones_like(ids, dtype=torch.bool))
-    theirs = own_call(ref, family, ids)[..., :m.vocab.size]
+    theirs = real_checkpoints.own_call(ref, family, ids)[..., :m.vocab.size]
     fin = torch.isfinite(ours)
     assert (~fin).sum() == ids.numel()                  # only the mask column is -inf
     torch.testing.assert_close(ours[fin], theirs[fin], atol=1e-5, rtol=1e-5)

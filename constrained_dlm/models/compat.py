@@ -4,34 +4,29 @@ The hub files of LLaDA, Dream and MDLM were written against transformers 4.38-4.
 break in a few known places; each patch below fixes one of them from the outside (the user's
 files are never edited), applies only where it is needed, and is idempotent.
 
-=========================  ==========================================  ===========================
-what breaks on 5.x         why                                         patch
-=========================  ==========================================  ===========================
-``'...' object has no      5.x's ``from_pretrained`` reads             :func:`patched_class`:
-attribute                  ``all_tied_weights_keys``, which             a subclass whose
-'all_tied_weights_keys'``  ``post_init()`` sets; LLaDA's and MDLM's     ``__init__`` calls
-(LLaDA, MDLM)              models never call ``post_init()``            ``post_init()`` if the
-                                                                        model did not
-``KeyError: 'default'``    5.x dropped ``"default"`` from               :func:`install` puts the
-in ``ROPE_INIT_FUNCTIONS`` ``ROPE_INIT_FUNCTIONS``; Dream's rotary      4.x function back under
-(Dream)                    embedding looks it up at init                ``"default"``
-``LLaDAModelLM.tie_       5.x calls ``tie_weights(recompute_mapping=  :func:`patched_class`:
-weights() got an           ...)``; LLaDA overrides ``tie_weights()``    drops the keyword for
-unexpected keyword``       without keywords                             such overrides
-``'LLaDAConfig' object     5.x treats ``use_cache`` as a generation     :func:`restore_config`
-has no attribute           setting and leaves it out of model configs;  sets every field of
-'use_cache'``              LLaDA's forward reads it                     config.json the config
-                                                                        object lacks
-``DreamGenerationConfig.   5.x's ``GenerationConfig.update`` calls      :func:`patched_class`:
-validate() got an          ``validate(user_set_attributes=...)``;       generation configs of
-unexpected keyword``       Dream's override takes ``is_init`` only      the model's package take
-                                                                        and drop new keywords
-non-persistent buffers     5.x builds the model on the meta device and  :func:`restore_buffers`
-hold garbage (Dream's      refills such buffers only through           rebuilds the model's
-rotary ``inv_freq``):      ``_init_weights``, which Dream overrides:   skeleton (parameters on
-silently wrong logits      ``inv_freq`` is ``torch.empty`` memory      meta, buffers real) and
-                                                                        copies its buffers in
-=========================  ==========================================  ===========================
+What breaks on 5.x (the symptom), why, and the patch:
+
+1. ``'LLaDAModelLM' object has no attribute 'all_tied_weights_keys'`` (LLaDA, MDLM): 5.x's
+   ``from_pretrained`` reads what ``post_init()`` sets, and these models never call it.
+   :func:`patched_class` returns a same-named subclass whose ``__init__`` calls ``post_init()``
+   when the model did not.
+2. ``tie_weights() got an unexpected keyword argument 'recompute_mapping'`` (LLaDA): LLaDA
+   overrides ``tie_weights()`` without keywords. :func:`patched_class` drops the keyword.
+3. ``KeyError: 'default'`` in ``ROPE_INIT_FUNCTIONS`` (Dream): 5.x dropped ``"default"``.
+   :func:`install` puts 4.x's plain-RoPE function back under that name.
+4. ``'LLaDAConfig' object has no attribute 'use_cache'`` (LLaDA): 5.x keeps generation settings
+   out of model configs; LLaDA's forward reads it. :func:`restore_config` sets every field of
+   config.json the config object lacks.
+5. ``DreamGenerationConfig.validate() got an unexpected keyword argument`` (Dream): 5.x calls
+   ``validate(user_set_attributes=...)``. :func:`patched_class` makes the generation configs of
+   the model's own remote package drop keywords they do not declare.
+6. **Silently wrong logits** (Dream): 5.x builds models on the meta device and refills
+   non-persistent buffers only through ``_init_weights``, which Dream overrides, so its rotary
+   ``inv_freq`` is uninitialised memory. :func:`restore_buffers` builds the model's skeleton
+   (parameters on meta, buffers real) and copies its buffers in.
+7. ``'tuple' object has no attribute 'hidden_states'`` (native ModernBERT with
+   ``return_dict: false`` in its config): 5.x's own tuple path crashes. :func:`output_objects`
+   sets ``return_dict=True`` on native models (remote code keeps its tuples; we read either).
 
 Transformers 4.x needs none of this; every function here is a no-op there. The tests load
 tiny checkpoints built from the real hub files on both majors and compare their logits.
@@ -119,6 +114,14 @@ def patched_class(cls: type) -> type:
     _patch_generation_configs(cls)
     _PATCHED[cls] = sub
     return sub
+
+
+def output_objects(model: torch.nn.Module) -> None:
+    """A native transformers model returns output objects whatever its config.json says (5.x's
+    own tuple path crashes on some, ModernBERT among them). Remote code is left as it is: its
+    tuples are what it was written to return, and :func:`~.families.logits_of` reads them."""
+    if TRANSFORMERS_MAJOR >= 5 and type(model).__module__.startswith("transformers."):
+        model.config.return_dict = True
 
 
 def restore_buffers(model: torch.nn.Module, cls: type, config) -> None:

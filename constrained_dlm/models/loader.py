@@ -237,7 +237,12 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, family: str | F
                      sampler_defaults=sampler_defaults,
                      batching="padded" if batching == "auto" else batching)
     if batching == "auto":
-        den.batching = _probe(den, where)
+        try:
+            den.batching = _probe(den, where)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the model's own forward failed: name it
+            raise _load_error(where, config, fam, "a first forward pass", exc) from exc
     return den
 
 
@@ -299,8 +304,10 @@ def _load_weights(where: str, config: Mapping[str, Any], fam: Family, dt, common
                                         **{_DTYPE_KW: dt}, **model_kwargs)
             compat.restore_buffers(model, cls, model.config)
             return model
-        return getattr(transformers, fam.auto_class).from_pretrained(
+        model = getattr(transformers, fam.auto_class).from_pretrained(
             where, **{_DTYPE_KW: dt}, **common, **model_kwargs)
+        compat.output_objects(model)
+        return model
     except Exception as exc:  # noqa: BLE001 - remote code can raise anything; name it
         raise _load_error(where, config, fam, "loading the weights", exc) from exc
 
