@@ -33,7 +33,9 @@ class SamplerOptions:
     temperature: float = 0.0          # 0: most probable valid completion; > 0: exact valid sampling
     top_k: int | None = None          # sample among the k best allowed tokens per position
     top_p: float | None = None        # nucleus over the allowed tokens per position
-    threshold: float | None = None    # commit every position with confidence >= threshold (>= 1)
+    # commit every position with confidence >= threshold, on top of the step schedule's share
+    # (with steps None: at least one per pass); parallel decoding, as Fast-dLLM's threshold
+    threshold: float | None = None
     # Same seed, same batch, same outputs; row b draws from a key of (seed, b), so identical
     # canvases in one batch still differ. None: a fresh seed. Row seeds (``denoise(row_seeds=)``)
     # replace it: a row's output then ignores its batch-mates.
@@ -275,12 +277,10 @@ def _select(pos, conf, masked, rows, seq_len, options: SamplerOptions) -> torch.
             steps_left = max(1, r.steps_left)
         r.steps_left -= 1
         c = conf[mine]
-        if options.threshold is not None:
-            chosen = mine[c >= options.threshold]
-            if chosen.numel() == 0:
-                chosen = mine[c.argmax()][None]
-        else:
-            k = min(mine.numel(), max(1, math.ceil(n_masked / steps_left)))
-            chosen = mine[c.topk(k).indices]
+        # the schedule's share (with steps None: one per pass), so NFE stays within the steps
+        k = min(mine.numel(), max(1, math.ceil(n_masked / steps_left)))
+        chosen = mine[c.topk(k).indices]
+        if options.threshold is not None:     # and every position confident enough
+            chosen = torch.cat([chosen, mine[c >= options.threshold]]).unique()
         keep[chosen] = True
     return keep

@@ -231,8 +231,9 @@ class MaskedLM(Family):
     auto_class = "AutoModelForMaskedLM"
     remote_code = False
     padding_side = "right"
-    # MaskGIT-style: commit the most confident positions, greedy.
-    sampler_defaults = {"remasking": "low_confidence", "temperature": 0.0}
+    # MaskGIT-style, greedy, in parallel: each pass commits every position whose constrained
+    # probability is >= 0.9 (at least one). README example: 66 passes one-by-one -> 23.
+    sampler_defaults = {"remasking": "low_confidence", "temperature": 0.0, "threshold": 0.9}
 
     def matches(self, config):
         return any(a.endswith("ForMaskedLM") for a in _architectures(config)) or _model_type(
