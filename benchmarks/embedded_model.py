@@ -81,12 +81,15 @@ def score(text: str, schema: dict, record) -> tuple[bool, int, int]:
     return ok, hit, len(truth)
 
 
-def extraction(model, n: int, steps: int, batch: int, seed: int) -> dict:
+def extraction(model, n: int, steps: int, batch: int, seed: int,
+               split: str = "heldout") -> dict:
     from constrained_dlm import api, denoise_unconstrained
     from constrained_dlm.errors import ConstrainedDLMError
     from constrained_dlm.train.corpus import extraction_examples
 
-    exs = list(extraction_examples(n, seed=seed, split="heldout"))
+    # heldout: key names never used in training; train: the training key pool, with schemas and
+    # values drawn from another seed than training's (seed 0), so the values are unseen
+    exs = list(extraction_examples(n, seed=seed, split=split))
     t0 = time.perf_counter()
     items, skipped = [], 0
     for ex in exs:
@@ -205,6 +208,9 @@ def main(argv=None) -> dict:
     p.add_argument("--n", type=int, default=200, help="held-out extraction examples")
     p.add_argument("--code", type=int, default=100, help="held-out infilling tasks")
     p.add_argument("--steps", type=int, default=16)
+    p.add_argument("--split", choices=["heldout", "train"], default="heldout",
+                   help="extraction keys: heldout (never trained) or train (seen keys, values "
+                   "and schemas from another seed)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--prefix", type=int, default=120, help="prefix tokens the model sees")
@@ -220,9 +226,10 @@ def main(argv=None) -> dict:
            "steps": a.steps, "batch": a.batch, "threads": a.threads,
            "sampler": repr(__import__("constrained_dlm").sampler_options(model, steps=a.steps))}
     if a.n:
-        res["extraction"] = extraction(model, a.n, a.steps, a.batch, a.seed)
-        print(f"extraction, {res['extraction']['constrained']['objects']} held-out objects, "
-              f"{a.steps} steps:")
+        res["extraction"] = extraction(model, a.n, a.steps, a.batch, a.seed, a.split)
+        res["split"] = a.split
+        print(f"extraction ({a.split} keys), {res['extraction']['constrained']['objects']} "
+              f"objects, steps {a.steps}:")
         for mode in ("free", "scaffold", "constrained"):
             r = res["extraction"][mode]
             print(f"  {mode:12s} valid {r['valid']:4d}/{r['objects']} ({r['validity']:.1%})  "

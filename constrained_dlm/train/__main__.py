@@ -281,6 +281,8 @@ def parse_args(argv=None):
     p.add_argument("--examples", type=int, default=60000)
     p.add_argument("--pool-size", type=int, default=1000, help="distinct training schemas")
     p.add_argument("--max-len", type=int, default=256)
+    p.add_argument("--mix", type=float, nargs=3, default=(0.55, 0.15, 0.30),
+                   metavar=("EXTRACTION", "DOCUMENTS", "CODE"), help="shares of the examples")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--min-lr-frac", type=float, default=0.1)
@@ -360,7 +362,7 @@ def main(argv=None):
         log(f"loaded {data_path}: {tuple(data['input_ids'].shape)}")
     else:
         data = build_data(out, n=args.examples, seed=args.seed, max_len=args.max_len,
-                          pool_size=args.pool_size, log=log)
+                          pool_size=args.pool_size, mix=tuple(args.mix), log=log)
         data["eval"] = make_eval(out, args, log)
         atomic_save(data, data_path)
     ev = data["eval"]
@@ -424,7 +426,9 @@ def main(argv=None):
             g_["lr"] = lr
         idx = torch.randint(0, N, (args.batch,), generator=gen)
         lens = len_all[idx].long()
-        L = int(lens.max())
+        # a few fixed shapes (multiples of 64), not one per batch: the allocator's cache stays
+        # bounded (memory grew with every new shape) and each step's cost is predictable
+        L = min(ids_all.shape[1], int(math.ceil(int(lens.max()) / 64) * 64))
         ids = ids_all[idx, :L].long()
         loss, nm = mdlm_loss(model, ids, plen_all[idx].long(), lens, mask_id, gen)
         opt.zero_grad(set_to_none=True)
