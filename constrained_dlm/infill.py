@@ -37,7 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .compile.template import CompileOptions, Hole, Template
+from .compile.template import CompileOptions, Hole, Template, check_budget
 from .decode.sampler import SamplerOptions
 from .errors import BudgetError, CompileLimitError, SpecError, ValidationFailure
 from .specs.pieces import Slot
@@ -137,7 +137,11 @@ def infill_document(model, segments: Sequence, *, language: str | None = "python
         full = full_holes(tpl, res.token_ids, vocab.pad_id)
         if not full:
             break
-        specs = [replace(s, max_tokens=s.max_tokens * 2) if k in full else s
+        cap = compile_options.max_budget
+        full = {k for k in full if specs[k].max_tokens < cap}       # no room past the cap
+        if not full:
+            break
+        specs = [replace(s, max_tokens=min(s.max_tokens * 2, cap)) if k in full else s
                  for k, s in enumerate(specs)]
         tpl = _regrow(tpl, res.token_ids, full, _template(texts, specs, prep.autos, vocab,
                                                            context_tokens, compile_options)[0])
@@ -191,6 +195,8 @@ def prepare_infill(vocab, segments: Sequence, *, language: str | None = "python"
         raise SpecError("no hole: segments contain no Gap")
     texts, gaps = _normalise(texts, gaps, language)
     specs = [_resolve(g, language, regex, grammar, max_tokens, subset) for g in gaps]
+    for s in specs:                      # before any automaton is sized from a budget
+        check_budget(s.max_tokens, compile_options, where=f" {s.name!r}" if s.name else "")
     if len({s.kind == "python" for s in specs}) > 1:
         raise SpecError("a document cannot mix Python holes with regex / grammar holes: the "
                         "whole-file compile guarantee would then depend on the regexes")

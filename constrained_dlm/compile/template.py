@@ -297,10 +297,25 @@ def _single_string(regex: str) -> str | None:
     return None
 
 
+def check_budget(tokens: int, options: CompileOptions, *, where: str = "",
+                 pointer: str | None = None) -> int:
+    """An explicit budget (``x-max-tokens``, ``max_tokens=``, ``--max-tokens``) within the one
+    cap every hole obeys, ``options.max_budget``; checked before any canvas is allocated, so an
+    absurd number is a named error, not gigabytes of masks."""
+    if tokens > options.max_budget:
+        raise BudgetError(
+            f"the hole{where} asks for {tokens} tokens, more than max_budget="
+            f"{options.max_budget}; lower its budget (x-max-tokens / max_tokens / --max-tokens) "
+            "or raise CompileOptions.max_budget", pointer=pointer, needed=tokens,
+            budget=options.max_budget)
+    return tokens
+
+
 def _budget(slot: Slot, auto: TokenAutomaton, options: CompileOptions) -> int:
     need = auto.min_tokens
     where = f" at {slot.pointer}" if slot.pointer else ""
     if slot.max_tokens is not None:
+        check_budget(slot.max_tokens, options, where=where, pointer=slot.pointer)
         if slot.max_tokens < need:
             raise BudgetError(
                 f"the hole{where} needs at least {need} tokens but its budget is {slot.max_tokens}; "

@@ -1,0 +1,47 @@
+"""Every explicit budget obeys the one cap (``CompileOptions.max_budget``), checked before any
+canvas is allocated: an absurd number is a named error (CLI exit 3), not gigabytes of masks."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from constrained_dlm import BudgetError, RandomDenoiser, Template, infill
+from constrained_dlm.api import compile_json_schema
+from constrained_dlm.cli import main as cli_main
+from constrained_dlm.specs.document import Document
+
+HUGE = 10 ** 9
+
+
+def _quick(fn):
+    t0 = time.perf_counter()
+    with pytest.raises(BudgetError, match="max_budget=1024") as err:
+        fn()
+    assert time.perf_counter() - t0 < 10          # refused up front, not after allocating
+    return err.value
+
+
+def test_schema_x_max_tokens(bpe_vocab):
+    schema = {"type": "object", "properties": {"x": {"type": "string", "x-max-tokens": HUGE}},
+              "required": ["x"]}
+    err = _quick(lambda: compile_json_schema(schema, bpe_vocab))
+    assert err.pointer == "/properties/x" and err.needed == HUGE and err.budget == 1024
+
+
+def test_regex_document_and_infill_budgets(bpe_vocab):
+    _quick(lambda: Template.from_regex("[a-z]+", bpe_vocab, max_tokens=10 ** 8))
+    doc = Document.parse("Note: {{ x: text max_tokens=1000000000 }}")
+    _quick(lambda: Template.from_document(doc, bpe_vocab, {}))
+    _quick(lambda: infill(RandomDenoiser(bpe_vocab), "x = ", "\n", max_tokens=100000))
+    # a budget at the cap is fine
+    tpl = Template.from_regex("[a-z]+", bpe_vocab, max_tokens=1024)
+    assert tpl.holes[0].length <= 1024
+
+
+def test_cli_exit_code(tokenizer_file, capsys):
+    code = cli_main(["regex", "[a-z]+", "--max-tokens", "100000000", "--tokenizer",
+                     tokenizer_file, "--denoiser", "random"])
+    err = capsys.readouterr().err
+    assert code == 3 and "max_budget=1024" in err and "100000000" in err
