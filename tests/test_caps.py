@@ -45,3 +45,18 @@ def test_cli_exit_code(tokenizer_file, capsys):
                      tokenizer_file, "--denoiser", "random"])
     err = capsys.readouterr().err
     assert code == 3 and "max_budget=1024" in err and "100000000" in err
+
+
+def test_schema_paths_and_non_json_constants(tmp_path, monkeypatch, bpe_vocab):
+    """A relative path starting with t or f is a file, not JSON text; NaN / Infinity are
+    refused by name (they would make the output non-JSON)."""
+    from constrained_dlm import InvalidSchemaError
+    from constrained_dlm.specs.json_schema import load_schema
+    monkeypatch.chdir(tmp_path)
+    for name in ("tiny.json", "foo.json"):
+        (tmp_path / name).write_text('{"type": "integer"}')
+        assert load_schema(name) == {"type": "integer"}
+    assert load_schema("true") is True and load_schema(' {"type": "null"}') == {"type": "null"}
+    for bad in ('{"enum": [NaN]}', '{"maximum": Infinity}', '{"minimum": -Infinity}'):
+        with pytest.raises(InvalidSchemaError, match="not JSON"):
+            load_schema(bad)

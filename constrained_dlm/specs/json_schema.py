@@ -102,6 +102,12 @@ class _Unsat(Exception):
 # Loading
 
 
+def _no_constant(name: str):
+    """NaN / Infinity are not JSON: a schema holding them could make us print non-JSON."""
+    raise InvalidSchemaError(f"schema holds {name}, which is not JSON (RFC 8259 has no NaN or "
+                             "Infinity)", pointer="")
+
+
 def load_schema(spec: Any) -> dict | bool:
     """A schema from a dict/bool, a JSON string, or a path to a JSON file."""
     if isinstance(spec, (dict, bool)):
@@ -113,8 +119,11 @@ def load_schema(spec: Any) -> dict | bool:
         except OSError as exc:
             raise InvalidSchemaError(f"cannot read schema file {spec}: {exc}", pointer="") from exc
     elif isinstance(spec, str):
-        stripped = spec.lstrip()
-        if stripped.startswith(("{", "[", "t", "f", '"')) or not stripped:
+        stripped = spec.strip()
+        if "\n" not in spec and len(spec) < 4096 and pathlib.Path(spec).is_file():
+            text = pathlib.Path(spec).read_text(encoding="utf-8")      # tiny.json, foo.json
+        elif stripped in ("true", "false") or stripped.startswith(("{", "[", '"')) \
+                or not stripped:
             text = spec
         else:
             path = pathlib.Path(spec)
@@ -127,7 +136,7 @@ def load_schema(spec: Any) -> dict | bool:
         raise InvalidSchemaError(f"a schema must be a dict, bool, JSON string or path, "
                                  f"not {type(spec).__name__}", pointer="")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InvalidSchemaError(f"schema is not valid JSON: {exc.msg} at line {exc.lineno} "
                                  f"column {exc.colno}", pointer="") from exc
