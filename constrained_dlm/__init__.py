@@ -12,7 +12,8 @@ from .compile.template import CompileOptions, Hole, Template
 from .compile.vocabulary import Vocabulary
 from .decode.sampler import Result, SamplerOptions, denoise
 from .decode.unconstrained import denoise_unconstrained
-from .errors import (BudgetError, CompileLimitError, ConstrainedDLMError, InvalidSchemaError,
+from .errors import (BudgetError, CompileLimitError, ConstrainedDLMError, ContextLengthError,
+                     InvalidSchemaError,
                      ModelError, RegexError, RemoteCodeRequired, SpecError,
                      UnsupportedSchemaError, ValidationFailure)
 from .infill import Gap, InfillResult, infill, infill_document
@@ -22,7 +23,7 @@ from .models.loader import HFDenoiser, load_model
 from .models.standins import AdversarialDenoiser, RandomDenoiser
 
 __all__ = [
-    "AdversarialDenoiser", "BudgetError", "Family", "HFDenoiser", "ModelError",
+    "AdversarialDenoiser", "BudgetError", "ContextLengthError", "Family", "HFDenoiser", "ModelError",
     "RemoteCodeRequired", "denoise_unconstrained", "detect_family", "families", "load_model",
     "register_family", "sampler_options", "CompileLimitError", "CompileLimits", "CompileOptions",
     "ConstrainedDLMError", "Denoiser", "Hole", "InvalidSchemaError", "RandomDenoiser", "RegexError",

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 from .compile.lru import LRU
 from .compile.template import CompileOptions, Template
 from .decode.sampler import Result, SamplerOptions, denoise
+from .errors import ContextLengthError
 
 TEMPLATE_CACHE_SIZE = 256
 _TEMPLATES = LRU(TEMPLATE_CACHE_SIZE)
@@ -85,8 +86,26 @@ def generate(model, templates: Template | Sequence[Template], prompts=None, *,
         templates = [templates]
     if prompts is None or isinstance(prompts, (str, bytes)):
         prompts = [prompts] * len(templates)
-    return denoise(model, list(templates), [_prompt_ids(model, p) for p in prompts], options,
-                   on_step=on_step, row_seeds=row_seeds)
+    prompt_ids = [_prompt_ids(model, p) for p in prompts]
+    _check_context(model, templates, prompt_ids)
+    return denoise(model, list(templates), prompt_ids, options, on_step=on_step,
+                   row_seeds=row_seeds)
+
+
+def _check_context(model, templates, prompt_ids) -> None:
+    """Prompt + canvas within the model's context, checked before any forward pass (a model
+    run past its positions answers garbage, or allocates without bound)."""
+    limit = getattr(model, "max_context", None)
+    if not limit:
+        return
+    for i, (t, p) in enumerate(zip(templates, prompt_ids)):
+        need = len(p) + len(t)
+        if need > limit:
+            row = f" (row {i})" if len(templates) > 1 else ""
+            raise ContextLengthError(
+                f"the prompt ({len(p)} tokens) and the output canvas ({len(t)} tokens){row} "
+                f"need {need} positions; the model's context is {limit}. Hint: shorten the "
+                "prompt, or lower the holes' budgets", needed=need, budget=limit)
 
 
 def generate_json(model, schema, prompt: str | None = None, *,

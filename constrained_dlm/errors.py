@@ -55,6 +55,10 @@ class BudgetError(ConstrainedDLMError, ValueError):
         super().__init__(message)
 
 
+class ContextLengthError(BudgetError):
+    """The prompt plus the output canvas need more positions than the model's context."""
+
+
 class CompileLimitError(ConstrainedDLMError):
     """Compiling an automaton passed a cap (time, states, memory).
 

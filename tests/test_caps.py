@@ -4,6 +4,7 @@ canvas is allocated: an absurd number is a named error (CLI exit 3), not gigabyt
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,27 @@ def test_schema_paths_and_non_json_constants(tmp_path, monkeypatch, bpe_vocab):
     for bad in ('{"enum": [NaN]}', '{"maximum": Infinity}', '{"minimum": -Infinity}'):
         with pytest.raises(InvalidSchemaError, match="not JSON"):
             load_schema(bad)
+
+
+def test_prompt_past_the_models_context(tmp_path, capsys):
+    """8x the embedded model's 1,024 positions: a named error before any forward pass (CLI exit
+    3); in a batch, that record fails with the error and the others are filled."""
+    import json
+
+    schema = str(Path(__file__).resolve().parents[1] / "examples" / "person.schema.json")
+    prompt = "Ada " * 8000
+    t0 = time.perf_counter()
+    code = cli_main(["json", "--schema", schema, "--prompt", prompt])
+    err = capsys.readouterr().err
+    assert code == 3 and "context is 1024" in err, err
+    assert time.perf_counter() - t0 < 60
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps({"id": 1, "prompt": prompt}) + "\n"
+                   + json.dumps({"id": 2, "prompt": "Ada, 36, engineer in London."}) + "\n")
+    code = cli_main(["json", "--schema", schema, "--input", str(src),
+                     "--output", str(out), "--no-progress", "--steps", "2"])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert code == 4 and len(rows) == 2
+    bad = next(r for r in rows if r["id"] == 1)
+    assert "context is 1024" in json.dumps(bad)
+    assert any(r["id"] == 2 and "error" not in r for r in rows)

@@ -114,6 +114,7 @@ class HFDenoiser:
         self.sampler_defaults = dict(family.sampler_defaults if sampler_defaults is None
                                      else sampler_defaults)
         self.batching = batching
+        self.max_context = model_context(getattr(model, "config", None))
         self.forward_passes = 0
 
     def __repr__(self) -> str:
@@ -159,6 +160,16 @@ class HFDenoiser:
         if self.family.name == "masked_lm" and cls_id is not None and sep_id is not None:
             ids = [cls_id] + ids + [sep_id]
         return ids
+
+
+def model_context(config) -> int | None:
+    """The longest sequence the model's config admits (prompt + canvas), when it says."""
+    for name in ("max_position_embeddings", "max_sequence_length", "n_positions",
+                 "model_length"):
+        v = getattr(config, name, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None
 
 
 def _left_order(attn: torch.Tensor) -> torch.Tensor:

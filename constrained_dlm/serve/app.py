@@ -67,13 +67,8 @@ class ServerConfig:
 
 
 def model_context(model) -> int | None:
-    """The model's maximum sequence length, when its config says."""
-    cfg = getattr(getattr(model, "model", None), "config", None)
-    for name in ("max_position_embeddings", "max_sequence_length", "n_positions"):
-        v = getattr(cfg, name, None)
-        if isinstance(v, int) and v > 0:
-            return v
-    return None
+    """The model's maximum sequence length, when it says (``HFDenoiser.max_context``)."""
+    return getattr(model, "max_context", None)
 
 
 def create_app(model, config: ServerConfig | None = None):

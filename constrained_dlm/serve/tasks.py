@@ -46,8 +46,7 @@ def library_error(e: Exception, *, param: str | None = None) -> ApiError:
         return ApiError(400, f"unsupported JSON schema: {e}", param=param,
                         code="unsupported_schema")
     if isinstance(e, BudgetError):
-        return ApiError(400, f"the token budget cannot hold a valid output: {e}", param=param,
-                        code="budget_unsatisfiable")
+        return ApiError(400, f"token budget: {e}", param=param, code="budget_unsatisfiable")
     if isinstance(e, CompileLimitError):
         return ApiError(422, f"compiling the constraint passed a limit: {e}", param=param,
                         code="compile_limit")
