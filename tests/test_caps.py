@@ -85,3 +85,25 @@ def test_prompt_past_the_models_context(tmp_path, capsys):
     bad = next(r for r in rows if r["id"] == 1)
     assert "context is 1024" in json.dumps(bad)
     assert any(r["id"] == 2 and "error" not in r for r in rows)
+
+
+BACKTRACKING = r"^(?:(a|aa)*[^\s\S]|(a|aa)*b)$"     # Python re: hours on 60 a's
+
+
+def test_validation_never_backtracks(bpe_vocab, tokenizer_file, capsys):
+    """The values the constraint produces for patterns that make Python's re backtrack
+    exponentially are re-checked in linear time (RE2): seconds, not hours."""
+    from constrained_dlm import generate_json, generate_regex
+    model = RandomDenoiser(bpe_vocab, seed=3)
+    schema = {"type": "object", "properties": {"s": {"type": "string", "pattern": BACKTRACKING,
+                                                     "minLength": 60, "maxLength": 70}},
+              "required": ["s"]}
+    t0 = time.perf_counter()
+    r = generate_json(model, schema, "x")
+    assert r.value["s"].endswith("b") and len(r.value["s"]) >= 60
+    r = generate_regex(model, r"(a|aa)*[^\s\S]|a{60}(a|aa)*b", "x")
+    assert r.value.startswith("a" * 60) and r.value.endswith("b")
+    code = cli_main(["regex", r"(a|aa)*[^\s\S]|a{60}(a|aa)*b", "--tokenizer", tokenizer_file,
+                     "--denoiser", "random", "--steps", "4"])
+    assert code == 0, capsys.readouterr().err
+    assert time.perf_counter() - t0 < 120

@@ -12,14 +12,17 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import json
 from decimal import Decimal
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+import jsonschema
 import numpy as np
 
 from ..errors import BudgetError, ValidationFailure
+from ..specs import linear_match
 from ..specs.pieces import Piece, Slot, SpecReport, Text
 from .automaton import CompileLimits, TokenAutomaton, token_automaton
 from .byte_dfa import regex_to_byte_dfa
@@ -346,11 +349,32 @@ def _exact_number(text: str):
         return float(text)
 
 
-def json_finisher(schema, model: type | None = None) -> Callable[[str], Any]:
-    import jsonschema
+def _pattern(validator, pattern, instance, schema):
+    """JSON Schema ``pattern`` in linear time (jsonschema's own uses backtracking ``re``)."""
+    if validator.is_type(instance, "string") and not linear_match.search(pattern, instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
-    validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    validator = validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
+
+def _pattern_properties(validator, pattern_properties, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in pattern_properties.items():
+        for key, value in instance.items():
+            if linear_match.search(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+@functools.lru_cache(maxsize=None)
+def _linear_validator(base):
+    """``base`` (a jsonschema validator class) with its regex keywords in linear time."""
+    return jsonschema.validators.extend(base, {"pattern": _pattern,
+                                               "patternProperties": _pattern_properties})
+
+
+def json_finisher(schema, model: type | None = None) -> Callable[[str], Any]:
+    base = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    validator_cls = _linear_validator(base)
+    validator = validator_cls(schema, format_checker=base.FORMAT_CHECKER)
 
     def finish(text: str):
         try:

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from . import linear_match
 from .pieces import Piece, Slot, Text, regex_escape
 
 __all__ = ["Document", "Field", "Ref", "TemplateError", "KINDS", "render_refs"]
@@ -247,7 +248,7 @@ class Field:
                 raise bad("not one of the choices")
             return text
         if k == "regex":
-            if re.fullmatch(a["pattern"], text) is None:
+            if not linear_match.fullmatch(a["pattern"], text):
                 raise bad("does not fullmatch the pattern")
             return text
         if k == "json":
