@@ -91,14 +91,13 @@ def denoise_unconstrained(model, prompts: Sequence[Sequence[int]],
                 n_masked = int(masked[b].sum())
                 if n_masked == 0:
                     continue
+                # the schedule's share, plus (threshold) every confident position: the same
+                # rule as the constrained sampler's, so the two loops compare like for like
+                k = min(n_masked, max(1, math.ceil(n_masked / (blk_steps - s))))
+                chosen = score[b].topk(k).indices
                 if options.threshold is not None:
-                    chosen = (score[b] >= options.threshold) & masked[b]
-                    if not chosen.any():
-                        chosen[score[b].argmax()] = True
-                    chosen = chosen.nonzero()[:, 0]
-                else:
-                    k = min(n_masked, max(1, math.ceil(n_masked / (blk_steps - s))))
-                    chosen = score[b].topk(k).indices
+                    sure = ((score[b] >= options.threshold) & masked[b]).nonzero()[:, 0]
+                    chosen = torch.cat([chosen, sure]).unique()
                 ids[b, chosen] = tok[b, chosen]
     out = []
     for b in range(n_rows):
