@@ -20,6 +20,7 @@ from constrained_dlm.compile.vocabulary import Vocabulary
 from constrained_dlm.models.loader import load_model
 from tests.fixtures import real_checkpoints
 from tests.fixtures.checkpoints import REMOTE_FAMILIES, build_checkpoint, load_kwargs
+from tests.fixtures.corpus import stdlib_source
 
 # Non-ASCII lines so both tokenizers learn a few accented/CJK pieces; emoji stay rare on purpose
 # (the SentencePiece-style tokenizer must spell them through its <0xNN> byte fallback).
@@ -32,18 +33,7 @@ _EXTRA_TEXT = [
 
 def _corpus(max_bytes: int = 300_000) -> list[str]:
     """A few hundred KB of Python stdlib source (deterministic order) plus the lines above."""
-    root = os.path.dirname(os.__file__)
-    texts, total = [], 0
-    for name in sorted(os.listdir(root)):
-        if not name.endswith(".py"):
-            continue
-        with open(os.path.join(root, name), encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-        texts.append(text)
-        total += len(text)
-        if total >= max_bytes:
-            break
-    return texts + _EXTRA_TEXT
+    return list(stdlib_source(max_bytes)) + _EXTRA_TEXT
 
 
 @pytest.fixture(scope="session")

@@ -307,22 +307,9 @@ def _slow_speller(tokenizer, vocab: dict[str, int]) -> Callable[[str], bytes | N
     """How a slow tokenizer's token strings spell bytes, read off the tokenizer itself."""
     byte_decoder = getattr(tokenizer, "byte_decoder", None)
     if isinstance(byte_decoder, dict) and byte_decoder:      # GPT-2 / Qwen / Dream / RoBERTa
-        def byte_level(token: str) -> bytes | None:
-            try:
-                return bytes(byte_decoder[c] for c in token)
-            except KeyError:
-                return None
-        return byte_level
+        return _byte_level(byte_decoder)
     if hasattr(tokenizer, "sp_model"):                        # LLaMA-2, T5, Gemma (slow)
-        byte_fallback = any(_BYTE_FALLBACK.match(t) for t in vocab)
-
-        def metaspace(token: str) -> bytes:
-            if byte_fallback:
-                m = _BYTE_FALLBACK.match(token)
-                if m:
-                    return bytes([int(m.group(1), 16)])
-            return token.replace("\u2581", " ").encode("utf-8")
-        return metaspace
+        return _metaspace("\u2581", any(_BYTE_FALLBACK.match(t) for t in vocab))
     if hasattr(tokenizer, "wordpiece_tokenizer"):             # BERT (slow)
         return _speller({"model": {"type": "WordPiece"}})
     try:  # any other slow tokenizer transformers can convert: read the converted JSON
@@ -357,6 +344,27 @@ def _components(node) -> list[dict]:
     return out
 
 
+def _byte_level(table: dict[str, int]) -> Callable[[str], bytes | None]:
+    """GPT-2-style tokens: each character stands for one byte through ``table``."""
+    def byte_level(token: str) -> bytes | None:
+        try:
+            return bytes(table[c] for c in token)
+        except KeyError:            # not a byte-level string: never produced by this model
+            return None
+    return byte_level
+
+
+def _metaspace(replacement: str, byte_fallback: bool) -> Callable[[str], bytes]:
+    """SentencePiece-style tokens: ``replacement`` is a space; ``<0xNN>`` the byte NN."""
+    def metaspace(token: str) -> bytes:
+        if byte_fallback:
+            m = _BYTE_FALLBACK.match(token)
+            if m:
+                return bytes([int(m.group(1), 16)])
+        return token.replace(replacement, " ").encode("utf-8")
+    return metaspace
+
+
 def _speller(spec: dict):
     """Pick the token-string -> bytes function for this tokenizer's family."""
     model = spec.get("model") or {}
@@ -365,14 +373,7 @@ def _speller(spec: dict):
     types = {c.get("type") for c in decoder + pre}
 
     if "ByteLevel" in types:
-        table = _unicode_to_byte()
-
-        def byte_level(token: str) -> bytes | None:
-            try:
-                return bytes(table[c] for c in token)
-            except KeyError:            # not a byte-level string: never produced by this model
-                return None
-        return byte_level
+        return _byte_level(_unicode_to_byte())
 
     if model.get("type") == "WordPiece" or "WordPiece" in types:
         prefix = model.get("continuing_subword_prefix") or "##"
@@ -398,15 +399,8 @@ def _speller(spec: dict):
                 replacement = pattern["String"]
                 break
     if replacement is not None:
-        byte_fallback = bool(model.get("byte_fallback")) or "ByteFallback" in types
-
-        def metaspace(token: str) -> bytes:
-            if byte_fallback:
-                m = _BYTE_FALLBACK.match(token)
-                if m:
-                    return bytes([int(m.group(1), 16)])
-            return token.replace(replacement, " ").encode("utf-8")
-        return metaspace
+        return _metaspace(replacement,
+                          bool(model.get("byte_fallback")) or "ByteFallback" in types)
 
     raise SpecError(
         f"cannot tell how this tokenizer's tokens spell bytes (model {model.get('type')!r}, "

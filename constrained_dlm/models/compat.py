@@ -40,6 +40,7 @@ import sys
 
 import torch
 import transformers
+from transformers import GenerationConfig, modeling_rope_utils
 
 TRANSFORMERS_MAJOR = int(transformers.__version__.split(".")[0])
 
@@ -64,7 +65,6 @@ def install() -> None:
     """Global, idempotent patches for 4.x-era remote code (no-op on transformers 4.x)."""
     if TRANSFORMERS_MAJOR < 5:
         return
-    from transformers import modeling_rope_utils
     modeling_rope_utils.ROPE_INIT_FUNCTIONS.setdefault("default", _default_rope_parameters)
 
 
@@ -170,7 +170,6 @@ def _patch_generation_configs(cls: type) -> None:
     """Remote ``GenerationConfig`` subclasses in ``cls``'s package whose ``validate`` takes no
     ``**kwargs`` learn to drop the keywords 5.x passes (the class object is patched, not the
     file; only classes from the model's own remote package are touched)."""
-    from transformers import GenerationConfig
     package = cls.__module__.rsplit(".", 1)[0]
     for name, module in list(sys.modules.items()):
         if not name.startswith(package + ".") or module is None:
