@@ -34,12 +34,13 @@ def _train(out):
     model = make_model(make_config(tok, hidden=128, layers=2, heads=2, intermediate=256))
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(0)
-    ids, plen, length = (data[k].long() for k in ("input_ids", "prompt_len", "length"))
+    ids, length = data["input_ids"].long(), data["length"].long()
+    holes = data["maskable"]
     recent, steps = [], 0
     model.train()
     while steps < MAX_STEPS:
         idx = torch.randperm(N, generator=gen)          # every example, every step
-        loss, _ = mdlm_loss(model, ids[idx], plen[idx], length[idx], tok.mask_token_id, gen)
+        loss, _ = mdlm_loss(model, ids[idx], holes[idx], length[idx], tok.mask_token_id, gen)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -35,6 +35,7 @@ class CompileOptions:
     default_budget: dict = field(default_factory=lambda: {
         "string": 24, "integer": 8, "number": 12, "boolean": 3, "null": 3, "enum": 16,
         "array": 96, "object": 128, "any": 64, "regex": 32})  # tokens per hole when nothing says
+    key_tokens: int = 8             # room an optional property's key takes beside its value
     max_budget: int = 1024          # no hole gets more positions than this, whatever the schema says
     lenient: bool = False           # drop unenforceable keywords (reported) instead of raising
     max_depth: int = 3              # recursion bound for recursive $ref and free JSON values
@@ -326,6 +327,10 @@ def _budget(slot: Slot, auto: TokenAutomaton, options: CompileOptions) -> int:
                 budget=slot.max_tokens)
         return slot.max_tokens
     budget = options.default_budget.get(slot.kind, options.default_budget["regex"])
+    if slot.size is not None:
+        budget = min(budget, slot.size)
+    if slot.optional:    # the value's room plus its key (", \"email\": ")
+        budget += max(options.key_tokens, len(slot.name) // 2 + 4)
     if slot.length is not None and slot.length.max is not None:
         budget = min(budget, slot.length.max + 3)   # a char per token, plus quotes and lead
     if auto.max_tokens is not None:

@@ -827,7 +827,34 @@ class _Compiler:
             raise _Unsat("no alternative can be emitted", ptr)
         rx, kind = r
         return Slot(regex=regex_escape(lead) + rx, kind=kind, pointer=ptr, max_tokens=mt,
-                    name=name)
+                    name=name, size=self.size_hint(alts[0]) if len(alts) == 1 else None)
+
+    def size_hint(self, n: _Node) -> Optional[int]:
+        """An upper bound on the tokens a value of ``n`` takes, where the schema bounds its
+        length (a token holds at least one character): a bounded array of short strings then
+        gets a hole that fits it rather than the kind's default. None: unbounded or unknown."""
+        kw = n.kw
+        if "enum" in kw or "const" in kw:
+            vals = kw["enum"] if "enum" in kw else [kw["const"]]
+            return max((len(json.dumps(v, ensure_ascii=False)) for v in vals), default=None)
+        types = kw.get("type") or set()
+        t = next(iter(types)) if len(types) == 1 else None
+        if t == "boolean":
+            return 5
+        if t == "integer" and isinstance(kw.get("minimum"), int) and isinstance(kw.get("maximum"), int):
+            return max(len(str(kw["minimum"])), len(str(kw["maximum"])))
+        if t == "string" and isinstance(kw.get("maxLength"), int) and not ({"pattern", "format"} & set(kw)):
+            return kw["maxLength"] + 3       # as string holes: a char per token, quotes, lead
+        if t == "array" and isinstance(kw.get("maxItems"), int):
+            prefix, items = self.array_positions(n)
+            if prefix or items is None:
+                return None
+            try:
+                h = self.size_hint(self.node(items))
+            except Exception:  # noqa: BLE001 - a hint, never an error
+                return None
+            return None if h is None else 2 + kw["maxItems"] * (h + 2)
+        return None
 
     def string_slot(self, n: _Node, lead: str):
         """A top-level string slot with lengths as a counter: (regex, CharLength|None) or None."""
@@ -1073,12 +1100,13 @@ class _Compiler:
                     continue  # leave the optional property out (sound)
                 if vr is None:
                     continue
-                rx, _ = vr
+                rx, kind = vr
                 kv = regex_escape(key + ": ") + rx
                 body = ("(" + regex_escape(", ") + kv + ")?") if seen_required \
                     else ("(" + kv + regex_escape(", ") + ")?")
-                out.append(Slot(regex=body, kind="object", pointer=pptr, name=name,
-                                max_tokens=child.kw.get("x-max-tokens")))
+                out.append(Slot(regex=body, kind=kind, pointer=pptr, name=name, optional=True,
+                                max_tokens=child.kw.get("x-max-tokens"),
+                                size=self.size_hint(child)))
         out.append(Text("}"))
         return out
 

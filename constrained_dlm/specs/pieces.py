@@ -53,6 +53,8 @@ class Slot:
     max_tokens: int | None = None        # explicit budget (x-max-tokens / per-field override)
     length: CharLength | None = None     # character-length bounds enforced by a counter
     name: str = ""                       # a human label (property name, template hole name)
+    optional: bool = False               # an optional property: key + value, or nothing
+    size: int | None = None              # tokens the value needs at most, when the schema says
 
 
 Piece = Union[Text, Slot]

@@ -16,8 +16,9 @@ tokenizer with chat template: AutoModelForMaskedLM / AutoTokenizer.from_pretrain
 A training example is what inference sees: extraction = [<|user|> prompt <|assistant|>] + canvas,
 where the canvas is ``Template.render(canonical_json(record, schema))`` (scaffold ids, each hole =
 value tokens then pads); JSON document = canvas only; code = a stdlib window, half of them with
-0-16 pads after a 1-3 line span (a hole's slack). Prompt positions are never masked and carry no
-loss; every other in-length position (scaffold included) is masked with probability t ~ U(eps, 1).
+0-16 pads after a 1-3 line span (a hole's slack). What is masked is what inference masks: in a
+canvas only hole positions (prompt and scaffold are always given, as in constrained decoding), in
+a code window every position; each such position is masked with probability t ~ U(eps, 1).
 Loss = sum over masked positions of CE / t, divided by the number of maskable positions.
 """
 
@@ -78,7 +79,7 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
             log(f"schema {i} does not compile: {e}")
     log(f"compiled {len(tpls)}/{len(pool)} schemas in {time.time() - t0:.1f}s")
 
-    rows, plens, lens, kinds = [], [], [], []
+    rows, hole_rows, plens, lens, kinds = [], [], [], [], []
     stats = Counter()
 
     def canvas_of(ex):
@@ -87,17 +88,19 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
             stats["no_template"] += 1
             return None
         try:
-            return tpl.render(canonical_json(ex["record"], ex["schema"]))
+            ids = tpl.render(canonical_json(ex["record"], ex["schema"]))
         except ValueError:
             stats["render_fail"] += 1
             return None
+        return ids, [int(t) == vocab.mask_id for t in tpl.token_ids]
 
-    def add(ids, plen, kind):
+    def add(ids, holes, plen, kind):
         if len(ids) > max_len:
             stats[f"{kind}_too_long"] += 1
             return False
         row, ln = _pad_row(ids, max_len, pad)
         rows.append(row)
+        hole_rows.append(_pad_row(holes, max_len, False)[0])
         plens.append(plen)
         lens.append(ln)
         kinds.append(kind)
@@ -113,14 +116,14 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
         if canvas is None:
             continue
         prompt = [user_id] + vocab.encode(ex["prompt"]) + [asst_id]
-        got += add(prompt + canvas, len(prompt), 0)
+        got += add(prompt + canvas[0], [False] * len(prompt) + canvas[1], len(prompt), 0)
     if n_doc:
         src = json_documents(10 ** 9, seed, pool=pool)
         got = 0
         while got < n_doc:
             canvas = canvas_of(next(src))
             if canvas is not None:
-                got += add(canvas, 0, 1)
+                got += add(canvas[0], canvas[1], 0, 1)
     rng = random.Random(f"slack/{seed}/{split}")
     for prefix, span, suffix in code_windows(stdlib_files(split), n_code, seed if split == "train" else seed + 1):
         if rng.random() < 0.5:
@@ -129,12 +132,14 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
             ids = vocab.encode(prefix + span + suffix)
         row, ln = _pad_row(ids, max_len, pad)
         rows.append(row)
+        hole_rows.append([True] * ln + [False] * (max_len - ln))
         plens.append(0)
         lens.append(ln)
         kinds.append(2)
         stats["code"] += 1
     log(f"data: {dict(stats)} in {time.time() - t0:.1f}s")
     return {"input_ids": torch.tensor(rows, dtype=torch.int16),
+            "maskable": torch.tensor(hole_rows, dtype=torch.bool),
             "prompt_len": torch.tensor(plens, dtype=torch.int16),
             "length": torch.tensor(lens, dtype=torch.int16),
             "kind": torch.tensor(kinds, dtype=torch.int8),
@@ -166,12 +171,13 @@ def make_model(config):
     return model
 
 
-def mdlm_loss(model, ids, prompt_len, length, mask_id, gen, t=None):
-    """MDLM loss of a batch; returns (loss, n_maskable)."""
+def mdlm_loss(model, ids, maskable, length, mask_id, gen, t=None):
+    """MDLM loss of a batch; ``maskable``: (B, L) the positions inference would mask (hole
+    positions of a canvas; every position of a code window). Returns (loss, n_maskable)."""
     B, L = ids.shape
     pos = torch.arange(L).unsqueeze(0)
     in_len = pos < length.unsqueeze(1)
-    maskable = in_len & (pos >= prompt_len.unsqueeze(1))
+    maskable = maskable & in_len
     if t is None:
         t = EPS + (1 - EPS) * torch.rand(B, generator=gen)
     masked = maskable & (torch.rand(B, L, generator=gen) < t.unsqueeze(1))
@@ -273,6 +279,8 @@ def parse_args(argv=None):
     p.add_argument("--minutes", type=float, default=100.0, help="training time budget, across resumes")
     p.add_argument("--steps", type=int, default=None, help="step budget (alternative to --minutes)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--init", default=None, metavar="DIR",
+                   help="start from the weights of an exported model dir (same config)")
     p.add_argument("--plot", action="store_true", help="only write DIR/loss.png and exit")
     p.add_argument("--tiny", action="store_true", help="tiny model and data (tests)")
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
@@ -323,7 +331,7 @@ def evaluate(model, ev, mask_id, batch):
             idx = sel[i:i + batch]
             ids = ev["input_ids"][idx].long()
             L = int(ev["length"][idx].max())
-            loss, nm = mdlm_loss(model, ids[:, :L], ev["prompt_len"][idx].long(), ev["length"][idx].long(),
+            loss, nm = mdlm_loss(model, ids[:, :L], ev["maskable"][idx, :L], ev["length"][idx].long(),
                                  mask_id, g)
             tot += float(loss) * nm
             cnt += nm
@@ -381,6 +389,11 @@ def main(argv=None):
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(args.seed)
     step, elapsed = 0, 0.0
+    if args.init and not resume:
+        from safetensors.torch import load_file
+        state = load_file(str(Path(args.init) / "model.safetensors"))
+        missing, unexpected = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+        log(f"initialised from {args.init} (missing {len(missing)}, unexpected {len(unexpected)})")
     if resume:
         ck = torch.load(ckpt_path, weights_only=False)
         model.load_state_dict(ck["model"])
@@ -409,7 +422,7 @@ def main(argv=None):
     loss_csv = out / "loss.csv"
     if not loss_csv.exists() or not resume:
         loss_csv.write_text("step,loss,elapsed\n")
-    ids_all, plen_all, len_all = data["input_ids"], data["prompt_len"], data["length"]
+    ids_all, hole_all, len_all = data["input_ids"], data["maskable"], data["length"]
     N = len(ids_all)
     model.train()
     last_ckpt = elapsed
@@ -430,7 +443,7 @@ def main(argv=None):
         # bounded (memory grew with every new shape) and each step's cost is predictable
         L = min(ids_all.shape[1], int(math.ceil(int(lens.max()) / 64) * 64))
         ids = ids_all[idx, :L].long()
-        loss, nm = mdlm_loss(model, ids, plen_all[idx].long(), lens, mask_id, gen)
+        loss, nm = mdlm_loss(model, ids, hole_all[idx, :L], lens, mask_id, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
