@@ -45,7 +45,7 @@ import sys
 from . import api
 from .compile.template import CompileOptions
 from .decode.sampler import SamplerOptions
-from .errors import BudgetError, CompileLimitError, ModelError, RayJobError, SpecError
+from .errors import BudgetError, CompileLimitError, ModelError, RayJobError, SpecError, not_utf8
 from .models.spec import ModelSpec
 
 
@@ -482,8 +482,11 @@ def _infill(args) -> int:
     if args.trace or args.live:
         raise SpecError("--trace and --live are not available for infill yet; use them with "
                         "json, fill, regex or grammar")
-    with open(args.file, encoding="utf-8") as fh:
-        source = fh.read()
+    try:
+        with open(args.file, encoding="utf-8") as fh:
+            source = fh.read()
+    except UnicodeDecodeError as e:
+        raise SpecError(not_utf8(args.file, e)) from None
     offsets = sorted({_offset(source, at) for at in args.at})
     segments, pos = [], 0
     for off in offsets:

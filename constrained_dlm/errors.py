@@ -90,3 +90,10 @@ class RemoteCodeRequired(ModelError):
 class RayJobError(ConstrainedDLMError):
     """A batch job failed as a whole on Ray (the cluster, an actor that could not load the
     model): not one record's fault; re-running the same command resumes where it stopped."""
+
+
+def not_utf8(path, exc: UnicodeDecodeError) -> str:
+    """The message for a user file that is not text: which file (None: the error names it
+    already), which byte, where."""
+    what = "not UTF-8 text" if path is None else f"{path} is not UTF-8 text"
+    return f"{what} (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"

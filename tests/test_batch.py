@@ -64,6 +64,29 @@ def test_fill_batch_failures_resume_and_partial_line(bpe_vocab, tmp_path):
             assert r["nfe"] >= 1
 
 
+def test_repeated_ids_are_neither_lost_nor_doubled_on_resume(bpe_vocab, tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    recs = [{"id": "a", "order": 1}, {"id": "b", "order": 2}, {"id": "a", "order": 3},
+            {"id": "a", "order": 4}, {"id": "c", "order": 5}]
+    with open(inp, "wb") as fh:
+        fh.write(b"".join(json.dumps(r).encode() + b"\n" for r in recs))
+        fh.write(b'{"id": "\xff\xfe"}\n')                        # not UTF-8: a failed row
+    model = RandomDenoiser(bpe_vocab, seed=0)
+    task = FillTask(Document.parse(TPL))
+    opts = SamplerOptions(steps=3, seed=0)
+    s = run_jsonl(model, task, inp, out, options=opts, batch_size=2, progress=False, limit=3)
+    assert (s.done, s.failed) == (3, 0)
+    s = run_jsonl(model, task, inp, out, options=opts, batch_size=2, progress=False)
+    assert (s.done, s.failed, s.skipped) == (2, 1, 3)
+    rows = _rows(out)
+    assert [(r["id"], r.get("dup", 0)) for r in rows] == [
+        ("a", 0), ("b", 0), ("a", 1), ("a", 2), ("c", 0), (6, 0)]
+    assert [int(r["text"].split(":")[0].split()[1]) for r in rows[:5]] == [1, 2, 3, 4, 5]
+    assert "not UTF-8" in rows[5]["error"] and "0xff" in rows[5]["error"]
+    s = run_jsonl(model, task, inp, out, options=opts, batch_size=2, progress=False)
+    assert (s.done, s.failed, s.skipped) == (0, 0, 6) and len(_rows(out)) == 6
+
+
 def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
     # a real model (the embedded one) decoding greedily: each record's result depends on the
     # record only, so a run cut anywhere and resumed (other batch boundaries) gives the same file

@@ -6,7 +6,8 @@
 - **Batched on the device**: ``batch_size`` records share every forward pass.
 - **Resumable**: records whose id is already in the output are skipped, so re-running the same
   command after an interruption finishes the job. Ids come from ``id_field`` (default ``id``),
-  else the record's line number.
+  else the record's line number; the k-th repeat of an id is written with ``"dup": k`` and
+  matched by (id, k), so repeated ids are neither lost nor written twice on resume.
 - **Never corrupt**: whole lines are appended, flushed and fsynced after each batch; a partial
   last line left by a kill is cut off on the next start.
 - **A failing record never stops the job**: it is written with ``"ok": false`` and its error
@@ -21,6 +22,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -63,14 +65,21 @@ class BatchSummary:
 def read_records(path: str | Path, id_field: str = "id") -> Iterator[tuple[Any, Any, str | None]]:
     """(id, record, error) per non-empty line; a line that is not JSON gives an error, not a
     crash. The id is ``record[id_field]`` when the record has it, else the line number."""
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
+                line.encode("utf-8")
+            except UnicodeEncodeError as e:
+                bad = line[e.start].encode("utf-8", "surrogateescape")[0]
+                yield n, None, f"line {n} is not UTF-8 text (byte 0x{bad:02x} at column {e.start + 1})"
+                continue
+            try:
                 rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield n, None, f"line {n} is not JSON: {e}"
+            except (json.JSONDecodeError, RecursionError) as e:
+                why = e if isinstance(e, json.JSONDecodeError) else "nested too deep"
+                yield n, None, f"line {n} is not JSON: {why}"
                 continue
             rid = rec.get(id_field, n) if isinstance(rec, dict) else n
             yield rid, rec, None
@@ -93,7 +102,7 @@ def _done_ids(path: Path, retry_failed: bool) -> set:
         except json.JSONDecodeError:
             continue
         if isinstance(row, dict) and "id" in row and (row.get("ok") or not retry_failed):
-            ids.add(record_key(row["id"]))
+            ids.add((record_key(row["id"]), row.get("dup", 0)))
     return ids
 
 
@@ -109,12 +118,19 @@ def run_jsonl(model, task, input_path: str | Path, output_path: str | Path, *, o
     done = _done_ids(out, retry_failed)
     options = options or api.sampler_options(model)
     summary = BatchSummary(output=str(out))
-    todo = []
+    todo, dups = [], []
+    seen: Counter = Counter()
     for rid, rec, err in read_records(input_path, id_field):
-        if record_key(rid) in done:
+        # the k-th record with an id already used is written with "dup": k, so that on resume
+        # each of them is matched to its own row: none skipped, none written twice
+        key = record_key(rid)
+        dup = seen[key]
+        seen[key] += 1
+        if (key, dup) in done:
             summary.skipped += 1
             continue
         todo.append((rid, rec, err))
+        dups.append(dup)
         if limit is not None and len(todo) >= limit:
             break
     bar = _bar(len(todo), progress)
@@ -129,7 +145,9 @@ def run_jsonl(model, task, input_path: str | Path, output_path: str | Path, *, o
                 rows, results = run_records(model, task, chunk, opts, on_step)
                 if want_trace:
                     traced = [r for r in results if r is not None]
-                for row in rows:
+                for row, dup in zip(rows, dups[i:i + batch_size]):
+                    if dup:
+                        row = {**row, "dup": dup}
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                     if row["ok"]:
                         summary.done += 1

@@ -71,6 +71,11 @@ def model_context(model) -> int | None:
     return getattr(model, "max_context", None)
 
 
+def _not_json_constant(name: str):
+    """``json.loads`` takes NaN / Infinity by default; RFC 8259 JSON has neither."""
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
 def create_app(model, config: ServerConfig | None = None):
     """A FastAPI app serving ``model`` (any :class:`~constrained_dlm.models.base.Denoiser`)."""
     cfg = config or ServerConfig()
@@ -151,9 +156,12 @@ def create_app(model, config: ServerConfig | None = None):
                 raise ApiError(413, f"the request body is over {cfg.max_body_bytes} bytes",
                                code="body_too_large")
         try:
-            obj = json.loads(bytes(data))
+            obj = json.loads(bytes(data), parse_constant=_not_json_constant)
         except (ValueError, UnicodeDecodeError) as e:
             raise ApiError(400, f"the body is not valid JSON: {e}", code="invalid_json") from e
+        except RecursionError:
+            raise ApiError(400, "the body nests deeper than this server parses (Python's "
+                           "recursion limit, ~1,000 levels)", code="invalid_json") from None
         if not isinstance(obj, dict):
             raise ApiError(400, f"the body must be a JSON object, not {type(obj).__name__}",
                            code="invalid_request")
@@ -161,6 +169,9 @@ def create_app(model, config: ServerConfig | None = None):
             req = model_cls.model_validate(obj)
         except ValidationError as e:
             raise _validation_api_error(e) from e
+        except RecursionError:
+            raise ApiError(400, "the body nests too deep to validate", code="invalid_request") \
+                from None
         name = getattr(req, "model", None)
         if name and name.strip() and name not in names:
             raise ApiError(404, f"the model {name!r} does not exist; this server serves "

@@ -52,7 +52,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpecError
+from ..errors import SpecError, not_utf8
 from . import linear_match
 from .pieces import Piece, Slot, Text, regex_escape
 
@@ -189,6 +189,8 @@ class Field:
             except OSError as e:
                 raise self.error(f"cannot read the schema file {str(path)!r}: {e.strerror}",
                                  source) from None
+            except UnicodeDecodeError as e:
+                raise self.error(not_utf8(path, e), source) from None
             except json.JSONDecodeError as e:
                 raise self.error(f"the schema file {str(path)!r} is not JSON: {e}", source) \
                     from None
@@ -311,6 +313,8 @@ class Document:
         except OSError as e:
             raise TemplateError(f"cannot read the template: {e.strerror}", source=str(p)) \
                 from None
+        except UnicodeDecodeError as e:
+            raise TemplateError(not_utf8(None, e), source=str(p)) from None
         return cls.parse(text, base_dir=p.parent, source=str(p))
 
     # -- the builder ----------------------------------------------------------------------------

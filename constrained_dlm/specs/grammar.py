@@ -84,7 +84,7 @@ import numpy as np
 from lark import Token, Tree
 from lark.grammar import NonTerminal, Terminal
 
-from ..errors import BudgetError, CompileLimitError, RegexError, SpecError
+from ..errors import BudgetError, CompileLimitError, RegexError, SpecError, not_utf8
 from .pieces import regex_escape
 
 try:  # Python 3.11+
@@ -159,7 +159,11 @@ def load_grammar(source: "str | Path | Grammar", *, start: str | None = None) ->
         raise GrammarError(f"grammar file not found: {path}",
                            hint=f"bundled grammars are {', '.join(BUNDLED)}")
     name = path.stem if path.parent == grammars_dir() else str(path)
-    return _load(path.read_text(encoding="utf-8"), start, str(path.parent), name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise GrammarError(not_utf8(path, e)) from None
+    return _load(text, start, str(path.parent), name)
 
 
 def _is_file(source: str) -> bool:
@@ -171,6 +175,16 @@ def _is_file(source: str) -> bool:
 
 @functools.lru_cache(maxsize=64)
 def _load(text: str, start: str | None, import_dir: str | None, name: str) -> "Grammar":
+    try:
+        return _load_checked(text, start, import_dir, name)
+    except RecursionError:
+        raise CompileLimitError(
+            f"grammar {name}: its rules nest deeper than Python's recursion limit lets us "
+            "analyse (a long chain of rules each used by the next); flatten the grammar",
+            limit="nesting") from None
+
+
+def _load_checked(text: str, start: str | None, import_dir: str | None, name: str) -> "Grammar":
     from lark.load_grammar import load_grammar as lark_load_grammar
     paths = [import_dir] if import_dir else []
     try:
@@ -1019,7 +1033,14 @@ def grammar_hole(grammar: "Grammar | str", vocab, *, max_tokens: int,
                           budget=max_tokens)
     tag = hashlib.sha1(f"{g.name}\0{g.import_dir}\0{g.start}\0{g.text}".encode()).hexdigest()[:16]
     tried, last = [], None
-    for d in compile_depths(g, max_tokens, max_depth, getattr(vocab, "size", None)):
+    try:
+        depths = compile_depths(g, max_tokens, max_depth, getattr(vocab, "size", None))
+    except RecursionError:
+        raise CompileLimitError(
+            f"grammar {g.name}: its rules nest deeper than Python's recursion limit lets us "
+            "analyse (a chain of rules each used by the next); flatten the grammar",
+            limit="nesting") from None
+    for d in depths:
         tried.append(d)
         try:
             auto = token_automaton(
@@ -1030,6 +1051,10 @@ def grammar_hole(grammar: "Grammar | str", vocab, *, max_tokens: int,
             raise
         except CompileLimitError as e:
             last = e
+            continue
+        except RecursionError:        # unrolled this deep, the rules outgrow Python's stack
+            last = CompileLimitError(f"depth {d} nests deeper than Python's recursion limit",
+                                     limit="nesting", value=d)
             continue
         try:
             rx = g._rule_out(_RegexBackend(SLOT_REGEX_CHARS), g.start, d if g.recursive else 0, _N)

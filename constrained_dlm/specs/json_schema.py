@@ -48,7 +48,7 @@ from typing import Any, Optional
 import jsonschema
 from jsonschema import validators as _jsv
 
-from ..errors import CompileLimitError, InvalidSchemaError, UnsupportedSchemaError
+from ..errors import CompileLimitError, InvalidSchemaError, UnsupportedSchemaError, not_utf8
 from .pieces import (JSON_CHAR, SAFE_CHAR, CharLength, Piece, Slot, SpecReport, Text,
                      regex_escape, string_slot_regex)
 from .regex_parts import (ASCII_SAFE_CHAR, BOOLEAN, FORMAT_BODIES, INTEGER, NULL, NUMBER,
@@ -108,20 +108,26 @@ def _no_constant(name: str):
                              "Infinity)", pointer="")
 
 
+def _read_schema_file(path: pathlib.Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidSchemaError(f"cannot read schema file {path}: {exc}", pointer="") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidSchemaError(not_utf8(path, exc), pointer="") from None
+
+
 def load_schema(spec: Any) -> dict | bool:
     """A schema from a dict/bool, a JSON string, or a path to a JSON file."""
     if isinstance(spec, (dict, bool)):
         return spec
     text = None
     if isinstance(spec, pathlib.Path):
-        try:
-            text = spec.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidSchemaError(f"cannot read schema file {spec}: {exc}", pointer="") from exc
+        text = _read_schema_file(spec)
     elif isinstance(spec, str):
         stripped = spec.strip()
         if "\n" not in spec and len(spec) < 4096 and pathlib.Path(spec).is_file():
-            text = pathlib.Path(spec).read_text(encoding="utf-8")      # tiny.json, foo.json
+            text = _read_schema_file(pathlib.Path(spec))                # tiny.json, foo.json
         elif stripped in ("true", "false") or stripped.startswith(("{", "[", '"')) \
                 or not stripped:
             text = spec
@@ -132,6 +138,8 @@ def load_schema(spec: Any) -> dict | bool:
             except OSError as exc:
                 raise InvalidSchemaError(f"not JSON and not a readable file: {spec!r}",
                                          pointer="") from exc
+            except UnicodeDecodeError as exc:
+                raise InvalidSchemaError(not_utf8(path, exc), pointer="") from None
     else:
         raise InvalidSchemaError(f"a schema must be a dict, bool, JSON string or path, "
                                  f"not {type(spec).__name__}", pointer="")
@@ -782,8 +790,8 @@ class _Compiler:
     # -- top level: pieces --------------------------------------------------------------------
 
     def top(self) -> list[Piece]:
-        root_node = self.node_of(self.root, "", ())
         try:
+            root_node = self.node_of(self.root, "", ())
             pieces = self.pieces(root_node, "", "", 0)
         except _Recursion as exc:
             raise UnsupportedSchemaError(
@@ -1406,33 +1414,39 @@ class _Compiler:
         integer = t == "integer" or any(float(m) == 1.0 for m in kw.get("multipleOf", []))
         lo = hi = None
         lo_incl = hi_incl = True
+        lo_kw = hi_kw = "minimum"            # the keywords that set each bound, for the error
         if "minimum" in kw:
             lo = _dec(kw["minimum"])
         if "exclusiveMinimum" in kw:
             e = _dec(kw["exclusiveMinimum"])
             if lo is None or e >= lo:
-                lo, lo_incl = e, False
+                lo, lo_incl, lo_kw = e, False, "exclusiveMinimum"
         if "maximum" in kw:
-            hi = _dec(kw["maximum"])
+            hi, hi_kw = _dec(kw["maximum"]), "maximum"
         if "exclusiveMaximum" in kw:
             e = _dec(kw["exclusiveMaximum"])
             if hi is None or e <= hi:
-                hi, hi_incl = e, False
+                hi, hi_incl, hi_kw = e, False, "exclusiveMaximum"
+
+        def empty(what):
+            bounds = ", ".join(f"{k} {kw[k]}" for k in dict.fromkeys((lo_kw, hi_kw)) if k in kw)
+            return _Unsat(f"empty {what} range ({bounds})", n.kp.get(lo_kw, n.ptr), lo_kw)
+
         if lo is not None and hi is not None and (lo > hi or (lo == hi and not (lo_incl and hi_incl))):
             if "minimum" in kw and "maximum" in kw and _dec(kw["minimum"]) > _dec(kw["maximum"]):
                 raise InvalidSchemaError("minimum is greater than maximum", keyword="minimum",
                                          pointer=kw and n.kp.get("minimum", n.ptr))
-            raise _Unsat("empty numeric range", n.kp.get("minimum", n.ptr), "minimum")
+            raise empty("numeric")
         if integer:
             ilo = None if lo is None else (math.ceil(lo) if lo_incl else math.floor(lo) + 1)
             ihi = None if hi is None else (math.floor(hi) if hi_incl else math.ceil(hi) - 1)
             rx = integer_range_regex(ilo, ihi)
             if rx is None:
-                raise _Unsat("empty integer range", n.kp.get("minimum", n.ptr), "minimum")
+                raise empty("integer")
             return rx
         rx = number_range_regex(lo, lo_incl, hi, hi_incl)
         if rx is None:
-            raise _Unsat("empty numeric range", n.kp.get("minimum", n.ptr), "minimum")
+            raise empty("numeric")
         return rx
 
     def string_info(self, n: _Node):
@@ -1717,8 +1731,10 @@ def _array_body(pre: list[str], rest: Optional[str], lo: int, hi: Optional[int],
             if need == 0:
                 return "(, " + rest + ")*"
             if need > MAX_ITEM_UNROLL:
-                raise UnsupportedSchemaError(f"minItems {lo} too large to unroll",
-                                             keyword="minItems", pointer=n.kp.get("minItems", n.ptr))
+                where = n.kp.get("minItems", n.ptr) or "/"
+                raise CompileLimitError(     # a limit, like minLength past max_states: exit 3
+                    f"minItems {lo} at {where} asks for more items than the compiler unrolls "
+                    f"(MAX_ITEM_UNROLL={MAX_ITEM_UNROLL})", limit="minItems", value=lo)
             return "(, " + rest + "){%d,}" % need
         room = hi - i
         if room <= 0:
@@ -1796,11 +1812,36 @@ def schema_to_pieces(schema: dict | bool | str | pathlib.Path, *, lenient: bool 
     if not isinstance(max_depth, int) or max_depth < 0:
         raise ValueError("max_depth must be a non-negative integer")
     root = load_schema(schema)
-    _check_schema(root)
-    if report is None:
-        report = SpecReport()
-    comp = _Compiler(root, lenient, max_depth, report, max_regex_chars)
-    return comp.top()
+    _check_nesting(root)
+    try:
+        _check_schema(root)
+        if report is None:
+            report = SpecReport()
+        comp = _Compiler(root, lenient, max_depth, report, max_regex_chars)
+        return comp.top()
+    except RecursionError:     # a backstop: _check_nesting should have caught it first
+        raise CompileLimitError(f"the schema is nested too deep to compile (more than Python's "
+                                f"recursion limit allows; keep it under {MAX_NESTING} levels)",
+                                limit="nesting") from None
+
+
+MAX_NESTING = 128
+"""JSON nesting levels a schema may have (the deepest of the 2,786 maskbench-dev schemas has
+63). Checked without recursion before anything walks the schema recursively, so a hostile schema
+is a named error, not a RecursionError."""
+
+
+def _check_nesting(root: Any) -> None:
+    stack = [(root, "", 1)]
+    while stack:
+        v, ptr, d = stack.pop()
+        if d > MAX_NESTING:
+            raise CompileLimitError(f"the schema is nested more than {MAX_NESTING} levels deep "
+                                    f"(at {ptr})", limit="nesting")
+        if isinstance(v, dict):
+            stack += [(w, _ptr_join(ptr, k), d + 1) for k, w in v.items()]
+        elif isinstance(v, list):
+            stack += [(w, _ptr_join(ptr, i), d + 1) for i, w in enumerate(v)]
 
 
 def pieces_regex(pieces: list[Piece], *, lengths: bool = False) -> str:

@@ -1,0 +1,114 @@
+"""Hostile input gets a named error, never a traceback or a 500: each probe of issue 21 that
+once broke, as a regression test (CLI exit codes: 2 = bad input, 3 = a limit; HTTP 4xx)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from constrained_dlm.cli import main as cli_main
+
+
+def _nested_schema(levels: int) -> dict:
+    d: dict = {"type": "string"}
+    for _ in range(levels):
+        d = {"type": "object", "properties": {"a": d}, "required": ["a"]}
+    return d
+
+
+def _cli(args, tokenizer_file, capsys):
+    code = cli_main(args + ["--tokenizer", tokenizer_file, "--denoiser", "random", "--steps", "2"])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err
+    return code, out.err
+
+
+@pytest.mark.parametrize("schema, code, says", [
+    (_nested_schema(100), 3, "nested more than 128 levels deep (at /properties/a/"),
+    ({"$ref": "#"}, 2, "recursive $ref '#'"),
+    ({"type": "integer", "exclusiveMinimum": 10, "maximum": 5}, 2,
+     "(exclusiveMinimum 10, maximum 5) (keyword 'exclusiveMinimum'"),
+    # a limit is exit 3 whichever keyword hits it
+    ({"type": "array", "items": {"type": "integer"}, "minItems": 10 ** 6}, 3,
+     "minItems 1000000 at / asks for more items than the compiler unrolls"),
+    ({"type": "string", "minLength": 10 ** 9}, 3, "automaton states"),
+])
+def test_cli_schemas(schema, code, says, tmp_path, tokenizer_file, capsys):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(schema))
+    got, err = _cli(["json", "--schema", str(path), "--prompt", "x"], tokenizer_file, capsys)
+    assert got == code and says in err
+
+
+def test_a_deep_but_real_schema_still_compiles(bpe_vocab):
+    # 63 nested objects = 127 JSON levels: as deep as the deepest maskbench-dev schema
+    from constrained_dlm.api import compile_json_schema
+    tpl = compile_json_schema(_nested_schema(63), bpe_vocab)
+    assert len(tpl.holes) == 1
+
+
+@pytest.mark.parametrize("command", ["grammar", "fill", "json"])
+def test_binary_files_are_named(command, tmp_path, tokenizer_file, capsys):
+    path = tmp_path / "bad.bin"
+    path.write_bytes(b"ok \xff\xfe\x00")
+    args = {"grammar": ["grammar", str(path)], "fill": ["fill", str(path)],
+            "json": ["json", "--schema", str(path), "--prompt", "x"]}[command]
+    code, err = _cli(args, tokenizer_file, capsys)
+    assert code == 2 and "bad.bin" in err and "not UTF-8 text (byte 0xff at offset 3)" in err
+
+
+def test_grammars_too_deep_for_python_are_a_limit(tmp_path, tokenizer_file, capsys):
+    code, err = _cli(["grammar", "arithmetic", "--max-depth", "40"], tokenizer_file, capsys)
+    assert code == 3 and "recursion limit" in err
+    chain = ["start: r0"] + [f'r{i}: "x{i}" r{i + 1}' for i in range(2000)] + ['r2000: "end"']
+    path = tmp_path / "chain.lark"
+    path.write_text("\n".join(chain) + "\n")
+    code, err = _cli(["grammar", str(path)], tokenizer_file, capsys)
+    assert code == 3 and "chain.lark" in err and "flatten the grammar" in err
+
+
+def test_server_bodies(bpe_vocab):
+    pytest.importorskip("fastapi")
+    httpx = pytest.importorskip("httpx")
+    from constrained_dlm import RandomDenoiser
+    from constrained_dlm.serve import ServerConfig, create_app
+    from tests.test_serve import serving
+    app = create_app(RandomDenoiser(bpe_vocab, seed=0), ServerConfig())
+    with serving(app) as url_:
+        post = lambda body: httpx.post(f"{url_}/v1/chat/completions", content=body,  # noqa: E731
+                                       headers={"Content-Type": "application/json"}, timeout=60)
+        deep = '{"messages": [], "extra": ' + "[" * 5000 + "]" * 5000 + "}"
+        r = post(deep)
+        assert r.status_code == 400 and "nests deeper" in r.json()["error"]["message"]
+        fmt = {"type": "json_schema", "json_schema": {"name": "s", "schema": {}}}
+        for schema, status, says in [
+                ('{"type": "number", "maximum": Infinity}', 400, "Infinity is not JSON"),
+                ('{"$ref": "#"}', 400, "recursive $ref"),
+                (json.dumps(_nested_schema(100)), 422, "nested more than 128 levels")]:
+            body = json.dumps({"messages": [{"role": "user", "content": "x"}],
+                               "response_format": fmt})
+            body = body.replace('"schema": {}', f'"schema": {schema}')
+            r = post(body)
+            assert r.status_code == status, (schema[:40], r.text[:300])
+            assert says in r.json()["error"]["message"]
+
+
+def test_broken_checkpoints_are_named(tmp_path, capsys):
+    import shutil
+
+    from constrained_dlm.models.loader import DEFAULT_MODEL_DIR
+    person = str(DEFAULT_MODEL_DIR.parents[2] / "examples" / "person.schema.json")
+    cases = {"truncated": lambda d: (d / "model.safetensors").write_bytes(
+                 (d / "model.safetensors").read_bytes()[:100_000]),
+             "unknown_type": lambda d: (d / "config.json").write_text(
+                 (d / "config.json").read_text().replace('"modernbert"', '"no_such_model"'))}
+    for name, break_it in cases.items():
+        d = tmp_path / name
+        shutil.copytree(DEFAULT_MODEL_DIR, d)
+        break_it(d)
+        code = cli_main(["json", "--schema", person, "--prompt", "x", "--model", str(d)])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err, err
+        assert f"loading the weights of '{d}' failed" in err
+        assert ("SafetensorError" if name == "truncated" else "no_such_model") in err
