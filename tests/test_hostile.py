@@ -112,3 +112,87 @@ def test_broken_checkpoints_are_named(tmp_path, capsys):
         assert code == 2 and "Traceback" not in err, err
         assert f"loading the weights of '{d}' failed" in err
         assert ("SafetensorError" if name == "truncated" else "no_such_model") in err
+
+
+def test_a_compile_past_the_cap_frees_its_worker(bpe_vocab):
+    """A pattern whose minimisation alone takes minutes is stopped at the server's compile cap
+    inside its loops, so the one compile worker is free for the next request at once."""
+    pytest.importorskip("fastapi")
+    httpx = pytest.importorskip("httpx")
+    import time
+
+    from constrained_dlm import RandomDenoiser
+    from constrained_dlm.serve import ServerConfig, create_app
+    from tests.test_serve import serving
+    cfg = ServerConfig(compile_workers=1, compile_timeout_s=1.0)
+    with serving(create_app(RandomDenoiser(bpe_vocab, seed=0), cfg)) as base:
+        def chat(schema):
+            body = {"messages": [{"role": "user", "content": "x"}], "max_tokens": 64,
+                    "response_format": {"type": "json_schema",
+                                        "json_schema": {"name": "s", "schema": schema}}}
+            t0 = time.monotonic()
+            r = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=120)
+            return r, time.monotonic() - t0
+        r, took = chat({"type": "string", "pattern": "^.{4321}$"})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "compile_timeout"
+        r, took = chat({"type": "integer", "minimum": 0, "maximum": 9})
+        assert r.status_code == 200 and took < 5, (r.status_code, took)
+
+
+def test_minimisation_obeys_the_regex_time_cap(bpe_vocab):
+    import time
+
+    from constrained_dlm import CompileLimitError
+    from constrained_dlm.api import compile_json_schema
+    from constrained_dlm.compile.automaton import CompileLimits
+    from constrained_dlm.compile.template import CompileOptions
+    opts = CompileOptions(limits=CompileLimits(regex_timeout_s=1.0))
+    t0 = time.monotonic()
+    with pytest.raises(CompileLimitError, match="longer than 1 s"):
+        compile_json_schema({"type": "string", "pattern": "^.{4567}$"}, bpe_vocab, opts)
+    assert time.monotonic() - t0 < 5
+
+
+def test_a_body_that_trickles_in_times_out(bpe_vocab):
+    pytest.importorskip("fastapi")
+    import socket
+    import time
+
+    from constrained_dlm import RandomDenoiser
+    from constrained_dlm.serve import ServerConfig, create_app
+    from tests.test_serve import serving
+    cfg = ServerConfig(body_timeout_s=1.0)
+    with serving(create_app(RandomDenoiser(bpe_vocab, seed=0), cfg)) as base:
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                      b"application/json\r\nContent-Length: 1000\r\n\r\n{")
+            t0 = time.monotonic()
+            answer = b""
+            while b"\r\n\r\n" not in answer and time.monotonic() - t0 < 8:
+                try:
+                    s.sendall(b" ")                  # one byte at a time, never finishing
+                except OSError:
+                    break
+                s.settimeout(0.3)
+                try:
+                    answer += s.recv(4096)
+                except socket.timeout:
+                    pass
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+            assert time.monotonic() - t0 < 5
+
+
+@pytest.mark.parametrize("schema, says", [
+    ({"type": "object", "properties": {1: {"type": "integer"}, "a": {}}},
+     "object keys must be strings, not 1 (int) (at /properties)"),
+    ({"enum": [{1: 2, "a": 3}]}, "(at /enum/0)"),
+    ({"type": "number", "maximum": float("nan")}, "schema holds nan, which is not JSON"),
+    ({"enum": [(1, 2)]}, "a tuple is not a JSON value (at /enum/0)"),
+])
+def test_python_dicts_that_are_not_json(schema, says, bpe_vocab):
+    from constrained_dlm import InvalidSchemaError
+    from constrained_dlm.api import compile_json_schema
+    with pytest.raises(InvalidSchemaError) as err:
+        compile_json_schema(schema, bpe_vocab)
+    assert says in str(err.value)

@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import CompileLimitError
 from ..specs.pieces import CharLength
 from .byte_dfa import DEAD, ByteDFA, regex_to_byte_dfa, row_labels
+from .clock import check_clock, compile_clock
 from .lru import LRU
 
 
@@ -35,7 +36,7 @@ from .lru import LRU
 class CompileLimits:
     """Caps that turn a runaway compile into a clear error instead of a hang."""
 
-    regex_timeout_s: float = 10.0       # outlines-core determinisation of one regex
+    regex_timeout_s: float = 10.0       # one hole's whole compile: byte DFA, minimisation, lift, trim
     max_lift_work: int = 200_000_000     # DFA states x distinct token prefixes at one byte depth
     max_states: int = 200_000            # states of a token automaton after the counter product
 
@@ -184,6 +185,7 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimi
         tok_col.append(inv.reshape(-1) + base)
 
     for j in range(len(trie.parent)):
+        check_clock()
         pre = node_pre[trie.parent[j]]
         on = np.nonzero(pre >= 0)[0]
         if not on.size:
@@ -320,6 +322,7 @@ def _trim(trans, initial, accepting, token_class, regex) -> TokenAutomaton:
     frontier = np.array([initial])
     d = 0
     while frontier.size:
+        check_clock()
         d += 1
         nxt = trans[frontier].reshape(-1)
         nxt = np.unique(nxt[nxt >= 0])
@@ -371,6 +374,7 @@ def _longest_path(trans: np.ndarray, initial: int, accepting: np.ndarray) -> int
     layer = np.nonzero(indeg == 0)[0]
     seen = 0
     while layer.size:
+        check_clock()
         seen += layer.size
         lo, hi = starts[layer], starts[layer + 1]
         n = hi - lo
@@ -422,8 +426,9 @@ def token_automaton(regex: str, vocab, length: CharLength | None = None,
     auto = hit
     if auto is None:
         t0 = time.perf_counter()
-        auto = build_token_automaton(regex, vocab, length, limits,
-                                     dfa=dfa() if callable(dfa) else dfa)
+        with compile_clock(limits.regex_timeout_s):
+            auto = build_token_automaton(regex, vocab, length, limits,
+                                         dfa=dfa() if callable(dfa) else dfa)
         if time.perf_counter() - t0 >= disk_cache.MIN_BUILD_S:
             disk_cache.store(key, auto)
     _AUTO_CACHE.put(key, auto)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import CompileLimitError, RegexError
+from .clock import check_clock, compile_clock
 from .lru import LRU
 
 try:  # Python 3.11+
@@ -164,6 +165,7 @@ class _NFA:
         """Wire the parsed sequence ``items`` between states s and t."""
         if time.monotonic() > self.deadline:
             raise _Timeout
+        check_clock()
         cur = s
         for k, (op, av) in enumerate(items):
             nxt = t if k == len(items) - 1 else self.state()
@@ -304,6 +306,7 @@ def subset_construction(nfa, start: int, final: int, max_states: int) -> ByteDFA
     while i < len(order):
         if time.monotonic() > nfa.deadline:
             raise _Timeout
+        check_clock()
         acc: dict[int, set] = {}
         for q in order[i]:
             for k, ts in moves[q].items():
@@ -380,6 +383,7 @@ def moore_blocks(t: np.ndarray, accepting: np.ndarray) -> tuple[np.ndarray, int]
     block = accepting.astype(np.int64)
     n_blocks = len(np.unique(block))
     while True:
+        check_clock()
         ext = np.append(block, -1)
         new, _ = row_labels(np.concatenate([block[:, None], ext[tp]], axis=1))
         n_new = int(new.max()) + 1 if q_n else 0
@@ -423,8 +427,9 @@ def build_byte_dfa(regex: str, *, timeout_s: float = 10.0, max_states: int = 200
     nfa = _NFA(time.monotonic() + timeout_s, max_states)
     s, t = nfa.state(), nfa.state()
     try:
-        nfa.build(list(parsed), s, t, parsed.state.flags)
-        return subset_construction(nfa, s, t, max_states)
+        with compile_clock(timeout_s):       # minimisation too, not only the construction
+            nfa.build(list(parsed), s, t, parsed.state.flags)
+            return subset_construction(nfa, s, t, max_states)
     except TooManyStates:
         raise CompileLimitError(
             f"the regex's automaton passes {max_states:,} states; raise "

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import CompileLimitError
 from .byte_dfa import DEAD, ByteDFA
+from .clock import check_clock
 
 
 class _Timeout(Exception):
@@ -216,6 +217,7 @@ def _determinize(nfa: _NFA, start: int, final: int, max_states: int, deadline: f
     rows: list[np.ndarray] = []                         # per DFA state: (K,) successor set ids
     done = 0
     while done < len(order):
+        check_clock()
         if time.monotonic() > deadline:
             raise _Timeout
         batch = np.asarray(order[done:], dtype=np.int64)
@@ -299,6 +301,7 @@ def coaccessible(t: np.ndarray, accepting: np.ndarray) -> np.ndarray:
     live = accepting.copy()
     frontier = np.nonzero(live)[0]
     while frontier.size:
+        check_clock()
         lo, hi = bounds[frontier], bounds[frontier + 1]
         n_per = hi - lo
         if not n_per.sum():

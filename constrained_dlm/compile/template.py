@@ -126,7 +126,7 @@ class Template:
         ids: list[int] = []
         holes: list[Hole] = []
         text = ""
-        for piece in _literal_slots_to_text(pieces):
+        for piece in _literal_slots_to_text(pieces, options.limits):
             if isinstance(piece, Text):
                 text += piece.text
                 continue
@@ -229,11 +229,11 @@ class Template:
         return cls.from_json_schema(pydantic_to_schema(model), vocab, options=options, model=model)
 
 
-def _literal_slots_to_text(pieces):
+def _literal_slots_to_text(pieces, limits: CompileLimits):
     """A slot that admits exactly one text (a const, a one-value enum) is scaffold, not a hole."""
     for p in pieces:
         if isinstance(p, Slot) and p.length is None:
-            lit = _single_string(p.regex)
+            lit = _single_string(p.regex, limits)
             if lit is not None:
                 yield Text(lit)
                 continue
@@ -264,7 +264,7 @@ def _document_pieces(doc, f, vocab, options: CompileOptions) -> list:
             out = [(replace(slot, name=f.name, max_tokens=f.max_tokens), auto)]
         else:
             out = []
-            for p in _literal_slots_to_text(f.pieces(doc.base_dir, doc.source)):
+            for p in _literal_slots_to_text(f.pieces(doc.base_dir, doc.source), options.limits):
                 out.append((p, None) if isinstance(p, Text) else
                            (p, token_automaton(p.regex, vocab, p.length, options.limits)))
     except CompileLimitError as e:
@@ -280,10 +280,10 @@ def _document_pieces(doc, f, vocab, options: CompileOptions) -> list:
     return out
 
 
-def _single_string(regex: str) -> str | None:
+def _single_string(regex: str, limits: CompileLimits) -> str | None:
     if len(regex) > 4096:
         return None
-    dfa = regex_to_byte_dfa(regex)
+    dfa = regex_to_byte_dfa(regex, timeout_s=limits.regex_timeout_s, max_states=limits.max_states)
     q, out = dfa.initial, bytearray()
     for _ in range(dfa.num_states + 1):
         nxt = np.nonzero(dfa.table[q] >= 0)[0]

@@ -20,6 +20,7 @@ import asyncio
 import codecs
 import json
 import secrets
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import api
 from ..compile.automaton import CompileLimits
+from ..compile.clock import compile_clock
 from ..compile.template import CompileOptions
 from ..infill import full_holes
 from .engine import Engine, Job, Overloaded, ShuttingDown
@@ -56,6 +58,7 @@ class ServerConfig:
     request_timeout_s: float = 60.0         # decoding time per request; then it finishes early
     compile_timeout_s: float = 20.0         # a spec compiling longer -> 422
     max_body_bytes: int = 2_000_000         # larger bodies -> 413
+    body_timeout_s: float = 30.0            # a body arriving slower than this -> 408
     max_tokens_cap: int = 1024              # the largest hole budget a request may ask for
     max_n: int = 8                          # choices per request
     default_text_tokens: int = 64           # free-text budget when the request gives none
@@ -150,11 +153,18 @@ def create_app(model, config: ServerConfig | None = None):
 
     async def read_body(request: Request, model_cls):
         data = bytearray()
-        async for chunk in request.stream():
-            data += chunk
-            if len(data) > cfg.max_body_bytes:
-                raise ApiError(413, f"the request body is over {cfg.max_body_bytes} bytes",
-                               code="body_too_large")
+
+        async def receive():
+            async for chunk in request.stream():
+                data.extend(chunk)
+                if len(data) > cfg.max_body_bytes:
+                    raise ApiError(413, f"the request body is over {cfg.max_body_bytes} bytes",
+                                   code="body_too_large")
+        try:        # a body trickling in byte by byte must not hold a connection for ever
+            await asyncio.wait_for(receive(), cfg.body_timeout_s)
+        except asyncio.TimeoutError:
+            raise ApiError(408, f"the request body did not arrive within {cfg.body_timeout_s:g} "
+                           "s", code="body_timeout") from None
         try:
             obj = json.loads(bytes(data), parse_constant=_not_json_constant)
         except (ValueError, UnicodeDecodeError) as e:
@@ -184,10 +194,13 @@ def create_app(model, config: ServerConfig | None = None):
         queue's sake; a client that leaves before its compile starts takes it off the queue."""
         loop = asyncio.get_running_loop()
         started: list[float] = []
+        cancel = threading.Event()      # stops the compile inside its loops: frees the worker
 
         def run():
             started.append(time.monotonic())
-            return build()
+            with compile_clock(cfg.compile_timeout_s, option="the server's --compile-timeout",
+                               cancel=cancel):
+                return build()
         fut = loop.run_in_executor(pool, run)
         while True:
             done, _ = await asyncio.wait({fut}, timeout=0.05)
@@ -195,10 +208,12 @@ def create_app(model, config: ServerConfig | None = None):
             if done and not over:
                 return fut.result()
             if over:       # checked on completion too: the cap does not depend on the poll
+                cancel.set()
                 raise ApiError(422, f"compiling the constraint took longer than "
                                f"{cfg.compile_timeout_s:g} s; simplify it or raise the "
                                "server's --compile-timeout", code="compile_timeout")
             if await request.is_disconnected():
+                cancel.set()
                 fut.cancel()
                 raise ApiError(499, "the client closed the request", code="client_closed")
 

@@ -118,8 +118,10 @@ def _read_schema_file(path: pathlib.Path) -> str:
 
 
 def load_schema(spec: Any) -> dict | bool:
-    """A schema from a dict/bool, a JSON string, or a path to a JSON file."""
+    """A schema from a dict/bool, a JSON string, or a path to a JSON file; checked to be a JSON
+    value (string keys, finite numbers, at most ``MAX_NESTING`` deep)."""
     if isinstance(spec, (dict, bool)):
+        _check_json(spec)
         return spec
     text = None
     if isinstance(spec, pathlib.Path):
@@ -145,11 +147,15 @@ def load_schema(spec: Any) -> dict | bool:
                                  f"not {type(spec).__name__}", pointer="")
     try:
         value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise CompileLimitError(f"the schema is nested more than {MAX_NESTING} levels deep",
+                                limit="nesting") from None
     except json.JSONDecodeError as exc:
         raise InvalidSchemaError(f"schema is not valid JSON: {exc.msg} at line {exc.lineno} "
                                  f"column {exc.colno}", pointer="") from exc
     if not isinstance(value, (dict, bool)):
         raise InvalidSchemaError("a schema must be a JSON object or boolean", pointer="")
+    _check_json(value)
     return value
 
 
@@ -1812,14 +1818,13 @@ def schema_to_pieces(schema: dict | bool | str | pathlib.Path, *, lenient: bool 
     if not isinstance(max_depth, int) or max_depth < 0:
         raise ValueError("max_depth must be a non-negative integer")
     root = load_schema(schema)
-    _check_nesting(root)
     try:
         _check_schema(root)
         if report is None:
             report = SpecReport()
         comp = _Compiler(root, lenient, max_depth, report, max_regex_chars)
         return comp.top()
-    except RecursionError:     # a backstop: _check_nesting should have caught it first
+    except RecursionError:     # a backstop: _check_json should have caught it first
         raise CompileLimitError(f"the schema is nested too deep to compile (more than Python's "
                                 f"recursion limit allows; keep it under {MAX_NESTING} levels)",
                                 limit="nesting") from None
@@ -1831,7 +1836,10 @@ MAX_NESTING = 128
 is a named error, not a RecursionError."""
 
 
-def _check_nesting(root: Any) -> None:
+def _check_json(root: Any) -> None:
+    """The schema is a JSON value (a dict from Python may hold anything): string keys, finite
+    numbers, JSON types only, at most ``MAX_NESTING`` deep. Iterative, so it runs before anything
+    walks the schema recursively."""
     stack = [(root, "", 1)]
     while stack:
         v, ptr, d = stack.pop()
@@ -1839,9 +1847,18 @@ def _check_nesting(root: Any) -> None:
             raise CompileLimitError(f"the schema is nested more than {MAX_NESTING} levels deep "
                                     f"(at {ptr})", limit="nesting")
         if isinstance(v, dict):
+            for k in v:
+                if not isinstance(k, str):
+                    raise InvalidSchemaError(f"object keys must be strings, not {k!r} "
+                                             f"({type(k).__name__})", pointer=ptr or "/")
             stack += [(w, _ptr_join(ptr, k), d + 1) for k, w in v.items()]
         elif isinstance(v, list):
             stack += [(w, _ptr_join(ptr, i), d + 1) for i, w in enumerate(v)]
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise InvalidSchemaError(f"schema holds {v!r}, which is not JSON (RFC 8259 has no "
+                                     "NaN or Infinity)", pointer=ptr or "/")
+        elif v is not None and not isinstance(v, (str, int, float, bool)):
+            raise InvalidSchemaError(f"a {type(v).__name__} is not a JSON value", pointer=ptr or "/")
 
 
 def pieces_regex(pieces: list[Piece], *, lengths: bool = False) -> str:
