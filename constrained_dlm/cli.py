@@ -356,6 +356,8 @@ def _record(args):
             record = json.loads(args.record)
         except json.JSONDecodeError as e:
             raise SpecError(f"--record is not JSON: {e}") from None
+        except RecursionError:
+            raise SpecError("--record nests deeper than Python's recursion limit") from None
         if not isinstance(record, dict):
             raise SpecError("--record must be a JSON object")
     for item in args.set:
@@ -364,7 +366,7 @@ def _record(args):
             raise SpecError(f"--set {item!r}: expected FIELD=VALUE")
         try:
             record[key] = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             record[key] = value
     return record
 

@@ -196,3 +196,19 @@ def test_python_dicts_that_are_not_json(schema, says, bpe_vocab):
     with pytest.raises(InvalidSchemaError) as err:
         compile_json_schema(schema, bpe_vocab)
     assert says in str(err.value)
+
+
+def test_the_grammar_check_does_not_backtrack(tmp_path, tokenizer_file, capsys):
+    """A terminal /(a|aa)*b/ made lark's independent check (Earley, dynamic lexer: every
+    position and length) run for minutes on 60 a's; its terminals now match with RE2."""
+    import time
+
+    from constrained_dlm.specs.grammar import load_grammar
+    g = load_grammar("start: /(a|aa)*b/\n")
+    t0 = time.monotonic()
+    assert g.accepts("a" * 60 + "b") and not g.accepts("a" * 60 + "c")
+    assert time.monotonic() - t0 < 5
+    path = tmp_path / "bt.lark"
+    path.write_text("start: /(a|aa)*b/\n")
+    code, _ = _cli(["grammar", str(path), "--max-tokens", "60"], tokenizer_file, capsys)
+    assert code == 0

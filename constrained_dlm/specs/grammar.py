@@ -85,6 +85,7 @@ from lark import Token, Tree
 from lark.grammar import NonTerminal, Terminal
 
 from ..errors import BudgetError, CompileLimitError, RegexError, SpecError, not_utf8
+from .linear_match import linear_terminals
 from .pieces import regex_escape
 
 try:  # Python 3.11+
@@ -213,6 +214,7 @@ def _load_checked(text: str, start: str | None, import_dir: str | None, name: st
         raise _grammar_error(e, text) from None
     except re.error as e:
         raise GrammarError(f"a terminal's regex is invalid: {e}") from None
+    linear_terminals(parser)                    # the independent check must not backtrack
     terms = {t.name: t.pattern for t in parser.terminals}
     ignore = tuple(parser.ignore_tokens)
     g = Grammar(text=text, start=start, name=name, import_dir=import_dir,

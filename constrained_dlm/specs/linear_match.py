@@ -33,3 +33,30 @@ def search(pattern: str, text: str) -> bool:
 def fullmatch(pattern: str, text: str) -> bool:
     """Whether ``pattern`` matches the whole of ``text`` (a regex hole's value)."""
     return _compiled(pattern).fullmatch(text) is not None
+
+
+_INLINE = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"))
+
+
+def linear_terminals(parser) -> int:
+    """Swap the terminal regexes a lark Earley parser (dynamic lexer) matches with for RE2 ones,
+    so that checking a grammar hole's text cannot backtrack (a terminal ``/(a|aa)*b/`` hung the
+    check for minutes: the dynamic lexer tries it at every position and length). Terminals RE2
+    cannot parse keep Python's ``re``. Returns how many were swapped; 0 when the parser's layout
+    is not the one known here (another lark version), which leaves it as it was."""
+    matcher = getattr(getattr(getattr(getattr(parser, "parser", None), "parser", None),
+                              "term_matcher", None), "__self__", None)
+    regexps = getattr(matcher, "regexps", None)
+    if not isinstance(regexps, dict):
+        return 0
+    swapped = 0
+    for name, rx in list(regexps.items()):
+        if not isinstance(rx, re.Pattern) or not isinstance(rx.pattern, str):
+            continue
+        flags = "".join(c for f, c in _INLINE if rx.flags & f)
+        try:
+            regexps[name] = re2.compile((f"(?{flags})" if flags else "") + rx.pattern)
+            swapped += 1
+        except re2.error:
+            pass
+    return swapped

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import ctypes
 import json
 import math
 import os
@@ -340,8 +341,25 @@ def evaluate(model, ev, mask_id, batch):
     return res
 
 
+def _bound_malloc() -> None:
+    """glibc keeps the freed blocks of every size a step allocated, and with sparse prediction
+    the logits' shape changes every step (the number of masked positions): RSS grew to 16 GB in
+    25 minutes. Large blocks from mmap, a low trim threshold and two arenas hand memory back
+    (RSS stays ~1.4 GB). Same as MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072
+    MALLOC_ARENA_MAX=2 in the environment."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    for option, value in ((-3, 131072), (-1, 131072), (-8, 2)):   # M_MMAP/TRIM_THRESHOLD, ARENA_MAX
+        libc.mallopt(option, value)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    _bound_malloc()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.plot:
