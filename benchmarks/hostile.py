@@ -207,15 +207,18 @@ def run_server(wall: float) -> tuple[int, int]:
         threads = [threading.Thread(target=fire, args=(n, b)) for n, b, _ in hostile]
         for t in threads:
             t.start()
-        worst = 0.0
+        polls = []
         while any(t.is_alive() for t in threads):
             t0 = time.monotonic()
             try:
                 urllib.request.urlopen(f"{base}/health", timeout=10).read()
-                worst = max(worst, time.monotonic() - t0)
+                polls.append(time.monotonic() - t0)
             except Exception:  # noqa: BLE001
-                worst = max(worst, 10.0)
+                polls.append(10.0)
             time.sleep(0.1)
+        worst = max(polls, default=0.0)
+        polls.sort()
+        median = polls[len(polls) // 2] if polls else 0.0
         for t in threads:
             t.join()
         code, trivial = _post(f"{base}/v1/chat/completions",
@@ -229,8 +232,8 @@ def run_server(wall: float) -> tuple[int, int]:
         ok_health = worst < 1.0
         ok_trivial = code == 200 and trivial < 10
         held += ok_health + ok_trivial
-        print(f"| /health while they ran (slowest of the polls) | < 1 s | | {worst:.2f} "
-              f"| {'yes' if ok_health else 'NO'} |")
+        print(f"| /health while they ran ({len(polls)} polls: slowest; median {median:.3f} s) "
+              f"| < 1 s | | {worst:.2f} | {'yes' if ok_health else 'NO'} |")
         print(f"| a trivial request right after | 200 | {code} | {trivial:.2f} "
               f"| {'yes' if ok_trivial else 'NO'} |")
         return held, len(hostile) + 2

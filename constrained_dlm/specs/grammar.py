@@ -178,6 +178,13 @@ def _is_file(source: str) -> bool:
 def _load(text: str, start: str | None, import_dir: str | None, name: str) -> "Grammar":
     try:
         return _load_checked(text, start, import_dir, name)
+    except CompileLimitError as e:
+        if e.limit != "nesting":
+            raise
+        raise CompileLimitError(          # a terminal's regex hit the stack, deep in the rules
+            f"grammar {name}: its rules nest deeper than Python's recursion limit lets us "
+            "analyse (a long chain of rules each used by the next); flatten the grammar",
+            limit="nesting") from None
     except RecursionError:
         raise CompileLimitError(
             f"grammar {name}: its rules nest deeper than Python's recursion limit lets us "
