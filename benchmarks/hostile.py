@@ -132,8 +132,8 @@ def run_cli(wall: float, rss_mb: float) -> tuple[int, int]:
     f = _files(tmp)
     held = 0
     probes = cli_probes(f)
-    print(f"| CLI probe | expected | exit | wall s | peak RSS MB | held | message |\n"
-          f"|---|---|---|---|---|---|---|")
+    print("| CLI probe | expected | exit | wall s | peak RSS MB | held | message |\n"
+          "|---|---|---|---|---|---|---|")
     for name, args, want in probes:
         code, took, rss, tail = run_probe(args, wall, str(tmp))
         ok = code == want and took < wall and rss < rss_mb and "Traceback" not in tail
