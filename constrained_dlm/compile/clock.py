@@ -36,10 +36,9 @@ def compile_clock(seconds: float, *, option: str = "CompileLimits.regex_timeout_
     deadline wins, an outer ``cancel`` event stays in force."""
     outer = _CLOCK.get()
     clock = _Clock(time.monotonic() + seconds, seconds, option, cancel)
-    if outer is not None and outer.at <= clock.at:
-        clock = _Clock(outer.at, outer.seconds, outer.option, cancel or outer.cancel)
-    elif outer is not None and cancel is None:
-        clock = _Clock(clock.at, seconds, option, outer.cancel)
+    if outer is not None:
+        first = outer if outer.at <= clock.at else clock
+        clock = _Clock(first.at, first.seconds, first.option, cancel or outer.cancel)
     token = _CLOCK.set(clock)
     try:
         yield

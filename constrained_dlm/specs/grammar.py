@@ -178,18 +178,17 @@ def _is_file(source: str) -> bool:
 def _load(text: str, start: str | None, import_dir: str | None, name: str) -> "Grammar":
     try:
         return _load_checked(text, start, import_dir, name)
-    except CompileLimitError as e:
-        if e.limit != "nesting":
+    except (CompileLimitError, RecursionError) as e:
+        # the stack ran out in our rule analysis, or in a terminal's regex deep in the rules
+        if isinstance(e, CompileLimitError) and e.limit != "nesting":
             raise
-        raise CompileLimitError(          # a terminal's regex hit the stack, deep in the rules
-            f"grammar {name}: its rules nest deeper than Python's recursion limit lets us "
-            "analyse (a long chain of rules each used by the next); flatten the grammar",
-            limit="nesting") from None
-    except RecursionError:
-        raise CompileLimitError(
-            f"grammar {name}: its rules nest deeper than Python's recursion limit lets us "
-            "analyse (a long chain of rules each used by the next); flatten the grammar",
-            limit="nesting") from None
+        raise _rules_too_deep(name) from None
+
+
+def _rules_too_deep(name: str) -> CompileLimitError:
+    return CompileLimitError(
+        f"grammar {name}: its rules nest deeper than Python's recursion limit lets us analyse "
+        "(a long chain of rules each used by the next); flatten the grammar", limit="nesting")
 
 
 def _load_checked(text: str, start: str | None, import_dir: str | None, name: str) -> "Grammar":
@@ -1045,10 +1044,7 @@ def grammar_hole(grammar: "Grammar | str", vocab, *, max_tokens: int,
     try:
         depths = compile_depths(g, max_tokens, max_depth, getattr(vocab, "size", None))
     except RecursionError:
-        raise CompileLimitError(
-            f"grammar {g.name}: its rules nest deeper than Python's recursion limit lets us "
-            "analyse (a chain of rules each used by the next); flatten the grammar",
-            limit="nesting") from None
+        raise _rules_too_deep(g.name) from None
     for d in depths:
         tried.append(d)
         try:

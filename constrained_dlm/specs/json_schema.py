@@ -102,10 +102,44 @@ class _Unsat(Exception):
 # Loading
 
 
-def _no_constant(name: str):
+def _no_constant(name: str, pointer: str = ""):
     """NaN / Infinity are not JSON: a schema holding them could make us print non-JSON."""
     raise InvalidSchemaError(f"schema holds {name}, which is not JSON (RFC 8259 has no NaN or "
-                             "Infinity)", pointer="")
+                             "Infinity)", pointer=pointer)
+
+
+MAX_NESTING = 128
+"""JSON nesting levels a schema may have (the deepest of the 2,786 maskbench-dev schemas has
+63). Checked without recursion before anything walks the schema recursively, so a hostile schema
+is a named error, not a RecursionError."""
+
+
+def _check_json(root: Any) -> None:
+    """The schema is a JSON value (a dict from Python may hold anything): string keys, finite
+    numbers, JSON types only, at most ``MAX_NESTING`` deep. Iterative, so it runs before anything
+    walks the schema recursively."""
+    stack = [(root, "", 1)]
+    while stack:
+        v, ptr, d = stack.pop()
+        if d > MAX_NESTING:
+            raise _too_deep(f" (at {ptr})")
+        if isinstance(v, dict):
+            for k in v:
+                if not isinstance(k, str):
+                    raise InvalidSchemaError(f"object keys must be strings, not {k!r} "
+                                             f"({type(k).__name__})", pointer=ptr or "/")
+            stack += [(w, _ptr_join(ptr, k), d + 1) for k, w in v.items()]
+        elif isinstance(v, list):
+            stack += [(w, _ptr_join(ptr, i), d + 1) for i, w in enumerate(v)]
+        elif isinstance(v, float) and not math.isfinite(v):
+            _no_constant(repr(v), ptr or "/")
+        elif v is not None and not isinstance(v, (str, int, float, bool)):
+            raise InvalidSchemaError(f"a {type(v).__name__} is not a JSON value", pointer=ptr or "/")
+
+
+def _too_deep(where: str = "") -> CompileLimitError:
+    return CompileLimitError(f"the schema is nested more than {MAX_NESTING} levels deep{where}",
+                             limit="nesting")
 
 
 def _read_schema_file(path: pathlib.Path) -> str:
@@ -148,8 +182,7 @@ def load_schema(spec: Any) -> dict | bool:
     try:
         value = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
-        raise CompileLimitError(f"the schema is nested more than {MAX_NESTING} levels deep",
-                                limit="nesting") from None
+        raise _too_deep() from None
     except json.JSONDecodeError as exc:
         raise InvalidSchemaError(f"schema is not valid JSON: {exc.msg} at line {exc.lineno} "
                                  f"column {exc.colno}", pointer="") from exc
@@ -865,7 +898,8 @@ class _Compiler:
                 return None
             try:
                 h = self.size_hint(self.node(items))
-            except Exception:  # noqa: BLE001 - a hint, never an error
+            except (_Recursion, _Unsat, InvalidSchemaError, UnsupportedSchemaError,
+                    CompileLimitError):      # a hint, never an error
                 return None
             return None if h is None else 2 + kw["maxItems"] * (h + 2)
         return None
@@ -1828,37 +1862,6 @@ def schema_to_pieces(schema: dict | bool | str | pathlib.Path, *, lenient: bool 
         raise CompileLimitError(f"the schema is nested too deep to compile (more than Python's "
                                 f"recursion limit allows; keep it under {MAX_NESTING} levels)",
                                 limit="nesting") from None
-
-
-MAX_NESTING = 128
-"""JSON nesting levels a schema may have (the deepest of the 2,786 maskbench-dev schemas has
-63). Checked without recursion before anything walks the schema recursively, so a hostile schema
-is a named error, not a RecursionError."""
-
-
-def _check_json(root: Any) -> None:
-    """The schema is a JSON value (a dict from Python may hold anything): string keys, finite
-    numbers, JSON types only, at most ``MAX_NESTING`` deep. Iterative, so it runs before anything
-    walks the schema recursively."""
-    stack = [(root, "", 1)]
-    while stack:
-        v, ptr, d = stack.pop()
-        if d > MAX_NESTING:
-            raise CompileLimitError(f"the schema is nested more than {MAX_NESTING} levels deep "
-                                    f"(at {ptr})", limit="nesting")
-        if isinstance(v, dict):
-            for k in v:
-                if not isinstance(k, str):
-                    raise InvalidSchemaError(f"object keys must be strings, not {k!r} "
-                                             f"({type(k).__name__})", pointer=ptr or "/")
-            stack += [(w, _ptr_join(ptr, k), d + 1) for k, w in v.items()]
-        elif isinstance(v, list):
-            stack += [(w, _ptr_join(ptr, i), d + 1) for i, w in enumerate(v)]
-        elif isinstance(v, float) and not math.isfinite(v):
-            raise InvalidSchemaError(f"schema holds {v!r}, which is not JSON (RFC 8259 has no "
-                                     "NaN or Infinity)", pointer=ptr or "/")
-        elif v is not None and not isinstance(v, (str, int, float, bool)):
-            raise InvalidSchemaError(f"a {type(v).__name__} is not a JSON value", pointer=ptr or "/")
 
 
 def pieces_regex(pieces: list[Piece], *, lengths: bool = False) -> str:
