@@ -6,13 +6,19 @@ forward as the yardstick.
 
 Per case, a canvas mid-decode: every hole's positions hold a jointly valid completion (drawn by
 ``HoleConstraints.propose`` from random logits at temperature 1), and a random half of them are
-masked again. One constraint step = ``analyze(ids)`` + ``propose(ids, logits, analysis)`` at
-temperature 1 (exact sampling, the full path), as the sampler calls them.
+masked again. One constraint step is what the sampler runs around a forward pass:
+``Run.settle()`` (analyze, commit forced, the read-back) + ``Run.advance(logits)`` (propose at
+temperature 1, exact sampling, the full path; select; commit), with ``--sweeps`` (``sequential``:
+a few ops per hole position; ``scan``: parallel prefix scans where they fit, see
+``constrained_dlm/decode/sweeps.py``).
 
 Counted (profiler, CPU): *launching ops* are the leaf ``aten::`` ops (no ``aten::`` child) other
 than metadata-only ones (views, ``empty*``, ``to`` / ``_to_copy``, ``item``, ...): each would be
-at least one kernel launch on a GPU; *host syncs* are ``aten::_local_scalar_dense`` (``.item()``,
-``bool(t)``, ``.tolist()`` of a device tensor). CPU ms: median of ``--repeat`` unprofiled runs.
+at least one kernel launch on a GPU; *host syncs* are the ops that must wait for the device:
+``aten::_local_scalar_dense`` (``.item()``, ``bool(t)``, ``.tolist()``), ``aten::nonzero`` and
+``aten::masked_select`` (boolean indexing: the result's size), plus the step's explicit
+read-back (``.cpu()`` of the canvas flags in ``Run.settle``, one per step, which a CPU profile
+cannot see and is added). CPU ms: median of ``--repeat`` unprofiled runs.
 
 Cases: the README example (person schema); a 7-hole JSON template whose holes all have
 ``--lengths`` positions (``x-max-tokens``); a 128-position Python infill hole; each at the
@@ -41,8 +47,8 @@ from common import machine, tokenizer_path  # noqa: E402
 
 from constrained_dlm import api  # noqa: E402
 from constrained_dlm.compile.vocabulary import Vocabulary  # noqa: E402
-from constrained_dlm.decode.constraint import HoleConstraints  # noqa: E402
 from constrained_dlm.decode.noise import Noise  # noqa: E402
+from constrained_dlm.decode.sampler import Run, SamplerOptions  # noqa: E402
 from constrained_dlm.infill import Gap, prepare_infill  # noqa: E402
 
 EMBEDDED = REPO / "constrained_dlm" / "assets" / "default-model"
@@ -57,7 +63,8 @@ METADATA = {"aten::empty", "aten::empty_like", "aten::empty_strided", "aten::vie
             "aten::numpy_T", "aten::result_type", "aten::is_nonzero", "aten::resolve_conj",
             "aten::resolve_neg", "aten::_local_scalar_dense", "aten::set_", "aten::size",
             "aten::stride", "aten::dim", "aten::is_floating_point", "aten::sym_size"}
-SYNC = "aten::_local_scalar_dense"
+SYNC = {"aten::_local_scalar_dense", "aten::nonzero", "aten::masked_select"}
+READ_BACKS = 1          # Run.settle's .cpu() of the step's flags (invisible in a CPU profile)
 
 
 def count_ops(fn) -> tuple[int, int, dict]:
@@ -68,7 +75,7 @@ def count_ops(fn) -> tuple[int, int, dict]:
     for ev in prof.events():
         if not ev.name.startswith("aten::"):
             continue
-        if ev.name == SYNC:
+        if ev.name in SYNC:
             syncs += 1
             continue
         if ev.name in METADATA or any(c.name.startswith("aten::") for c in ev.cpu_children):
@@ -89,28 +96,28 @@ def cpu_ms(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
-def mid_decode(tpl, vocab, seed: int = 0):
-    """(constraint, ids (1, T), logits (1, T, V), noise): holes half committed, validly."""
-    holes = [(0, h.start, h.length, h.automaton) for h in tpl.holes]
-    t_n = len(tpl)
-    cons = HoleConstraints(holes, seq_len=t_n, vocab_size=vocab.size, pad_id=vocab.pad_id,
-                           mask_id=vocab.mask_id)
+def mid_decode(tpl, vocab, sweeps: str, seed: int = 0):
+    """(run, step function): a Run whose holes are half committed, validly, and one step of it
+    (settle + advance on fixed random logits), which always restarts from that canvas."""
     g = torch.Generator().manual_seed(seed)
-    ids = torch.as_tensor(tpl.token_ids, dtype=torch.long)[None].clone()
+    run = Run([tpl], None, SamplerOptions(steps=16, temperature=1.0, seed=seed), sweeps=sweeps)
+    t_n = len(tpl)
     logits = torch.randn(1, t_n, vocab.size, generator=g)
     noise = Noise(torch.tensor([seed]), torch.tensor([0]), torch.tensor([1]), t_n)
+    cons, ids = run.cons, run.ids
     pos, tok, _ = cons.propose(ids, logits, cons.analyze(ids), temperature=1.0, noise=noise)
     keep = torch.rand(len(pos), generator=g) < 0.5
-    flat = ids.view(-1)
-    flat[pos[keep]] = tok[keep]
-    return cons, ids, logits, noise
+    ids.view(-1)[pos[keep]] = tok[keep]
+    run.settle()              # forced positions committed; host hints of a previous step
+    mid = ids.clone()
 
-
-def step_fn(cons, ids, logits, noise):
-    def run():
-        a = cons.analyze(ids)
-        cons.propose(ids, logits, a, temperature=1.0, noise=noise)
-    return run
+    def step():
+        ids.copy_(mid)
+        for r in run.rows:
+            r.steps_left = 16
+        if run.settle():
+            run.advance(logits)
+    return run, step
 
 
 def cases(vocab, lengths):
@@ -149,6 +156,7 @@ def main(argv=None):
     ap.add_argument("--lengths", default="32,128,512")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sweeps", default="sequential,scan")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "step_ops.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -158,21 +166,26 @@ def main(argv=None):
         vocab = Vocabulary.from_tokenizer(str(EMBEDDED) if name == "8k" else
                                           tokenizer_path(int(name.rstrip("k")) * 1000))
         for label, tpl in cases(vocab, lengths):
-            cons, ids, logits, noise = mid_decode(tpl, vocab)
-            fn = step_fn(cons, ids, logits, noise)
-            n, s, top = count_ops(fn)
-            rows.append({"case": label, "vocab": name, "positions": tpl.num_hole_positions,
-                         "groups": len(cons.groups),
-                         "max_states": max(g.trans.shape[0] for g in cons.groups),
-                         "launching_ops": n, "host_syncs": s,
-                         "cpu_ms": round(cpu_ms(fn, args.repeat), 2), "top_ops": top})
-            print(json.dumps(rows[-1]), flush=True)
-    print("\n| case | vocab | hole positions | automata (max states) | launching ops / step "
-          "| host syncs / step | CPU ms / step |\n|---|---|---|---|---|---|---|")
+            for sweeps in args.sweeps.split(","):
+                run, fn = mid_decode(tpl, vocab, sweeps)
+                n, s, top = count_ops(fn)
+                groups = run.cons.groups
+                rows.append({"case": label, "vocab": name, "sweeps": sweeps,
+                             "positions": tpl.num_hole_positions, "groups": len(groups),
+                             "max_states": max(g.num_states for g in groups),
+                             "scanned": "/".join(str(sum(getattr(m, f) for m in run.cons.modes))
+                                                 for f in ("reach_live", "beta", "choice")),
+                             "launching_ops": n, "host_syncs": s + READ_BACKS,
+                             "cpu_ms": round(cpu_ms(fn, args.repeat), 2), "top_ops": top})
+                print(json.dumps(rows[-1]), flush=True)
+    print("\n| case | vocab | sweeps | hole positions | automata (max states) | scanned (reach-live / beta / "
+          "choice) | launching ops / step | host syncs / step | CPU ms / step |\n"
+          "|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         auto = f"{r['groups']} ({r['max_states']})" if "groups" in r else "-"
-        print(f"| {r['case']} | {r['vocab']} | {r['positions']} | {auto} | {r['launching_ops']:,} "
-              f"| {r['host_syncs']} | {r['cpu_ms']:.1f} |")
+        print(f"| {r['case']} | {r['vocab']} | {r.get('sweeps', '-')} | {r['positions']} | {auto} "
+              f"| {r.get('scanned', '-')} | {r['launching_ops']:,} | {r['host_syncs']} "
+              f"| {r['cpu_ms']:.1f} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"machine": machine(), "threads": args.threads,
                                           "rows": rows}, indent=1))

@@ -33,9 +33,9 @@ def vocab(request, bpe_vocab, sp_vocab):
        adversarial=st.booleans(), temperature=st.sampled_from([0.0, 1.0, 1e-90, 1e-12, 1e30]),
        remasking=st.sampled_from(["low_confidence", "margin", "entropy", "random"]),
        steps=st.sampled_from([None, 1, 3]), block=st.sampled_from([None, 4]),
-       threshold=st.sampled_from([None, 0.5]))
+       threshold=st.sampled_from([None, 0.5]), sweeps=st.sampled_from(["sequential", "scan"]))
 def test_regex_outputs_always_valid(vocab, regex, budget, seed, adversarial, temperature,
-                                    remasking, steps, block, threshold):
+                                    remasking, steps, block, threshold, sweeps):
     try:
         tpl = Template.from_regex(regex, vocab, max_tokens=budget)
     except BudgetError:
@@ -44,7 +44,7 @@ def test_regex_outputs_always_valid(vocab, regex, budget, seed, adversarial, tem
     opts = SamplerOptions(temperature=temperature, remasking=remasking, steps=steps,
                           block_size=block, threshold=threshold, seed=seed, record_history=True)
     prompt = vocab.encode("Answer:")
-    (res,) = denoise(model, [tpl], [prompt], opts)
+    (res,) = denoise(model, [tpl], [prompt], opts, sweeps=sweeps)
     assert re.fullmatch(regex, res.text), (regex, res.text)
     hole = tpl.holes[0]
     for _, canvas in res.history:

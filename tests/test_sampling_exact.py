@@ -50,12 +50,13 @@ def exact_distribution(regex: str, n: int, logp: torch.Tensor) -> dict[tuple, fl
     return {s: w / z for s, w in weights.items()}
 
 
-@pytest.fixture(params=["dense", "edges"])
+@pytest.fixture(params=["dense", "edges", "scan"])
 def sweep_path(request, monkeypatch):
-    """Run with the dense (state x class) sweeps and with the edge-list sweeps."""
-    import constrained_dlm.decode.constraint as constraint
-    monkeypatch.setattr(constraint, "DENSE_FRACTION", 0.0 if request.param == "dense" else 2.0)
-    return request.param
+    """Run with the dense (state x class) sequential sweeps, the edge-list sequential sweeps and
+    the parallel prefix scans; returns the ``sweeps=`` argument of ``denoise``."""
+    import constrained_dlm.decode.groups as groups
+    monkeypatch.setattr(groups, "DENSE_FRACTION", 0.0 if request.param == "dense" else 2.0)
+    return "scan" if request.param == "scan" else "sequential"
 
 
 @pytest.mark.parametrize("regex,n", [("a[ab]*b?", 3), ("(ab|ba|0)-?1?", 3), ("é|a+", 2)])
@@ -70,7 +71,8 @@ def test_one_step_samples_the_restricted_product(regex, n, remasking, sweep_path
     assert len(tpl) == n
     rows = 3000
     results = denoise(FixedLogits(VOCAB, logits), [tpl] * rows, None,
-                      SamplerOptions(steps=1, temperature=1.0, seed=7, remasking=remasking))
+                      SamplerOptions(steps=1, temperature=1.0, seed=7, remasking=remasking),
+                      sweeps=sweep_path)
     counts = Counter(tuple(r.token_ids) for r in results)
     assert set(counts) <= set(exact), "a sampled sequence is not a valid completion"
     chi2 = sum((counts.get(s, 0) - rows * p) ** 2 / (rows * p) for s, p in exact.items())

@@ -1,10 +1,8 @@
 """Decode stage: the exact per-step constraint on every hole — where a hole's mask is computed.
 
-A hole is a run of canvas positions read left to right by a token automaton. Some positions are
-committed (a fixed token), the rest are masked (a wildcard over all tokens). Pads may only form a
-trailing run: an extra PAD state, entered from an accepting state, absorbs the rest of the hole.
-
-At each step, for each hole:
+A hole is a run of canvas positions read left to right by a token automaton (:mod:`.groups`).
+Some positions are committed (a fixed token), the rest are masked (a wildcard over all tokens).
+At each step, for each group of holes sharing an automaton:
 
 1. ``analyze``: forward reachability from the start state and backward liveness from accepting
    states (both exact, boolean, independent of the model) give, for every masked position, the
@@ -16,71 +14,57 @@ At each step, for each hole:
    the automaton (temperature > 0), or its most probable valid completion (Viterbi, temperature 0).
    Committing any subset of that completion can never reach a dead end.
 
-All holes sharing an automaton are processed together as one batch; the loops run over positions
-inside a hole (never over tokens or over holes), and results stay on the logits' device.
+The sweeps over positions are in :mod:`.sweeps`, sequential or as parallel prefix scans. Nothing
+here reads a device value back: the caller reads the canvas once per step (``Run.settle``) and
+hands the masked positions back as host-built indices (:meth:`HoleConstraints.locate`).
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..compile.automaton import TokenAutomaton
+from . import sweeps as sw
+from .groups import Group, build_group
 from .noise import Noise
 from .remasking import Remasking, confidence
 
 NEG_INF = float("-inf")
-DENSE_FRACTION = 0.25      # valid (state, class) pairs above which the dense sweeps are used
-DENSE_MAX_STATES = 4096    # ... as long as the (S, S) adjacency stays small (64 MB at this cap)
 MIN_TEMPERATURE = 1e-6     # below this, sampling is decoded as temperature 0 (logits / T overflow)
+SWEEPS = ("auto", "scan", "sequential")
 # Salts of the random draws (:class:`Noise`): one per use, so that no two uses share numbers.
 _TOKEN, _PICK, _JOINT, _JOINT_RETRY, _RANDOM = range(1, 6)
 
 
 @dataclass
-class _Group:
-    """All holes (across the batch) that share one automaton, padded to the longest hole."""
-
-    automaton: TokenAutomaton
-    pos: torch.Tensor          # (H, N) long: flat canvas index b * L + p; 0 where absent
-    present: torch.Tensor      # (H, N) bool: position belongs to the hole
-    trans: torch.Tensor        # (S + 1, C + 1) long: extended with the PAD state / pad class; -1 dead
-    valid: torch.Tensor        # (S + 1, C + 1) bool: trans >= 0
-    trans0: torch.Tensor       # trans with -1 replaced by 0 (for gathers)
-    accepting: torch.Tensor    # (S + 1,) bool, PAD included
-    token_class: torch.Tensor  # (V,) long: class of each token, pad -> C, never allowed -> C + 1
-    class_size: torch.Tensor   # (C + 1,) long
-    class_rep: torch.Tensor    # (C + 1,) long: the token of a class when the class is forced
-    edge_src: torch.Tensor     # (E,) long: the valid transitions as an edge list, src state
-    edge_cls: torch.Tensor     # (E,) long: ... their class
-    edge_dst: torch.Tensor     # (E,) long: ... their target state
-    pair_src: torch.Tensor     # (U,) long: distinct (src, dst) state pairs of the edges, src
-    pair_dst: torch.Tensor     # (U,) long: ... dst (reachability needs pairs, not classes)
-    class_pair: torch.Tensor   # (C + 1, U) sparse CSR 0/1: class c labels an edge of pair u
-    initial: int
-    adjacency: torch.Tensor | None = None  # (S + 1, S + 1) float 0/1, for dense automata only
-
-
-@dataclass
 class Analysis:
-    """What the automata allow right now (no model needed)."""
+    """What the automata allow right now (no model needed); every field stays on the device."""
 
     allowed: list[torch.Tensor]   # per group (H, N, C + 1) bool: classes a masked position may take
-    masked: list[torch.Tensor]    # per group (H, N) bool
-    forced_pos: torch.Tensor      # (F,) flat canvas indices of forced masked positions
-    forced_tok: torch.Tensor      # (F,) their only token
-    dead: bool                    # some hole cannot be completed (a bug upstream if ever True)
+    masked: list[torch.Tensor]    # per group (H, N) bool (forced positions excluded once committed)
+    forced: list[torch.Tensor]    # per group (H, N) bool: masked positions with one possible token
+    forced_tok: list[torch.Tensor]  # per group (H, N) long: that token (meaningless elsewhere)
+    dead: torch.Tensor            # () bool: some hole cannot be completed (a bug upstream if True)
+    index: list[torch.Tensor] | None = None  # per group: flat (H * N) indices of masked positions
 
 
 class HoleConstraints:
-    """The holes of one batch of canvases. Build once per run, query every step."""
+    """The holes of one batch of canvases. Build once per run, query every step.
+
+    ``sweeps``: ``"scan"`` uses the parallel prefix scans wherever they fit their work budget,
+    ``"sequential"`` never, ``"auto"`` on CUDA only (on a CPU an op costs its arithmetic, and the
+    scans do S times more of it).
+    """
 
     def __init__(self, holes: list[tuple[int, int, int, TokenAutomaton]], *, seq_len: int,
-                 vocab_size: int, pad_id: int, mask_id: int, device: torch.device | str = "cpu"):
+                 vocab_size: int, pad_id: int, mask_id: int, device: torch.device | str = "cpu",
+                 sweeps: str = "auto"):
         """``holes``: (row, start, length, automaton) for every hole of every canvas in the batch."""
+        if sweeps not in SWEEPS:
+            raise ValueError(f"sweeps must be one of {', '.join(SWEEPS)}, got {sweeps!r}")
         self.mask_id = mask_id
         self.pad_id = pad_id
         self.device = torch.device(device)
@@ -89,157 +73,91 @@ class HoleConstraints:
         for row, start, length, auto in holes:
             by_auto.setdefault(id(auto), []).append((row, start, length))
             autos[id(auto)] = auto
-        self.groups = [self._group(autos[k], v, seq_len, vocab_size) for k, v in by_auto.items()]
-
-    def _group(self, auto: TokenAutomaton, holes, seq_len: int, vocab_size: int) -> _Group:
-        dev = self.device
-        s_n, c_n = auto.trans.shape
-        pad_state, pad_class = s_n, c_n
-        trans = np.full((s_n + 1, c_n + 1), -1, dtype=np.int64)
-        trans[:s_n, :c_n] = auto.trans
-        trans[:s_n, pad_class][auto.accepting] = pad_state    # a pad may follow a complete value
-        trans[pad_state, pad_class] = pad_state               # ... and only pads after it
-        accepting = np.append(auto.accepting, True)
-        tc = np.full(vocab_size, c_n + 1, dtype=np.int64)     # never-allowed tokens -> dump column
-        n = min(vocab_size, len(auto.token_class))
-        tc[:n] = np.where(auto.token_class[:n] >= 0, auto.token_class[:n], c_n + 1)
-        tc[self.pad_id] = pad_class
-        size = np.append(auto.class_size, 1)
-        rep = np.append(auto.class_rep, self.pad_id)
-        n_max = max(length for _, _, length in holes)
-        pos = np.zeros((len(holes), n_max), dtype=np.int64)
-        present = np.zeros((len(holes), n_max), dtype=bool)
-        for h, (row, start, length) in enumerate(holes):
-            pos[h, :length] = row * seq_len + start + np.arange(length)
-            present[h, :length] = True
-        t = torch.as_tensor(trans, device=dev)
-        # Valid transitions are 5-15% of (state x class) in typical JSON automata: every sweep
-        # below works on this edge list instead of the dense table.
-        src, ecls = np.nonzero(trans >= 0)
-        dst = trans[src, ecls]
-        # Dense automata (Python holes: ~44% of pairs valid) are faster with the (S, C) table and
-        # an (S, S) adjacency matmul than with scatters over a long edge list.
-        adj = None
-        if len(src) > DENSE_FRACTION * trans.size and (s_n + 1) <= DENSE_MAX_STATES:
-            a = np.zeros((s_n + 1, s_n + 1), dtype=np.float32)
-            a[src, dst] = 1.0
-            adj = torch.as_tensor(a, device=dev)
-        # Many classes lead from one state to the same next state (every identifier piece, say):
-        # reachability sweeps walk the distinct pairs (about 5x fewer in Python holes), and the
-        # allowed classes come from a sparse (class x pair) product over the masked positions.
-        pair_key = src * (s_n + 1) + dst
-        pairs, pair_of_edge = np.unique(pair_key, return_inverse=True)
-        order = np.lexsort((pair_of_edge, ecls))
-        with warnings.catch_warnings():                      # "sparse CSR is in beta"
-            warnings.simplefilter("ignore", UserWarning)
-            class_pair = torch.sparse_csr_tensor(
-                torch.as_tensor(np.searchsorted(ecls[order], np.arange(c_n + 2)),
-                                dtype=torch.int64),
-                torch.as_tensor(pair_of_edge.reshape(-1)[order], dtype=torch.int64),
-                torch.ones(len(order), dtype=torch.float32), size=(c_n + 1, len(pairs)),
-                device=dev, check_invariants=False)
-        return _Group(automaton=auto, pos=torch.as_tensor(pos, device=dev),
-                      present=torch.as_tensor(present, device=dev), trans=t, valid=t >= 0,
-                      trans0=t.clamp(min=0), accepting=torch.as_tensor(accepting, device=dev),
-                      token_class=torch.as_tensor(tc, device=dev),
-                      class_size=torch.as_tensor(size, device=dev),
-                      class_rep=torch.as_tensor(rep, device=dev),
-                      edge_src=torch.as_tensor(src, device=dev),
-                      edge_cls=torch.as_tensor(ecls, device=dev),
-                      edge_dst=torch.as_tensor(dst, device=dev),
-                      pair_src=torch.as_tensor(pairs // (s_n + 1), device=dev),
-                      pair_dst=torch.as_tensor(pairs % (s_n + 1), device=dev),
-                      class_pair=class_pair, initial=auto.initial, adjacency=adj)
+        self.groups = [build_group(autos[k], v, seq_len=seq_len, vocab_size=vocab_size,
+                                   pad_id=pad_id, device=self.device) for k, v in by_auto.items()]
+        scan = sweeps == "scan" or (sweeps == "auto" and self.device.type == "cuda")
+        self.modes = [sw.scan_modes(g) if scan else sw.Modes() for g in self.groups]
+        # host copies: where each group's positions sit on the canvas (for locate)
+        self._pos_np = [g.pos.cpu().numpy() for g in self.groups]
+        self._present_np = [g.present.cpu().numpy() for g in self.groups]
+        # the hole positions of each group, fixed: where forced tokens may be written
+        self._hole_at = [torch.as_tensor(np.flatnonzero(p), device=self.device)
+                         for p in self._present_np]
 
     # -- 1. exact masks -------------------------------------------------------------------------
 
-    def _symbols(self, g: _Group, ids_flat: torch.Tensor):
-        """(H, N) tokens, masked flags and (H, N, C + 1) bool of classes each position may hold."""
+    def _tokens(self, g: Group, ids_flat: torch.Tensor):
+        """(H, N) tokens and masked flags of a group's positions."""
         tok = ids_flat[g.pos]
-        masked = (tok == self.mask_id) & g.present
-        cls = g.token_class[tok]
-        c_all = g.trans.shape[1]
-        onehot = torch.nn.functional.one_hot(cls.clamp(max=c_all), c_all + 1)[..., :c_all].bool()
-        sym = torch.where(masked[..., None], torch.ones_like(onehot), onehot)
-        return tok, masked, sym
+        return tok, (tok == self.mask_id) & g.present
 
-    def _reach_and_live(self, g: _Group, sym: torch.Tensor, masked: torch.Tensor, cls: torch.Tensor):
-        """Boolean forward reachability R (H, N+1, S) and backward liveness B (H, N+1, S).
+    def _symbols(self, g: Group, tok: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+        """(H, N, C + 1) bool: the classes each position may hold (all where masked). A
+        comparison, not ``one_hot``, which reads its input's range back from the device."""
+        c_all = g.num_classes
+        own = g.token_class[tok][..., None] == torch.arange(c_all, device=tok.device)
+        return own | masked[..., None]
 
-        A masked position steps through every distinct (src, dst) pair (an index-add, or a
-        matmul with the adjacency for dense automata); a committed one through its class's
-        transition function (a scatter / gather of H x S values).
-        """
-        h_n, n_n, _ = sym.shape
-        s_n = g.trans.shape[0]
-        dev = sym.device
-        present = g.present
-        cls = cls.clamp(max=g.trans.shape[1] - 1)
-        src, dst = g.pair_src, g.pair_dst
-        any_masked = masked.any(0).tolist()                                 # per position
-        reach = torch.zeros(h_n, n_n + 1, s_n, dtype=torch.bool, device=dev)
-        reach[:, 0, g.initial] = True
-        dump = torch.full_like(g.trans, s_n)
-        tgt_all = torch.where(g.valid, g.trans, dump)                       # (S, C), dead -> s_n
-        zeros = torch.zeros(h_n, s_n + 1, device=dev)
-        for i in range(n_n):
-            r = reach[:, i].float()
-            tgt = tgt_all[:, cls[:, i]].T                                    # (H, S)
-            nxt = zeros.scatter_add(1, tgt, r)[:, :s_n] > 0
-            if any_masked[i]:
-                if g.adjacency is not None:
-                    via_mask = (r @ g.adjacency) > 0
-                else:
-                    via_mask = zeros[:, :s_n].index_add(1, dst, r[:, src]) > 0
-                nxt = torch.where(masked[:, i, None], via_mask, nxt)
-            reach[:, i + 1] = torch.where(present[:, i, None], nxt, reach[:, i])
-        live = torch.zeros_like(reach)
-        live[:, n_n] = g.accepting
-        for i in range(n_n - 1, -1, -1):
-            nl = live[:, i + 1]
-            c = cls[:, i]
-            cur = nl.gather(1, g.trans0[:, c].T) & g.valid[:, c].T
-            if any_masked[i]:
-                if g.adjacency is not None:
-                    via_mask = (nl.float() @ g.adjacency.T) > 0
-                else:
-                    via_mask = zeros[:, :s_n].index_add(1, src, nl[:, dst].float()) > 0
-                cur = torch.where(masked[:, i, None], via_mask, cur)
-            live[:, i] = torch.where(present[:, i, None], cur, nl)
-        return reach, live
+    def analyze(self, ids: torch.Tensor, skip: list[list[bool]] | None = None) -> Analysis:
+        """Exact masks for every masked hole position, and the positions they force.
 
-    def analyze(self, ids: torch.Tensor) -> Analysis:
-        """Exact masks for every masked hole position, and the positions they force."""
+        ``skip`` (per group, per position: no hole masked there; host-known, CPU only) lets the
+        sequential sweeps skip work; results are the same without it."""
         ids_flat = ids.reshape(-1)
-        allowed_all, masked_all, f_pos, f_tok = [], [], [], []
-        dead = False
-        for g in self.groups:
-            tok, masked, sym = self._symbols(g, ids_flat)
-            reach, live = self._reach_and_live(g, sym, masked, g.token_class[tok])
-            dead |= bool((~(reach[:, 0] & live[:, 0]).any(-1)).any())
+        allowed_all, masked_all, forced_all, ftok_all = [], [], [], []
+        dead = torch.zeros((), dtype=torch.bool, device=self.device)
+        for k, g in enumerate(self.groups):
+            tok, masked = self._tokens(g, ids_flat)
+            cls = g.token_class[tok].clamp(max=g.num_classes - 1)
+            if self.modes[k].reach_live:
+                reach, live = sw.reach_live_scan(g, masked, cls)
+            else:
+                reach, live = sw.reach_live_seq(g, masked, cls, skip[k] if skip else None)
+            dead = dead | (~(reach[:, 0] & live[:, 0]).any(-1)).any()
             # class c allowed at i  <=>  some edge (s, c, s') with s reachable at i, s' live at
-            # i + 1: per masked position, the pairs (s, s') that qualify, then (class x pair) @ it
-            c_all = g.trans.shape[1]
-            allowed = torch.zeros(*masked.shape, c_all, dtype=torch.bool, device=masked.device)
-            if masked.any():
-                hi, ii = masked.nonzero(as_tuple=True)
-                ok = reach[hi, ii][:, g.pair_src] & live[hi, ii + 1][:, g.pair_dst]   # (M, U)
-                hits = torch.sparse.mm(g.class_pair, ok.T.float())                    # (C, M)
-                allowed[hi, ii] = hits.T > 0
+            # i + 1: per position, the pairs (s, s') that qualify, then (class x pair) @ it
+            h_n, n_n = masked.shape
+            ok = reach[:, :n_n][..., g.pair_src] & live[:, 1:][..., g.pair_dst]     # (H, N, U)
+            hits = torch.sparse.mm(g.class_pair, ok.reshape(h_n * n_n, -1).T.float())  # (C, HN)
+            allowed = (hits.T.reshape(h_n, n_n, -1) > 0) & masked[..., None]
             count = (allowed.long() * g.class_size).sum(-1)                 # tokens allowed
             forced = masked & (count == 1)
-            if forced.any():
-                cls = allowed[forced].float().argmax(-1)
-                f_pos.append(g.pos[forced])
-                f_tok.append(g.class_rep[cls])
             allowed_all.append(allowed)
             masked_all.append(masked)
-        empty = torch.zeros(0, dtype=torch.long, device=self.device)
-        return Analysis(allowed=allowed_all, masked=masked_all,
-                        forced_pos=torch.cat(f_pos) if f_pos else empty,
-                        forced_tok=torch.cat(f_tok) if f_tok else empty, dead=dead)
+            forced_all.append(forced)
+            ftok_all.append(g.class_rep[allowed.float().argmax(-1)])
+        return Analysis(allowed=allowed_all, masked=masked_all, forced=forced_all,
+                        forced_tok=ftok_all, dead=dead)
 
-    # -- 2. a jointly valid proposal ------------------------------------------------------------
+    def commit_forced(self, ids: torch.Tensor, an: Analysis) -> torch.Tensor:
+        """Write every forced token into ``ids`` (B, L) in place; returns forced counts per row
+        (B,), on the device. Forced positions hold the one token every valid completion has
+        there, so committing them changes no mask: ``an`` stays exact (its ``masked`` drops
+        them)."""
+        flat = ids.view(-1)
+        per_row = torch.zeros(ids.shape[0], dtype=torch.long, device=ids.device)
+        seq_len = ids.shape[1]
+        for k, g in enumerate(self.groups):
+            at = self._hole_at[k]                             # fixed size: the hole positions
+            pos = g.pos.reshape(-1)[at]
+            forced = an.forced[k].reshape(-1)[at]
+            flat.scatter_(0, pos, torch.where(forced, an.forced_tok[k].reshape(-1)[at], flat[pos]))
+            per_row.index_add_(0, pos // seq_len, forced.long())
+            an.masked[k] = an.masked[k] & ~an.forced[k]
+        return per_row
+
+    def locate(self, an: Analysis, canvas_masked: np.ndarray) -> list[list[bool]]:
+        """Give ``an`` the masked positions as host-built indices, from the canvas's masked flags
+        read back once per step ((B, L) bool, forced positions already committed). Returns the
+        per-group, per-position "no hole masked here" flags that :meth:`analyze` accepts."""
+        flat = canvas_masked.reshape(-1)
+        index, skip = [], []
+        for pos, present in zip(self._pos_np, self._present_np):
+            m = flat[pos] & present                                         # (H, N)
+            index.append(upload(np.flatnonzero(m), self.device))
+            skip.append((~m.any(0)).tolist())
+        an.index = index
+        return skip
 
     def propose(self, ids: torch.Tensor, logits: torch.Tensor, analysis: Analysis, *,
                 temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
@@ -267,21 +185,22 @@ class HoleConstraints:
         flat_logits = logits.reshape(b_n * l_n, v_n)
         ids_flat = ids.reshape(-1)
         out_pos, out_tok, out_conf = [], [], []
-        for g, allowed, masked in zip(self.groups, analysis.allowed, analysis.masked):
-            if not masked.any():
+        for k, (g, allowed, masked) in enumerate(zip(self.groups, analysis.allowed, analysis.masked)):
+            h_n, n_n = masked.shape
+            if analysis.index is not None:                  # host-built: no read-back here
+                idx = analysis.index[k]
+            else:                                           # direct callers: one read-back
+                idx = masked.reshape(-1).nonzero()[:, 0]
+            if idx.numel() == 0:                            # a host-side size: no sync
                 continue
-            tok, _, sym = self._symbols(g, ids_flat)
-            mpos = g.pos[masked]                                             # (M,)
-            lg = flat_logits[mpos].float()                                   # (M, V) a copy
-            if not bool(torch.isfinite(lg).all()):
-                lg = _sanitize(lg)
+            sym = self._symbols(g, *self._tokens(g, ids_flat))
+            mpos = g.pos.reshape(-1)[idx]                                    # (M,)
+            lg = _sanitize(flat_logits[mpos].float())                        # (M, V) a copy
             if temperature > 0:
                 lg.div_(temperature)
-                if not bool(torch.isfinite(lg).all()):
-                    lg = _sanitize(lg)
-            c_all = g.trans.shape[1]
+            c_all = g.num_classes
             cls_idx = g.token_class.clamp(max=c_all)                        # (V,) dump = c_all
-            allowed_m = allowed[masked]                                      # (M, C + 1)
+            allowed_m = allowed.reshape(h_n * n_n, c_all)[idx]               # (M, C + 1)
             agg = "max" if temperature <= 0 else "sum"
             filtered = temperature > 0 and bool(top_k or top_p)
             rand = noise.uniform(mpos, 1, _RANDOM)[:, 0] if remasking == "random" else None
@@ -290,13 +209,15 @@ class HoleConstraints:
                                                      remasking, noise, mpos, rand)
             else:
                 w_m, log_z, mx, stats = _class_stats(lg, cls_idx, allowed_m, c_all, agg, remasking)
-            w = torch.where(sym, 0.0, NEG_INF)                               # committed: 0 at own class
-            w[masked] = w_m
-            choice = self._joint_choice(g, w, agg, noise, _JOINT)            # (H, N) classes
-            if filtered and bool(((choice < 0) & masked).any()):
-                w[masked] = retry                                            # filter too strict
-                choice = self._joint_choice(g, w, agg, noise, _JOINT_RETRY)
-            ch = choice[masked].clamp(min=0)
+            base = torch.where(sym, 0.0, NEG_INF).reshape(h_n * n_n, c_all)  # committed: 0 at own class
+            w = base.index_put((idx,), w_m).view(h_n, n_n, c_all)
+            choice = self._joint_choice(k, w, agg, noise, _JOINT)            # (H, N) classes
+            if filtered:      # a filter too strict for a hole: that hole retries unfiltered
+                w2 = base.index_put((idx,), retry).view(h_n, n_n, c_all)
+                again = self._joint_choice(k, w2, agg, noise, _JOINT_RETRY)
+                failed = ((choice < 0) & masked).any(1, keepdim=True)
+                choice = torch.where(failed, again, choice)
+            ch = choice.reshape(-1)[idx].clamp(min=0)
             if filtered:
                 pick, conf = pick(ch)
             else:
@@ -318,7 +239,7 @@ class HoleConstraints:
 
     def _token_level(self, g, lg, allowed_m, cls_idx, top_k, top_p, remasking, noise, mpos, rand):
         """Top-k / top-p need token-level log-probs: the (slower) path for filtered sampling."""
-        c_all = g.trans.shape[1]
+        c_all = g.num_classes
         tok_ok = allowed_m[:, cls_idx.clamp(max=c_all - 1)] & (cls_idx < c_all)
         lp = torch.log_softmax(lg.masked_fill(~tok_ok, NEG_INF), -1)        # constrained (M, V)
         lp_f = _filter(lp, top_k, top_p)
@@ -335,63 +256,32 @@ class HoleConstraints:
 
         return pick, w_m, retry
 
-    def _joint_choice(self, g: _Group, w: torch.Tensor, agg: str, noise: Noise | None,
+    def _joint_choice(self, k: int, w: torch.Tensor, agg: str, noise: Noise | None,
                       salt: int) -> torch.Tensor:
         """Backward log-messages, then forward choices: a class per position, jointly valid.
-        Sampling (``agg == "sum"``) draws each choice with Gumbel noise keyed by its position."""
+        Sampling (``agg == "sum"``) draws each choice with Gumbel noise keyed by its position
+        (one draw for every position: a call per position costs ~50 small ops)."""
+        g = self.groups[k]
         h_n, n_n, c_n = w.shape
-        s_n = g.trans.shape[0]
-        dev = w.device
-        beta = torch.full((h_n, n_n + 1, s_n), NEG_INF, device=dev)
-        beta[:, n_n] = torch.where(g.accepting, 0.0, NEG_INF)
-        src, ecls, dst = g.edge_src, g.edge_cls, g.edge_dst
-        src_h = src[None, :].expand(h_n, -1)
-        open_at = torch.isfinite(w).sum(-1).gt(1).any(0).tolist()   # some hole masked at i
-        own = w.argmax(-1)                                           # (H, N) committed classes
-        for i in range(n_n - 1, -1, -1):
-            if not open_at[i]:                   # committed everywhere: follow the own class
-                c = own[:, i]
-                red = beta[:, i + 1].gather(1, g.trans0[:, c].T).masked_fill(
-                    ~g.valid[:, c].T, NEG_INF)
-                beta[:, i] = torch.where(g.present[:, i, None], red, beta[:, i + 1])
-                continue
-            if g.adjacency is not None:                                        # dense table
-                tot = beta[:, i + 1][:, g.trans0].masked_fill(~g.valid, NEG_INF) + w[:, i, None, :]
-                red = tot.amax(-1) if agg == "max" else torch.logsumexp(tot, -1)
-                beta[:, i] = torch.where(g.present[:, i, None], red, beta[:, i + 1])
-                continue
-            tot = beta[:, i + 1][:, dst] + w[:, i][:, ecls]                     # (H, E)
-            mx = torch.full((h_n, s_n), NEG_INF, device=dev).scatter_reduce(
-                1, src_h, tot, reduce="amax", include_self=True)               # (H, S)
-            if agg == "max":
-                red = mx
-            else:                                                              # log-sum-exp per src
-                safe = torch.where(torch.isfinite(mx), mx, 0.0)
-                ssum = torch.zeros(h_n, s_n, device=dev).scatter_add_(
-                    1, src_h, (tot - safe.gather(1, src_h)).exp())
-                red = (ssum.log() + safe).masked_fill(~torch.isfinite(mx), NEG_INF)
-            beta[:, i] = torch.where(g.present[:, i, None], red, beta[:, i + 1])
-        state = torch.full((h_n,), g.initial, dtype=torch.long, device=dev)
-        choice = torch.full((h_n, n_n), -1, dtype=torch.long, device=dev)
-        if agg == "sum":           # one draw for every index: a call per index costs ~50 small ops
-            gumbel = noise.gumbel(g.pos.reshape(-1), c_n, salt).view(h_n, n_n, c_n)
-        ar = torch.arange(h_n, device=dev)
-        for i in range(n_n):
-            nxt = g.trans0[state]                                             # (H, C)
-            sc = w[:, i] + beta[ar[:, None], i + 1, nxt]
-            sc = sc.masked_fill(~g.valid[state], NEG_INF)
-            if agg == "sum":
-                sc = sc + gumbel[:, i]
-            c = sc.argmax(-1)
-            ok = torch.isfinite(sc.gather(1, c[:, None]))[:, 0] & g.present[:, i]
-            choice[:, i] = torch.where(ok, c, -1)
-            state = torch.where(ok, nxt.gather(1, c[:, None])[:, 0], state)
-        return choice
+        gumbel = noise.gumbel(g.pos.reshape(-1), c_n, salt).view(h_n, n_n, c_n) \
+            if agg == "sum" else None
+        m = self.modes[k]
+        beta = sw.beta_scan(g, w, agg) if m.beta else sw.beta_seq(g, w, agg)
+        return (sw.choice_scan if m.choice else sw.choice_seq)(g, w, beta, gumbel)
+
+
+def upload(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A host array on ``device`` without waiting for the device (pinned, non-blocking copy)."""
+    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def _sanitize(x: torch.Tensor) -> torch.Tensor:
-    """A denoiser may return NaN or +-inf; the constraint must not care."""
-    return torch.nan_to_num(x, nan=0.0, posinf=1e4, neginf=-1e4).clamp(-1e4, 1e4)
+    """A denoiser may return NaN, +-inf or huge values; the constraint must not care. In place
+    and unconditional (deciding would read the device back); real logits are far inside +-1e4."""
+    return torch.nan_to_num_(x, nan=0.0, posinf=1e4, neginf=-1e4).clamp_(-1e4, 1e4)
 
 
 def _class_stats(lg, cls_idx, allowed_m, c_all: int, agg: str, remasking: str):

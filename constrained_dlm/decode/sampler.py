@@ -18,9 +18,11 @@ import numpy as np
 import torch
 
 from ..compile.template import Template
-from .constraint import HoleConstraints
+from .constraint import HoleConstraints, upload
 from .noise import Noise, row_keys
 from .remasking import REMASKING, Remasking
+
+NEG_INF = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -71,15 +73,20 @@ class _Row:
 
 def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int]] | None = None,
             options: SamplerOptions = SamplerOptions(), *, on_step=None,
-            row_seeds: Sequence[int] | None = None) -> list[Result]:
+            row_seeds: Sequence[int] | None = None, sync_timings: bool = False,
+            sweeps: str = "auto") -> list[Result]:
     """Fill a batch of templates (each after its prompt ids) with ``model``.
 
     ``on_step(step, nfe, canvases)``, if given, is called after every change of the canvas
     (a live view, a progress display): ``canvases[b]`` is template b's ids (numpy).
-    ``row_seeds``: one seed per template, in place of ``options.seed`` (see :class:`Run`)."""
+    ``row_seeds``: one seed per template, in place of ``options.seed`` (see :class:`Run`).
+    ``sync_timings``: on a GPU, wait for the device around the forward pass and the constraint
+    so that ``Result.timings`` splits time truly (two more host syncs per step); without it the
+    step's one read-back absorbs the forward's time into the constraint's. ``sweeps``: see
+    :class:`~.constraint.HoleConstraints`."""
     run = Run(templates, prompts, options, device=getattr(model, "device", torch.device("cpu")),
-              on_step=on_step, row_seeds=row_seeds)
-    sync = torch.cuda.synchronize if run.device.type == "cuda" else (lambda: None)
+              on_step=on_step, row_seeds=row_seeds, sync_timings=sync_timings, sweeps=sweeps)
+    sync = torch.cuda.synchronize if run.sync_timings else (lambda: None)
     while run.settle():
         t1 = time.perf_counter()
         logits = model(*run.inputs())
@@ -111,7 +118,8 @@ class Run:
                  prompts: Sequence[Sequence[int]] | None = None,
                  options: SamplerOptions = SamplerOptions(), *,
                  device: torch.device | str = "cpu", on_step=None,
-                 row_seeds: Sequence[int] | None = None):
+                 row_seeds: Sequence[int] | None = None, sync_timings: bool = False,
+                 sweeps: str = "auto"):
         if options.remasking not in REMASKING:
             raise ValueError(f"unknown remasking {options.remasking!r}; choose one of "
                              f"{', '.join(REMASKING)}")
@@ -138,7 +146,8 @@ class Run:
             holes += [(b, len(p) + h.start, h.length, h.automaton) for h in t.holes]
         self.ids, self.attn = ids.to(device), attn.to(device)
         self.cons = HoleConstraints(holes, seq_len=seq_len, vocab_size=vocab.size, pad_id=pad_id,
-                                    mask_id=self.mask_id, device=device)
+                                    mask_id=self.mask_id, device=device, sweeps=sweeps)
+        self.sync_timings = sync_timings and device.type == "cuda"
         if row_seeds is not None:
             if len(row_seeds) != len(templates):
                 raise ValueError(f"{len(row_seeds)} row seeds for {len(templates)} templates")
@@ -152,7 +161,7 @@ class Run:
         self.forward_s = 0.0          # time in forward passes (whoever runs them adds it)
         self.constraint_s = 0.0
         self._step = 0
-        self._an = self._masked = self._act = None
+        self._an = self._masked = self._act = self._act_t = self._skip = None
         self._snapshot()
 
     def canvases(self) -> list[np.ndarray]:
@@ -173,34 +182,43 @@ class Run:
 
     def settle(self) -> bool:
         """Commit every forced position (no forward pass needed); True while some canvas still
-        has masked positions, i.e. the next step needs a forward pass."""
-        ids, seq_len = self.ids, self.seq_len
-        while True:
-            t0 = time.perf_counter()
-            an = self.cons.analyze(ids)
-            if an.dead:
-                raise RuntimeError("a hole became uncompletable: this is a bug in constrained-dlm")
-            if an.forced_pos.numel():
-                ids.view(-1)[an.forced_pos] = an.forced_tok
-                for b in (an.forced_pos // seq_len).tolist():
-                    self.rows[b].forced += 1
-                self._snapshot()
-                self.constraint_s += time.perf_counter() - t0
-                continue
-            masked = ids == self.mask_id
-            active = masked.any(1)
-            self.constraint_s += time.perf_counter() - t0
-            if not active.any():
-                self._an = None
-                return False
-            self._an, self._masked, self._act = an, masked, active.nonzero()[:, 0]
-            return True
+        has masked positions, i.e. the next step needs a forward pass.
+
+        The step's one host sync is here: a single read-back of the dead-hole flag, the forced
+        counts per row and the canvas's masked flags, from which the host knows every size and
+        index the rest of the step needs. Committing forced tokens changes no mask (every valid
+        completion holds them), so one analysis per step suffices."""
+        ids, b_n = self.ids, len(self.rows)
+        t0 = time.perf_counter()
+        an = self.cons.analyze(ids, self._skip)
+        per_row = self.cons.commit_forced(ids, an)
+        masked = ids == self.mask_id
+        back = torch.cat([an.dead.view(1).int(), per_row.int(), masked.view(-1).int()]).cpu().numpy()
+        if back[0]:
+            raise RuntimeError("a hole became uncompletable: this is a bug in constrained-dlm")
+        forced = back[1:1 + b_n]
+        canvas_masked = back[1 + b_n:].reshape(b_n, self.seq_len).astype(bool)
+        skip = self.cons.locate(an, canvas_masked)
+        self._skip = skip if self.device.type == "cpu" else None   # a CPU op costs its work
+        for b in np.flatnonzero(forced):
+            self.rows[b].forced += int(forced[b])
+        if forced.any():
+            self._snapshot()
+        active = canvas_masked.any(1)
+        self.constraint_s += time.perf_counter() - t0
+        if not active.any():
+            self._an = None
+            return False
+        self._an, self._masked = an, canvas_masked
+        self._act = np.flatnonzero(active)
+        self._act_t = upload(self._act, self.device)
+        return True
 
     def inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(ids, attention mask) of the canvases that need this forward pass (after ``settle``)."""
         if len(self._act) == len(self.rows):
             return self.ids, self.attn
-        return self.ids[self._act], self.attn[self._act]
+        return self.ids[self._act_t], self.attn[self._act_t]
 
     def advance(self, logits: torch.Tensor) -> None:
         """Commit this step's positions from the logits of :meth:`inputs`' rows ``(A, L, V)``."""
@@ -209,23 +227,24 @@ class Run:
         act, rows, seq_len, o = self._act, self.rows, self.seq_len, self.options
         if len(act) != len(rows):
             full = logits.new_zeros((len(rows), seq_len, logits.shape[-1]))
-            full[act] = logits
+            full[self._act_t] = logits
             logits = full
-        for b in act.tolist():
+        for b in act:
             rows[b].nfe += 1
         t2 = time.perf_counter()
         # keyed by each row's own pass count: the same whichever rows share this pass
-        noise = Noise(self.keys, self.starts,
-                      torch.tensor([r.nfe for r in rows], device=self.device), seq_len)
+        noise = Noise(self.keys, self.starts, upload(np.array([r.nfe for r in rows]), self.device),
+                      seq_len)
         pos, tok, conf = self.cons.propose(self.ids, logits, self._an, temperature=o.temperature,
                                            top_k=o.top_k, top_p=o.top_p, noise=noise,
                                            remasking=o.remasking)
+        flat = self.ids.view(-1)
         if self.finish_now:     # the proposal is jointly valid: committing all of it is safe
-            keep = torch.ones_like(pos, dtype=torch.bool)
-        else:
-            keep = _select(pos, conf, self._masked, rows, seq_len, o)
-        self.ids.view(-1)[pos[keep]] = tok[keep]
-        if self.device.type == "cuda":
+            flat[pos] = tok
+        else:                   # fixed size (no boolean indexing, which would read back)
+            keep = _select(pos, conf, self._masked, rows, seq_len, o, self.device)
+            flat[pos] = torch.where(keep, tok, flat[pos])
+        if self.sync_timings:
             torch.cuda.synchronize()
         self.constraint_s += time.perf_counter() - t2
         self._an = None
@@ -252,23 +271,29 @@ class Run:
         return out
 
 
-def _select(pos, conf, masked, rows, seq_len, options: SamplerOptions) -> torch.Tensor:
-    """Which proposed positions to commit: per canvas, in its current block, by confidence."""
-    keep = torch.zeros_like(pos, dtype=torch.bool)
-    row_of = pos // seq_len
-    col_of = pos % seq_len
-    counts = masked.sum(1).tolist()
+def _select(pos, conf, masked: np.ndarray, rows, seq_len: int, options: SamplerOptions,
+            device) -> torch.Tensor:
+    """Which proposed positions to commit: per canvas, in its current block, by confidence.
+
+    How many per row comes from the host-known masked flags (the step schedule's share, with
+    steps None one per pass, so NFE stays within the steps); which ones is ranked on the device:
+    the k most confident of the row's block (ties: leftmost first), plus, with a threshold, every
+    position confident enough."""
+    b_n = len(rows)
+    k = np.zeros(b_n, dtype=np.int64)
+    lo = np.zeros(b_n, dtype=np.int64)
+    hi = np.full(b_n, seq_len, dtype=np.int64)
     for b, r in enumerate(rows):
-        mine = (row_of == b).nonzero()[:, 0]
-        if mine.numel() == 0:
+        cols = np.flatnonzero(masked[b]) - r.start
+        if cols.size == 0:
             continue
-        cols = col_of[mine] - r.start
-        n_masked = counts[b]
+        n_masked = cols.size
         if options.block_size:
-            blk = int(cols.min()) // options.block_size
-            in_blk = (cols // options.block_size) == blk
-            mine, n_masked = mine[in_blk], int(in_blk.sum())
-            n_blocks = math.ceil(len(r.template) / options.block_size)
+            bs = options.block_size
+            blk = int(cols.min()) // bs
+            n_masked = int(((cols // bs) == blk).sum())
+            lo[b], hi[b] = r.start + blk * bs, r.start + (blk + 1) * bs
+            n_blocks = math.ceil(len(r.template) / bs)
             if blk != r.block:
                 r.block, r.block_steps = blk, max(1, r.steps_left // max(1, n_blocks - blk))
             steps_left = max(1, r.block_steps)
@@ -276,11 +301,16 @@ def _select(pos, conf, masked, rows, seq_len, options: SamplerOptions) -> torch.
         else:
             steps_left = max(1, r.steps_left)
         r.steps_left -= 1
-        c = conf[mine]
-        # the schedule's share (with steps None: one per pass), so NFE stays within the steps
-        k = min(mine.numel(), max(1, math.ceil(n_masked / steps_left)))
-        chosen = mine[c.topk(k).indices]
-        if options.threshold is not None:     # and every position confident enough
-            chosen = torch.cat([chosen, mine[c >= options.threshold]]).unique()
-        keep[chosen] = True
+        k[b] = min(n_masked, max(1, math.ceil(n_masked / steps_left)))
+    lim = upload(np.concatenate([k, lo, hi]), device).view(3, b_n)
+    row, col = pos // seq_len, pos % seq_len
+    eligible = (col >= lim[1][row]) & (col < lim[2][row])
+    dense = torch.full((b_n, seq_len), NEG_INF, device=conf.device)
+    dense[row, col] = torch.where(eligible, conf.float(), NEG_INF)
+    order = dense.sort(dim=1, descending=True, stable=True).indices
+    rank = torch.empty_like(order).scatter_(
+        1, order, torch.arange(seq_len, device=conf.device).expand(b_n, -1))
+    keep = eligible & (rank[row, col] < lim[0][row])
+    if options.threshold is not None:     # and every position confident enough
+        keep |= eligible & (conf >= options.threshold)
     return keep

@@ -149,13 +149,19 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
 
 # --- model --------------------------------------------------------------------------------------
 
-def make_config(tok, *, hidden=256, layers=6, heads=4, intermediate=512, max_pos=1024):
+def make_config(tok, *, hidden=256, layers=6, heads=4, intermediate=512, max_pos=1024,
+                local_attention=1024):
+    """ModernBERT config. ``local_attention`` is the sliding window of the local layers (half on
+    each side): at 1024 it covers the whole context, so every layer can read the prompt from any
+    hole (at 128, four of six layers saw only 64 positions each way, and a hole late in a long
+    canvas could copy from the prompt in two layers only). Same parameters, same RoPE per layer
+    type, so a model trained with 128 initialises one with 1024 unchanged."""
     from transformers import ModernBertConfig
     vocab_size = int(math.ceil(len(tok) / 64) * 64)
     return ModernBertConfig(
         vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
         num_attention_heads=heads, intermediate_size=intermediate,
-        max_position_embeddings=max_pos, global_attn_every_n_layers=3, local_attention=128,
+        max_position_embeddings=max_pos, global_attn_every_n_layers=3, local_attention=local_attention,
         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.pad_token_id,
         cls_token_id=tok.pad_token_id, sep_token_id=tok.pad_token_id,
         sparse_prediction=True, sparse_pred_ignore_index=-100, tie_word_embeddings=True)
@@ -303,6 +309,8 @@ def parse_args(argv=None):
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--intermediate", type=int, default=512)
     p.add_argument("--vocab-size", type=int, default=8192)
+    p.add_argument("--local-attention", type=int, default=1024,
+                   help="sliding window of the local layers (1024: the whole context)")
     p.add_argument("--log-every", type=int, default=10)
     args = p.parse_args(argv)
     if args.tiny:
@@ -396,7 +404,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     config = make_config(tok, hidden=args.hidden, layers=args.layers, heads=args.heads,
-                         intermediate=args.intermediate)
+                         intermediate=args.intermediate, local_attention=args.local_attention)
     model = make_model(config)
     nparam = sum(p.numel() for p in model.parameters())
     log(f"model: {nparam / 1e6:.2f}M params ({nparam * 2 / 2**20:.1f} MiB fp16), "

@@ -86,8 +86,26 @@ def _date(rng: random.Random) -> str:
     return f"{rng.randint(1950, 2030):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
 
 
+NOVEL_P = 0.3      # share of names, cities and companies made up on the spot
+
+
+def _novel(rng) -> str:
+    """A made-up proper noun ("Varoki"): a value no list holds, so the only way to get it right
+    is to copy it from the prompt. Without these, a model scores well by guessing from the lists
+    and never learns to copy (v2 wrote a list city whatever the prompt said)."""
+    cons, vow = "bdfgklmnprstvz", "aeiou"
+    word = "".join(rng.choice(cons) + rng.choice(vow) for _ in range(rng.randint(2, 3)))
+    if rng.random() < 0.5:
+        word += rng.choice("nrsl")
+    return word.capitalize()
+
+
+def _proper(rng, pool) -> str:
+    return _novel(rng) if rng.random() < NOVEL_P else rng.choice(pool)
+
+
 def _name(rng):
-    return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+    return f"{_proper(rng, FIRST)} {_proper(rng, LAST)}"
 
 
 def _email(rng):
@@ -210,14 +228,14 @@ CONCEPTS: dict[str, Concept] = {c.name: c for c in [
             ["This is about {v}.", "{v} is the person in question.", "The name is {v}.",
              "Meet {v}.", "{v} contacted us."], ["Name", "Full name", "Customer", "Person"]),
     Concept("first_name", ["first_name", "firstName", "given_name", "forename"], ["givenname", "first"],
-            _s(), lambda r, s: r.choice(FIRST),
+            _s(), lambda r, s: _proper(r, FIRST),
             ["Their first name is {v}.", "{v} is the first name."], ["First name", "Given name"]),
     Concept("last_name", ["last_name", "lastName", "surname", "family_name"], ["familyname", "last"],
-            _s(), lambda r, s: r.choice(LAST),
+            _s(), lambda r, s: _proper(r, LAST),
             ["The surname is {v}.", "Last name {v}."], ["Last name", "Surname"]),
     Concept("city", ["city", "town", "location", "cityName", "home_city", "city_name"],
             ["municipality", "hometown", "locality"],
-            _s(), lambda r, s: r.choice(CITIES),
+            _s(), lambda r, s: _proper(r, CITIES),
             ["{S} lives in {v}.", "{S} is based in {v}.", "They are from {v}.", "Location: {v}.",
              "{S} moved to {v} last year."], ["City", "Town", "Location"]),
     Concept("country", ["country", "nation", "country_name", "countryCode_name", "home_country"],
@@ -248,7 +266,7 @@ CONCEPTS: dict[str, Concept] = {c.name: c for c in [
             ["Date", "When"]),
     Concept("company", ["company", "employer", "organization", "org", "companyName", "workplace"],
             ["firm", "business_entity"],
-            _s(), lambda r, s: r.choice(COMPANIES),
+            _s(), lambda r, s: _proper(r, COMPANIES),
             ["{S} works at {v}.", "{S} is employed by {v}.", "Company: {v}."], ["Company", "Employer"]),
     Concept("job", ["title", "job_title", "role", "position", "jobTitle", "profession"],
             ["occupation", "vocation"],
