@@ -89,14 +89,14 @@ class Ours:
         os.environ["CDLM_CACHE_DIR"] = "off"
         import torch
         torch.set_num_threads(1)
-        from constrained_dlm.compile.automaton import clear_caches
-        from constrained_dlm.compile.vocabulary import Vocabulary
+        from constrained_dlm.automata.automaton import clear_caches
+        from constrained_dlm.automata.vocabulary import Vocabulary
         self.torch = torch
         self.clear = clear_caches
         self.cold = cold
         self.vocab = Vocabulary.from_tokenizer(tok_path)
         import constrained_dlm.specs.json_schema  # noqa: F401 - imports (jsonschema: ~5 s) untimed
-        from constrained_dlm.compile.automaton import warm_vocabulary
+        from constrained_dlm.automata.automaton import warm_vocabulary
         warm_vocabulary(self.vocab)    # token trie + fingerprint, once per vocabulary (untimed,
         clear_caches()                 # like llguidance's LLTokenizer)
 
@@ -142,7 +142,7 @@ class Outlines:
     def __init__(self, tok_path: str, cold: bool):
         from outlines_core import Index, Vocabulary
         from outlines_core.json_schema import build_regex_from_schema
-        from constrained_dlm.compile.vocabulary import Vocabulary as OurVocab
+        from constrained_dlm.automata.vocabulary import Vocabulary as OurVocab
         from tokenizers import Tokenizer
         v = OurVocab.from_tokenizer(tok_path)
         tokens: dict[bytes, list[int]] = {}

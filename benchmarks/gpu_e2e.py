@@ -450,7 +450,7 @@ def main(argv=None) -> dict:
 
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
-    from constrained_dlm.compile.vocabulary import Vocabulary
+    from constrained_dlm.automata.vocabulary import Vocabulary
 
     dev = torch.device(a.device)
     dtype = getattr(torch, a.dtype)

@@ -112,7 +112,7 @@ def main(argv=None) -> dict:
 
     from common import tokenizer_path
     from constrained_dlm.compile.template import Template
-    from constrained_dlm.compile.vocabulary import Vocabulary
+    from constrained_dlm.automata.vocabulary import Vocabulary
     from constrained_dlm.decode.constraint import HoleConstraints
 
     tok = tokenizer_path(a.vocab_size, corpus_mb=0 if a.small else 60.0)

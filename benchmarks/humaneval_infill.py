@@ -163,7 +163,7 @@ def main(argv=None) -> dict:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     from constrained_dlm import sampler_options
-    from constrained_dlm.compile import automaton
+    from constrained_dlm.automata import automaton
     from dataclasses import replace
 
     from constrained_dlm.specs.python_code import DEFAULT_SUBSET

@@ -38,7 +38,7 @@ REGEXES = {
 
 def plain_walk(dfa, vocab) -> np.ndarray:
     """(V, Q) next state of every token from every state (-1 dead), no sharing at all."""
-    from constrained_dlm.compile.byte_dfa import DEAD
+    from constrained_dlm.automata.byte_dfa import DEAD
     lengths = np.asarray(vocab.token_lengths())
     bm = np.asarray(vocab.byte_matrix()).astype(np.int64)
     q_n = dfa.num_states
@@ -59,9 +59,9 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--tokenizer", default=None, help="a tokenizer.json instead of training one")
     p.add_argument("--runs", type=int, default=3)
     a = p.parse_args(argv)
-    from constrained_dlm.compile import automaton as A
-    from constrained_dlm.compile.byte_dfa import build_byte_dfa
-    from constrained_dlm.compile.vocabulary import Vocabulary
+    from constrained_dlm.automata import automaton as A
+    from constrained_dlm.automata.byte_dfa import build_byte_dfa
+    from constrained_dlm.automata.vocabulary import Vocabulary
     vocab = Vocabulary.from_tokenizer(a.tokenizer or tokenizer_path(a.vocab_size, a.corpus_mb))
     t0 = time.perf_counter()
     A.warm_vocabulary(vocab)

@@ -61,7 +61,7 @@ import torch  # noqa: E402
 from common import dist, machine, pct, sample_files, sample_indices, tokenizer_path  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
-from constrained_dlm.compile.automaton import clear_caches  # noqa: E402
+from constrained_dlm.automata.automaton import clear_caches  # noqa: E402
 from constrained_dlm.compile.template import CompileOptions, Template  # noqa: E402
 from constrained_dlm.errors import (BudgetError, CompileLimitError, InvalidSchemaError,  # noqa: E402
                                     UnsupportedSchemaError, ValidationFailure)
@@ -194,7 +194,7 @@ def main(argv=None) -> dict:
 
 
 def _run(args, argv) -> dict:
-    from constrained_dlm.compile.vocabulary import Vocabulary
+    from constrained_dlm.automata.vocabulary import Vocabulary
     from constrained_dlm.specs.json_schema import canonical_json
 
     def log(msg):

@@ -500,7 +500,7 @@ def main(argv=None) -> dict:
     torch.set_num_threads(a.threads)
     try:
         from constrained_dlm import load_model
-        from constrained_dlm.compile.vocabulary import Vocabulary
+        from constrained_dlm.automata.vocabulary import Vocabulary
         model = load_model(device="cpu")
         how = {"command": "python benchmarks/nfe_vs_ar.py " + " ".join(
                    argv if argv is not None else sys.argv[1:]),

@@ -46,9 +46,9 @@ def main(argv=None) -> dict:
     import torch
     torch.set_num_threads(1)
     import constrained_dlm.specs.json_schema  # noqa: F401 - import cost is not compile cost
-    from constrained_dlm.compile.automaton import clear_caches, warm_vocabulary
+    from constrained_dlm.automata.automaton import clear_caches, warm_vocabulary
     from constrained_dlm.compile.template import Template
-    from constrained_dlm.compile.vocabulary import Vocabulary
+    from constrained_dlm.automata.vocabulary import Vocabulary
     from constrained_dlm.errors import ConstrainedDLMError
     vocab = Vocabulary.from_tokenizer(a.tokenizer or tokenizer_path(a.vocab_size))
     warm_vocabulary(vocab)

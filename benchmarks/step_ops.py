@@ -46,7 +46,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from common import machine, tokenizer_path  # noqa: E402
 
 from constrained_dlm import api  # noqa: E402
-from constrained_dlm.compile.vocabulary import Vocabulary  # noqa: E402
+from constrained_dlm.automata.vocabulary import Vocabulary  # noqa: E402
+from constrained_dlm.decode import sweeps as sweeps_mod  # noqa: E402
 from constrained_dlm.decode.noise import Noise  # noqa: E402
 from constrained_dlm.decode.sampler import Run, SamplerOptions  # noqa: E402
 from constrained_dlm.infill import Gap, prepare_infill  # noqa: E402
@@ -157,9 +158,14 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sweeps", default="sequential,scan")
+    ap.add_argument("--gpu-budgets", action="store_true",
+                    help="give the scans the work budgets they get on CUDA (slow on a CPU: "
+                         "the matmuls are sized for a GPU), to count what a GPU would launch")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "step_ops.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.gpu_budgets:
+        sweeps_mod.MATMUL_BUDGET["cpu"] = sweeps_mod.MATMUL_BUDGET["cuda"]
     lengths = [int(x) for x in args.lengths.split(",")]
     rows = [model_row(args.repeat)]
     for name in args.vocab.split(","):
@@ -188,9 +194,11 @@ def main(argv=None):
               f"| {r['cpu_ms']:.1f} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"machine": machine(), "threads": args.threads,
+                                          "gpu_budgets": args.gpu_budgets,
                                           "rows": rows}, indent=1))
-    print(f"\nthreads={args.threads}; one step = analyze + propose at temperature 1 on a canvas "
-          f"mid-decode; python benchmarks/step_ops.py; written {args.out}")
+    print(f"\nthreads={args.threads}; one step = Run.settle + Run.advance at temperature 1 on a "
+          f"canvas mid-decode; budgets: {'CUDA' if args.gpu_budgets else 'CPU'}; "
+          f"python benchmarks/step_ops.py {' '.join(sys.argv[1:])}; written {args.out}")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ class FixedLogits:
 
 
 def measure(kind: str, n: int, vocab, per_step: int) -> dict:
-    from constrained_dlm.compile import automaton
+    from constrained_dlm.automata import automaton
     from constrained_dlm.compile.template import Template
     from constrained_dlm.decode.sampler import SamplerOptions, denoise
     from constrained_dlm.specs.document import Document
@@ -115,7 +115,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--json", help="write the rows here")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    from constrained_dlm.compile.vocabulary import Vocabulary
+    from constrained_dlm.automata.vocabulary import Vocabulary
     path = a.tokenizer or tokenizer_path(a.vocab_size, a.corpus_mb)
     vocab = Vocabulary.from_tokenizer(path)
     rows = []

@@ -7,9 +7,9 @@ denoising) <- ``models`` (denoisers) -> validated result.
 from .api import (compile_grammar, compile_json_schema, compile_pydantic, compile_regex, generate,
                   generate_grammar, generate_json,
                   generate_regex, sampler_options)
-from .compile.automaton import CompileLimits, TokenAutomaton
+from .automata.automaton import CompileLimits, TokenAutomaton
 from .compile.template import CompileOptions, Hole, Template
-from .compile.vocabulary import Vocabulary
+from .automata.vocabulary import Vocabulary
 from .decode.sampler import Result, SamplerOptions, denoise
 from .decode.unconstrained import denoise_unconstrained
 from .errors import (BudgetError, CompileLimitError, ConstrainedDLMError, ContextLengthError,

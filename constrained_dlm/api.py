@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any, Sequence
 
-from .compile.lru import LRU
+from .automata.lru import LRU
 from .compile.template import CompileOptions, Template
 from .decode.sampler import Result, SamplerOptions, denoise
 from .errors import ContextLengthError

@@ -429,7 +429,7 @@ def _join_part(texts, middles, i, *, before: bool) -> str:
 
 def _automaton(spec: _Spec, ctx, vocab, options: CompileOptions):
     """(token automaton, Slot) for one hole."""
-    from .compile.automaton import token_automaton
+    from .automata.automaton import token_automaton
     if spec.kind == "python":
         from .specs import python_code as pc
         cfg = replace(spec.subset, excluded_names=frozenset(spec.subset.excluded_names)

@@ -16,7 +16,7 @@ os.environ["CDLM_CACHE_DIR"] = tempfile.mkdtemp(prefix="cdlm-automata-")
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from constrained_dlm.compile.vocabulary import Vocabulary
+from constrained_dlm.automata.vocabulary import Vocabulary
 from constrained_dlm.models.loader import load_model
 from tests.fixtures import real_checkpoints
 from tests.fixtures.checkpoints import REMOTE_FAMILIES, build_checkpoint, load_kwargs

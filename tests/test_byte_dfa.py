@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from constrained_dlm.compile.byte_dfa import build_byte_dfa
+from constrained_dlm.automata.byte_dfa import build_byte_dfa
 from constrained_dlm.errors import CompileLimitError, RegexError
 
 REGEXES = [r"(aa)?", r"(a|bb)?", r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?", r"[^a-c]+",

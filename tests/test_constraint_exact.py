@@ -15,8 +15,8 @@ import torch
 from hypothesis import given, settings, HealthCheck
 from hypothesis import strategies as st
 
-from constrained_dlm.compile.automaton import token_automaton
-from constrained_dlm.compile.vocabulary import Vocabulary
+from constrained_dlm.automata.automaton import token_automaton
+from constrained_dlm.automata.vocabulary import Vocabulary
 from constrained_dlm.decode.constraint import HoleConstraints
 from constrained_dlm.errors import CompileLimitError
 

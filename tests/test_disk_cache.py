@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from constrained_dlm.compile import automaton, disk_cache
+from constrained_dlm.automata import automaton, disk_cache
 
 REGEX = r"(alpha|beta|gamma)-[0-9]{1,3}"
 
@@ -42,7 +42,7 @@ def test_round_trip_skips_the_build(cache, bpe_vocab, monkeypatch):
 
 
 def test_lazy_dfa_is_not_built_on_a_hit(cache, bpe_vocab):
-    from constrained_dlm.compile.byte_dfa import regex_to_byte_dfa
+    from constrained_dlm.automata.byte_dfa import regex_to_byte_dfa
     calls = []
 
     def build():

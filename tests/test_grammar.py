@@ -307,7 +307,7 @@ def test_deeper_sentences_need_a_deeper_bound():
 
 def test_default_depths_and_compile_times(bpe_vocab):
     """Cold compile of every bundled grammar at its default depth (printed; run with -s)."""
-    from constrained_dlm.compile.automaton import clear_caches
+    from constrained_dlm.automata.automaton import clear_caches
     G._load.cache_clear()
     clear_caches()
     for name in BUNDLED:
@@ -378,7 +378,7 @@ def test_sentencepiece_vocabulary_and_render(sp_vocab, bpe_vocab):
 
 
 def test_depth_is_lowered_when_a_compile_limit_is_hit(bpe_vocab):
-    from constrained_dlm.compile.automaton import CompileLimits
+    from constrained_dlm.automata.automaton import CompileLimits
     from constrained_dlm.compile.template import CompileOptions
     from constrained_dlm.errors import CompileLimitError
     tight = CompileOptions(limits=CompileLimits(max_states=400))

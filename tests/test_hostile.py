@@ -144,7 +144,7 @@ def test_minimisation_obeys_the_regex_time_cap(bpe_vocab):
 
     from constrained_dlm import CompileLimitError
     from constrained_dlm.api import compile_json_schema
-    from constrained_dlm.compile.automaton import CompileLimits
+    from constrained_dlm.automata.automaton import CompileLimits
     from constrained_dlm.compile.template import CompileOptions
     opts = CompileOptions(limits=CompileLimits(regex_timeout_s=1.0))
     t0 = time.monotonic()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from constrained_dlm.compile import automaton as A
-from constrained_dlm.compile.byte_dfa import DEAD, regex_to_byte_dfa
+from constrained_dlm.automata import automaton as A
+from constrained_dlm.automata.byte_dfa import DEAD, regex_to_byte_dfa
 from constrained_dlm.specs.json_schema import string_slot_regex
 from constrained_dlm.specs.pieces import CharLength
 

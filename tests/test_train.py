@@ -55,7 +55,7 @@ def test_tokenizer_and_rendered_canvas(small_tokenizer):
     from transformers import AutoTokenizer
 
     from constrained_dlm.api import compile_json_schema
-    from constrained_dlm.compile.vocabulary import Vocabulary
+    from constrained_dlm.automata.vocabulary import Vocabulary
     from constrained_dlm.specs.json_schema import canonical_json
 
     tok = AutoTokenizer.from_pretrained(str(small_tokenizer))

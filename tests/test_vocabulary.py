@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from constrained_dlm.compile.vocabulary import SENTINEL, Vocabulary, bytes_to_unicode
+from constrained_dlm.automata.vocabulary import SENTINEL, Vocabulary, bytes_to_unicode
 from constrained_dlm.errors import SpecError
 
 SAMPLES = [

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..compile.automaton import TokenAutomaton
+from ..automata.automaton import TokenAutomaton
 from . import sweeps as sw
 from .groups import Group, build_group
 from .noise import Noise

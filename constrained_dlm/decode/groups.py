@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..compile.automaton import TokenAutomaton
+from ..automata.automaton import TokenAutomaton
 
 DENSE_FRACTION = 0.25      # valid (state, class) pairs above which the dense sweeps are used
 DENSE_MAX_STATES = 4096    # ... as long as the (S, S) adjacency stays small (64 MB at this cap)

@@ -98,7 +98,10 @@ def reach_live_seq(g: Group, masked: torch.Tensor, cls: torch.Tensor, skip: list
 
 def beta_seq(g: Group, w: torch.Tensor, agg: str) -> torch.Tensor:
     """Backward log-messages (H, N + 1, S): beta[i, s] = agg over completions of positions i..
-    from state s of their summed weights ``w`` (H, N, C), one position at a time."""
+    from state s of their summed weights ``w`` (H, N, C), one position at a time.
+
+    Values are finite or -inf (weights come sanitised), so "finite" is ``> -inf``: one op, where
+    ``isfinite`` launches four."""
     h_n, n_n, _ = w.shape
     s_n = g.num_states
     dev = w.device
@@ -106,22 +109,27 @@ def beta_seq(g: Group, w: torch.Tensor, agg: str) -> torch.Tensor:
     beta[:, n_n] = torch.where(g.accepting, 0.0, NEG_INF)
     src, ecls, dst = g.edge_src, g.edge_cls, g.edge_dst
     src_h = src[None, :].expand(h_n, -1)
+    present = g.present[..., None]
+    if g.adjacency is None:
+        w_edges = w[:, :, ecls]                                            # (H, N, E), once
+        floor = torch.full((h_n, s_n), NEG_INF, device=dev)
+        zero = torch.zeros(h_n, s_n, device=dev)
     for i in range(n_n - 1, -1, -1):
+        nxt = beta[:, i + 1]
         if g.adjacency is not None:                                        # dense table
-            tot = beta[:, i + 1][:, g.trans0].masked_fill(~g.valid, NEG_INF) + w[:, i, None, :]
+            tot = nxt[:, g.trans0].masked_fill(~g.valid, NEG_INF) + w[:, i, None, :]
             red = tot.amax(-1) if agg == "max" else torch.logsumexp(tot, -1)
         else:
-            tot = beta[:, i + 1][:, dst] + w[:, i][:, ecls]                 # (H, E)
-            mx = torch.full((h_n, s_n), NEG_INF, device=dev).scatter_reduce(
-                1, src_h, tot, reduce="amax", include_self=True)           # (H, S)
+            tot = nxt[:, dst] + w_edges[:, i]                                # (H, E)
+            mx = floor.scatter_reduce(1, src_h, tot, reduce="amax")        # (H, S)
             if agg == "max":
                 red = mx
             else:                                                          # log-sum-exp per src
-                safe = torch.where(torch.isfinite(mx), mx, 0.0)
-                ssum = torch.zeros(h_n, s_n, device=dev).scatter_add_(
-                    1, src_h, (tot - safe.gather(1, src_h)).exp())
-                red = (ssum.log() + safe).masked_fill(~torch.isfinite(mx), NEG_INF)
-        beta[:, i] = torch.where(g.present[:, i, None], red, beta[:, i + 1])
+                live = mx > NEG_INF
+                safe = torch.where(live, mx, 0.0)
+                ssum = zero.scatter_add(1, src_h, (tot - safe.gather(1, src_h)).exp_())
+                red = torch.where(live, ssum.log_() + safe, NEG_INF)
+        beta[:, i] = torch.where(present[:, i], red, nxt)
     return beta
 
 

@@ -16,7 +16,7 @@ import torch
 class Denoiser(Protocol):
     """Token ids + attention mask in, logits ``(B, L, V)`` out."""
 
-    vocab: "object"        # a compile.vocabulary.Vocabulary: mask_id, pad_id, tokenizer, size
+    vocab: "object"        # a automata.vocabulary.Vocabulary: mask_id, pad_id, tokenizer, size
     device: torch.device
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

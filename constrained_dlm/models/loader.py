@@ -25,7 +25,7 @@ import transformers
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
-from ..compile.vocabulary import Vocabulary
+from ..automata.vocabulary import Vocabulary
 from ..errors import ModelError, RemoteCodeRequired, SpecError
 from . import compat
 from .batching import bucketed, probe_padding

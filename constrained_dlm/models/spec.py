@@ -16,7 +16,7 @@ from pathlib import Path
 import transformers
 from transformers.utils import logging as hf_logging
 
-from ..compile.vocabulary import Vocabulary
+from ..automata.vocabulary import Vocabulary
 from ..errors import ModelError, SpecError
 from .loader import load_model
 from .standins import AdversarialDenoiser, RandomDenoiser

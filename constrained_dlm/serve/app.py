@@ -35,8 +35,8 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import api
-from ..compile.automaton import CompileLimits
-from ..compile.clock import compile_clock
+from ..automata.automaton import CompileLimits
+from ..automata.clock import compile_clock
 from ..compile.template import CompileOptions
 from ..infill import full_holes
 from .engine import Engine, Job, Overloaded, ShuttingDown

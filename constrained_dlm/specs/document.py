@@ -54,6 +54,7 @@ from typing import Any
 
 from ..errors import SpecError, not_utf8
 from . import linear_match
+from .json_check import json_finisher
 from .pieces import Piece, Slot, Text, regex_escape
 
 __all__ = ["Document", "Field", "Ref", "TemplateError", "KINDS", "render_refs"]
@@ -159,7 +160,7 @@ class Field:
             regex = a.get("pattern")
             if not isinstance(regex, str):
                 raise self.error('regex needs a pattern string, e.g. regex "[0-9]{4}"', source)
-            from ..compile.byte_dfa import check_regex_syntax
+            from ..automata.byte_dfa import check_regex_syntax
             try:
                 check_regex_syntax(regex)
             except SpecError as e:
@@ -254,7 +255,6 @@ class Field:
                 raise bad("does not fullmatch the pattern")
             return text
         if k == "json":
-            from ..compile.template import json_finisher
             return json_finisher(self._schema(base_dir, source))(text)
         if k == "grammar":
             from .grammar import grammar_finisher

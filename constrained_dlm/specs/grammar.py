@@ -24,7 +24,7 @@ Design: a depth-bounded regular approximation, exact and order-free.
     parses. Grammars without such recursion (csv) are compiled exactly, whatever ``d``.
 
     Why a regular language and not a pushdown constraint: the hole gets an ordinary token
-    automaton (``compile/automaton.py``), which gives EXACT masks in any filling order (a
+    automaton (``automata/automaton.py``), which gives EXACT masks in any filling order (a
     diffusion model commits positions anywhere, several per step, and each commit is checked
     against every completion of the rest of the hole), respects the token budget inside the
     automaton (no position is offered a token after which the hole cannot be completed in its
@@ -36,7 +36,7 @@ Design: a depth-bounded regular approximation, exact and order-free.
     use, so it grows like (uses per level) ** d, and a precedence-climbing grammar such as
     python_expr is 170 KB at depth 0 and megabytes at depth 1. :func:`grammar_dfa` builds each
     (rule, depth) automaton once, minimises it and embeds it where it is used
-    (``compile/dfa_ops.py``), so the cost follows the minimal automata (python_expr: 286 states at
+    (``automata/dfa_ops.py``), so the cost follows the minimal automata (python_expr: 286 states at
     depth 0, 7,292 at depth 1, built in about two seconds). :func:`grammar_regex` writes the
     language as a regex, for inspection, tests (hypothesis draws from it) and small grammars.
 
@@ -53,7 +53,7 @@ non-ASCII) meets one starting with a word character, at least one ignore match m
 them: ``not x``, never ``notx`` (which a real tokenizer reads as one name), ``1 if``, never
 ``1if``. The automaton enforces this exactly (each terminal is followed by a boundary mark; a
 three-state checker rejects marks glued between word characters; the marks are then erased:
-``compile/dfa_ops.separate_words``). A regex cannot see where terminals meet, so
+``automata/dfa_ops.separate_words``). A regex cannot see where terminals meet, so
 :func:`grammar_regex` decides per position and, where a word-ending terminal may be followed by
 an optional part that may start with a word, always asks for the separator (a smaller language;
 the same one for json, arithmetic and csv, where words never meet). This only removes sentences,
@@ -725,7 +725,7 @@ def _escape_controls(rx: str) -> str:
 
 def _terminal_info(name: str, pattern) -> tuple[str, _Flags] | None:
     from lark.lexer import PatternStr
-    from ..compile.byte_dfa import DEAD, regex_to_byte_dfa
+    from ..automata.byte_dfa import DEAD, regex_to_byte_dfa
     if isinstance(pattern, PatternStr):
         rx = regex_escape(pattern.value)
         for f in pattern.flags:
@@ -758,7 +758,7 @@ def _terminal_info(name: str, pattern) -> tuple[str, _Flags] | None:
         raise GrammarError(f"terminal {name}: {e}") from None
     if dfa.accepting[dfa.initial]:
         raise GrammarError(f"terminal {name} matches the empty string")
-    from ..compile.dfa_ops import WORD_BYTES
+    from ..automata.dfa_ops import WORD_BYTES
     word = np.nonzero(WORD_BYTES)[0]
     t = dfa.table
     sw = bool((t[dfa.initial, word] != DEAD).any())
@@ -844,9 +844,9 @@ class _DFABackend(_Backend):
         return ("dfa", out)
 
     def term(self, rx, sep, min_sep):
-        from ..compile.byte_dfa import regex_to_byte_dfa
-        from ..compile.dfa_ops import compile_expr
-        from ..compile.dfa_ops import MARK, byte_dfa_of
+        from ..automata.byte_dfa import regex_to_byte_dfa
+        from ..automata.dfa_ops import compile_expr
+        from ..automata.dfa_ops import MARK, byte_dfa_of
         key = (rx, sep)
         hit = self._terms.get(key)
         if hit is None:
@@ -859,7 +859,7 @@ class _DFABackend(_Backend):
 
     def finish_rule(self, expr):
         import time
-        from ..compile.dfa_ops import compile_expr
+        from ..automata.dfa_ops import compile_expr
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise CompileLimitError(
@@ -916,7 +916,7 @@ def grammar_dfa(grammar: "Grammar | str", *, max_depth: int, max_states: int = 2
     cost follows the size of the minimal automata, not of the written-out regex. Memoised on the
     grammar: raising the depth reuses everything below it. This is what grammar holes use.
     """
-    from ..compile.dfa_ops import separate_words
+    from ..automata.dfa_ops import separate_words
     g = grammar if isinstance(grammar, Grammar) else load_grammar(grammar)
     k = _check_depth(g, max_depth)
     key = ("dfa_final", k)
@@ -1032,7 +1032,7 @@ def grammar_hole(grammar: "Grammar | str", vocab, *, max_tokens: int,
     the hole's automaton anyway).
     """
     import hashlib
-    from ..compile.automaton import CompileLimits, EmptyLanguage, token_automaton
+    from ..automata.automaton import CompileLimits, EmptyLanguage, token_automaton
     from .pieces import Slot
     g = grammar if isinstance(grammar, Grammar) else load_grammar(grammar)
     limits = limits or CompileLimits()

@@ -10,29 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
+from ..automata.automaton import CharLength  # noqa: F401 - part of the piece vocabulary
+
 SlotKind = Literal["string", "integer", "number", "boolean", "null", "enum", "array", "object",
                    "any", "regex"]
-
-
-@dataclass(frozen=True)
-class CharLength:
-    """Character-length bounds on a JSON string slot, enforced by a counter in the automaton.
-
-    Counted repetition (``x{0,200}``) makes regex automata explode; a counter beside a small
-    automaton does not. Two modes:
-
-    - ``"json_string"``: the slot regex is ``lead + '"' + JSON_CHAR + '*"'`` (see
-      :func:`string_slot_regex`); counts decoded characters (an escape counts as one).
-    - ``"codepoints"``: the slot regex can produce no backslash (built from ``SAFE_CHAR``-style
-      classes); counts UTF-8 code points of the whole slot text minus ``offset`` (the delimiters,
-      e.g. 3 for `` "abc"``).
-    """
-
-    min: int = 0
-    max: int | None = None
-    mode: Literal["json_string", "codepoints"] = "json_string"
-    lead: str = " "       # json_string mode: the text before the opening quote
-    offset: int = 0       # codepoints mode: code points of the slot that are not string content
 
 
 @dataclass(frozen=True)

@@ -79,9 +79,9 @@ from typing import Iterable
 
 import numpy as np
 
-from ..compile import byte_dfa as _bd
-from ..compile.byte_dfa import ByteDFA
-from ..compile.lru import LRU
+from ..automata import byte_dfa as _bd
+from ..automata.byte_dfa import ByteDFA
+from ..automata.lru import LRU
 from ..errors import CompileLimitError, SpecError
 
 try:  # Python 3.11+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from ..compile.byte_dfa import check_regex_syntax
+from ..automata.byte_dfa import check_regex_syntax
 from ..errors import ValidationFailure
 from .linear_match import fullmatch
 

@@ -46,7 +46,7 @@ EPS = 1e-3
 # --- data ---------------------------------------------------------------------------------------
 
 def _vocab(tok_dir):
-    from ..compile.vocabulary import Vocabulary
+    from ..automata.vocabulary import Vocabulary
     return Vocabulary.from_tokenizer(str(tok_dir))
 
 

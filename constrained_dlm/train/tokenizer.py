@@ -84,7 +84,7 @@ def build_tokenizer(out_dir, seed: int = 0, vocab_size: int = VOCAB_SIZE, texts=
 def check(path) -> None:
     """The saved tokenizer is what the library and transformers expect."""
     from transformers import AutoTokenizer
-    from ..compile.vocabulary import Vocabulary
+    from ..automata.vocabulary import Vocabulary
     t = AutoTokenizer.from_pretrained(str(path))
     p = "Extract: Ann, 3."
     got = t.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)

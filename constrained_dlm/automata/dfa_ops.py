@@ -10,7 +10,7 @@ automaton per (rule, depth, context) this way.
 
 Usage::
 
-    from constrained_dlm.compile.byte_dfa import regex_to_byte_dfa
+    from constrained_dlm.automata.byte_dfa import regex_to_byte_dfa
     a, b = regex_to_byte_dfa("[0-9]+"), regex_to_byte_dfa(",")
     lst = compile_expr(("seq", [("dfa", a), ("rep", ("seq", [("dfa", b), ("dfa", a)]), 0, None)]))
 

@@ -22,14 +22,36 @@ from __future__ import annotations
 import time
 import weakref
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from ..errors import CompileLimitError
-from ..specs.pieces import CharLength
+from . import disk_cache
 from .byte_dfa import DEAD, ByteDFA, regex_to_byte_dfa, row_labels
 from .clock import check_clock, compile_clock
 from .lru import LRU
+
+
+@dataclass(frozen=True)
+class CharLength:
+    """Character-length bounds on a JSON string slot, enforced by a counter in the automaton.
+
+    Counted repetition (``x{0,200}``) makes regex automata explode; a counter beside a small
+    automaton does not. Two modes:
+
+    - ``"json_string"``: the slot regex is ``lead + '"' + JSON_CHAR + '*"'`` (see
+      :func:`string_slot_regex`); counts decoded characters (an escape counts as one).
+    - ``"codepoints"``: the slot regex can produce no backslash (built from ``SAFE_CHAR``-style
+      classes); counts UTF-8 code points of the whole slot text minus ``offset`` (the delimiters,
+      e.g. 3 for `` "abc"``).
+    """
+
+    min: int = 0
+    max: int | None = None
+    mode: Literal["json_string", "codepoints"] = "json_string"
+    lead: str = " "       # json_string mode: the text before the opening quote
+    offset: int = 0       # codepoints mode: code points of the slot that are not string content
 
 
 @dataclass(frozen=True)
@@ -411,12 +433,12 @@ def token_automaton(regex: str, vocab, length: CharLength | None = None,
 
     With ``dfa`` given (a :class:`ByteDFA`, or a function that builds one, called only on a
     cache miss), ``regex`` must be a key that names that automaton uniquely. Slow builds are
-    also kept on disk (:mod:`~constrained_dlm.compile.disk_cache`)."""
-    from . import disk_cache
+    also kept on disk (:mod:`~constrained_dlm.automata.disk_cache`)."""
     key = (vocab.fingerprint, regex, length)
     hit = _AUTO_CACHE.get(key)
     if hit is None:
-        hit = disk_cache.load(key)
+        stored = disk_cache.load(key)
+        hit = TokenAutomaton(**stored) if stored is not None else None
     if hit is not None and hit.num_states > limits.max_states:
         # built earlier under looser limits: these limits must still fail as a build would
         raise CompileLimitError(

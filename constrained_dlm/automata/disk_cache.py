@@ -43,15 +43,15 @@ _CODE_VERSION: str | None = None
 
 
 def code_version() -> str:
-    """A hash of the compile-stage sources (``compile/`` and ``specs/``): a changed compiler
-    never reads automata an older one wrote."""
+    """A hash of every source file of the package (paths and contents): a changed compiler never
+    reads automata an older one wrote, whatever was renamed or moved. (Hashing chosen folders
+    by name would silently miss a compiler file that moved elsewhere.)"""
     global _CODE_VERSION
     if _CODE_VERSION is None:
         h = hashlib.sha256()
         root = Path(__file__).resolve().parents[1]
-        for sub in ("compile", "specs"):
-            for f in sorted((root / sub).glob("*.py")):
-                h.update(f.name.encode() + b"\0" + f.read_bytes())
+        for f in sorted(root.rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
         _CODE_VERSION = h.hexdigest()[:16]
     return _CODE_VERSION
 
@@ -64,8 +64,9 @@ def _path(folder: Path, key_text: str) -> Path:
     return folder / (hashlib.sha256(key_text.encode()).hexdigest()[:40] + ".npz")
 
 
-def load(key):
-    """The cached automaton for ``key`` (a repr-able tuple), or None."""
+def load(key) -> dict | None:
+    """The cached automaton for ``key`` (a repr-able tuple) as the keyword arguments of
+    ``TokenAutomaton`` (arrays and scalars; this module knows no automaton class), or None."""
     folder = cache_dir()
     if folder is None:
         return None
@@ -73,7 +74,6 @@ def load(key):
     path = _path(folder, text)
     if not path.exists():
         return None
-    from .automaton import TokenAutomaton
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
@@ -82,9 +82,8 @@ def load(key):
             arrays = {k: z[k].copy() for k in _ARRAYS}
     except Exception:                      # a corrupt or foreign file: rebuild
         return None
-    return TokenAutomaton(initial=int(meta["initial"]), regex=meta["regex"],
-                          min_tokens=int(meta["min_tokens"]), max_tokens=meta["max_tokens"],
-                          **arrays)
+    return dict(initial=int(meta["initial"]), regex=meta["regex"],
+                min_tokens=int(meta["min_tokens"]), max_tokens=meta["max_tokens"], **arrays)
 
 
 def store(key, auto) -> Path | None:
