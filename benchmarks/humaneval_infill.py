@@ -70,7 +70,7 @@ def _same(a: str, b: str) -> bool:
 
 
 def _compiles(source: str) -> bool:
-    from constrained_dlm.specs.python_code import compiles
+    from constrained_dlm.specs.python_context import compiles
     return compiles(source)
 
 

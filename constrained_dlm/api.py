@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Sequence
+from typing import Sequence
 
 from .automata.lru import LRU
 from .compile.template import CompileOptions, Template
@@ -87,15 +87,16 @@ def generate(model, templates: Template | Sequence[Template], prompts=None, *,
     if prompts is None or isinstance(prompts, (str, bytes)):
         prompts = [prompts] * len(templates)
     prompt_ids = [_prompt_ids(model, p) for p in prompts]
-    _check_context(model, templates, prompt_ids)
+    check_context(getattr(model, "max_context", None), templates, prompt_ids)
     return denoise(model, list(templates), prompt_ids, options, on_step=on_step,
                    row_seeds=row_seeds)
 
 
-def _check_context(model, templates, prompt_ids) -> None:
-    """Prompt + canvas within the model's context, checked before any forward pass (a model
-    run past its positions answers garbage, or allocates without bound)."""
-    limit = getattr(model, "max_context", None)
+def check_context(limit: int | None, templates, prompt_ids) -> None:
+    """Prompt + canvas within the model's context (``limit`` positions; None: unknown),
+    checked before any forward pass (a model run past its positions answers garbage, or
+    allocates without bound). Raises :class:`ContextLengthError`; the server reports it as
+    ``context_length_exceeded``."""
     if not limit:
         return
     for i, (t, p) in enumerate(zip(templates, prompt_ids)):

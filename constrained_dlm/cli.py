@@ -277,18 +277,15 @@ def main(argv=None) -> int:
         if args.show_nfe:
             print(f"forward passes: {res.nfe}, forced tokens: {res.forced}", file=sys.stderr)
         return 0
-    except (BudgetError, CompileLimitError) as e:
+    except (SpecError, BudgetError, CompileLimitError, ModelError, RayJobError) as e:
         print(f"cdlm: error: {e}", file=sys.stderr)
-        return 3
+        return e.exit_code                     # the table lives on the error classes
     except BrokenPipeError:                    # `cdlm ... | head`: the reader left, not an error
         sys.stdout = open(os.devnull, "w")
         return 0
-    except (SpecError, ModelError, OSError) as e:
+    except OSError as e:
         print(f"cdlm: error: {e}", file=sys.stderr)
         return 2
-    except RayJobError as e:
-        print(f"cdlm: error: {e}", file=sys.stderr)
-        return 5
     except KeyboardInterrupt:
         print("cdlm: interrupted", file=sys.stderr)
         return 130

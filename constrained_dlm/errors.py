@@ -1,4 +1,9 @@
-"""Errors: one root class, one subclass per stage and kind, each naming *where* the problem is."""
+"""Errors: one root class, one subclass per stage and kind, each naming *where* the problem is.
+
+Each class also says how the interfaces report it, in one place: ``exit_code`` (the CLI),
+``http_status`` and ``api_code`` (the server's error body), and ``api_prefix`` (what the server
+puts before the message). ``cli.main`` and ``serve.tasks.library_error`` read these; neither
+keeps its own table."""
 
 from __future__ import annotations
 
@@ -6,12 +11,19 @@ from __future__ import annotations
 class ConstrainedDLMError(Exception):
     """Root of every error this library raises on purpose."""
 
+    exit_code = 2
+    http_status = 400
+    api_code = "invalid_request"
+    api_prefix = ""
+
 
 class SpecError(ConstrainedDLMError, ValueError):
     """A spec (schema, regex, grammar, template) is malformed.
 
     ``pointer`` is a JSON pointer into the schema ("" for the root) or None when the spec is not JSON.
     """
+
+    api_code = "invalid_constraint"
 
     def __init__(self, message: str, *, pointer: str | None = None, keyword: str | None = None,
                  hint: str | None = None):
@@ -32,12 +44,16 @@ class SpecError(ConstrainedDLMError, ValueError):
 class InvalidSchemaError(SpecError):
     """The JSON Schema itself is invalid (not a schema, or a keyword with a bad value)."""
 
+    api_code, api_prefix = "invalid_schema", "invalid JSON schema: "
+
 
 class UnsupportedSchemaError(SpecError):
     """The schema uses a keyword that restricts values and that we cannot enforce exactly.
 
     We never drop such a keyword silently: pass ``lenient=True`` to drop it and get it reported.
     """
+
+    api_code, api_prefix = "unsupported_schema", "unsupported JSON schema: "
 
 
 class RegexError(SpecError):
@@ -46,6 +62,9 @@ class RegexError(SpecError):
 
 class BudgetError(ConstrainedDLMError, ValueError):
     """A hole's token budget cannot hold even the shortest valid value."""
+
+    exit_code = 3
+    api_code, api_prefix = "budget_unsatisfiable", "token budget: "
 
     def __init__(self, message: str, *, pointer: str | None = None, needed: int | None = None,
                  budget: int | None = None):
@@ -58,12 +77,18 @@ class BudgetError(ConstrainedDLMError, ValueError):
 class ContextLengthError(BudgetError):
     """The prompt plus the output canvas need more positions than the model's context."""
 
+    api_code, api_prefix = "context_length_exceeded", ""
+
 
 class CompileLimitError(ConstrainedDLMError):
     """Compiling an automaton passed a cap (time, states, memory).
 
     The message names the limit, the value reached and the option that raises it.
     """
+
+    exit_code = 3
+    http_status = 422
+    api_code, api_prefix = "compile_limit", "compiling the constraint passed a limit: "
 
     def __init__(self, message: str, *, limit: str, value: object = None):
         self.limit = limit
@@ -74,9 +99,16 @@ class CompileLimitError(ConstrainedDLMError):
 class ValidationFailure(ConstrainedDLMError):
     """A decoded output failed independent validation. This is a bug in the library: please report it."""
 
+    exit_code = 1
+    http_status = 500
+    api_code = "internal_error"
+
 
 class ModelError(ConstrainedDLMError, ValueError):
     """A model cannot be loaded or driven as asked (unknown family, missing mask token, ...)."""
+
+    http_status = 500
+    api_code = "model_error"
 
     def __init__(self, message: str, *, hint: str | None = None):
         self.hint = hint
@@ -90,6 +122,10 @@ class RemoteCodeRequired(ModelError):
 class RayJobError(ConstrainedDLMError):
     """A batch job failed as a whole on Ray (the cluster, an actor that could not load the
     model): not one record's fault; re-running the same command resumes where it stopped."""
+
+    exit_code = 5
+    http_status = 500
+    api_code = "batch_failed"
 
 
 def not_utf8(path, exc: UnicodeDecodeError) -> str:

@@ -257,7 +257,7 @@ def middle_between(prefix: str, suffix: str, res: InfillResult, *, python: bool)
         return res.text
     if doc.startswith(prefix) and doc.endswith(suffix) and len(doc) >= len(prefix) + len(suffix):
         return doc[len(prefix):len(doc) - len(suffix)]
-    from .specs.python_code import compiles
+    from .specs.python_context import compiles
     middle = res.text
     indent = prefix[prefix.rfind("\n") + 1:]
     body = middle[:-1] if middle.endswith("\n") and suffix.lstrip(" \t").startswith("\n") \
@@ -379,7 +379,7 @@ def _python_contexts(texts: list[str], specs: list[_Spec]) -> list:
 
     Two passes: the first uses provisional witnesses for holes not analysed yet, the second
     re-checks every hole against the final witnesses of all the others."""
-    from .specs.python_code import guess_witness, hole_context
+    from .specs.python_context import guess_witness, hole_context
     n = len(specs)
     witness = [guess_witness(_join(texts[:i + 1], [""] * i)) for i in range(n)]
     ctxs: list = [None] * n
@@ -511,7 +511,7 @@ def _identity(text: str) -> str:
 def _validate(document: str, middles: list[str], specs: list[_Spec]) -> None:
     """Independent checks of the result; a failure is a library bug."""
     if any(s.kind == "python" for s in specs):
-        from .specs.python_code import compiles
+        from .specs.python_context import compiles
         if not compiles(document):
             try:
                 compile(document, "<infill>", "exec", dont_inherit=True)

@@ -30,6 +30,7 @@ from constrained_dlm.decode.sampler import SamplerOptions, denoise
 from constrained_dlm.errors import BudgetError, SpecError, ValidationFailure
 from constrained_dlm.models.standins import AdversarialDenoiser, RandomDenoiser
 from constrained_dlm.specs import grammar as G
+from constrained_dlm.specs import grammar_load
 from constrained_dlm.specs.grammar import (BUNDLED, GrammarError, default_depth, grammar_dfa,
                                            grammar_regex, identifier_regex, load_grammar)
 
@@ -308,7 +309,7 @@ def test_deeper_sentences_need_a_deeper_bound():
 def test_default_depths_and_compile_times(bpe_vocab):
     """Cold compile of every bundled grammar at its default depth (printed; run with -s)."""
     from constrained_dlm.automata.automaton import clear_caches
-    G._load.cache_clear()
+    grammar_load._load.cache_clear()
     clear_caches()
     for name in BUNDLED:
         t0 = time.perf_counter()

@@ -20,8 +20,9 @@ from constrained_dlm import (AdversarialDenoiser, BudgetError, Gap, RandomDenois
                              SamplerOptions, SpecError, infill, infill_document)
 from constrained_dlm.cli import main as cli
 from constrained_dlm.specs import python_code as pc
-from constrained_dlm.specs.python_code import (PythonSubset, hole_context, python_block_dfa,
-                                               python_block_regex, python_expr_dfa)
+from constrained_dlm.specs.python_code import (PythonSubset, python_block_dfa, python_block_regex,
+                                               python_expr_dfa)
+from constrained_dlm.specs.python_context import hole_context
 
 SMALL = PythonSubset(max_expr_depth=1)     # the language tests (no decoding)
 TINY = PythonSubset(max_expr_depth=0)      # many shapes: ~1-3k states each

@@ -8,7 +8,7 @@ import pytest
 
 from constrained_dlm.automata import automaton as A
 from constrained_dlm.automata.byte_dfa import DEAD, regex_to_byte_dfa
-from constrained_dlm.specs.json_schema import string_slot_regex
+from constrained_dlm.specs.pieces import string_slot_regex
 from constrained_dlm.specs.pieces import CharLength
 
 CASES = [

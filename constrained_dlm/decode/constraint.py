@@ -28,9 +28,10 @@ import torch
 
 from ..automata.automaton import TokenAutomaton
 from . import sweeps as sw
+from .filters import top_k_top_p
 from .groups import Group, build_group
 from .noise import Noise
-from .remasking import Remasking, confidence
+from .remasking import Remasking, confidence, score_from_stats
 
 NEG_INF = float("-inf")
 MIN_TEMPERATURE = 1e-6     # below this, sampling is decoded as temperature 0 (logits / T overflow)
@@ -228,7 +229,7 @@ class HoleConstraints:
                 pick = scores.argmax(-1)
                 empty = ~torch.isfinite(mx.gather(1, ch[:, None])[:, 0])
                 pick = torch.where(empty, g.class_rep[ch], pick)
-                conf = _score(remasking, lg.gather(1, pick[:, None])[:, 0] - log_z, stats, rand)
+                conf = score_from_stats(remasking, lg.gather(1, pick[:, None])[:, 0] - log_z, stats, rand)
             out_pos.append(mpos)
             out_tok.append(pick)
             out_conf.append(conf)
@@ -242,7 +243,7 @@ class HoleConstraints:
         c_all = g.num_classes
         tok_ok = allowed_m[:, cls_idx.clamp(max=c_all - 1)] & (cls_idx < c_all)
         lp = torch.log_softmax(lg.masked_fill(~tok_ok, NEG_INF), -1)        # constrained (M, V)
-        lp_f = _filter(lp, top_k, top_p)
+        lp_f = top_k_top_p(lp, top_k, top_p)
         w_m = _class_reduce(lp_f, cls_idx, c_all, "sum")
         retry = _class_reduce(lp, cls_idx, c_all, "sum")
 
@@ -312,20 +313,6 @@ def _class_stats(lg, cls_idx, allowed_m, c_all: int, agg: str, remasking: str):
     return w, log_z, mx, stats
 
 
-def _score(remasking: str, tok_lp: torch.Tensor, stats, rand) -> torch.Tensor:
-    """Remasking score from the picked token's constrained log-prob and :func:`_class_stats`."""
-    if remasking == "low_confidence":
-        return tok_lp.exp()
-    if remasking == "margin":
-        top = stats.exp()
-        return top[:, 0] - top[:, 1]
-    if remasking == "entropy":
-        return stats
-    if remasking == "random":
-        return rand
-    raise ValueError(f"unknown remasking {remasking!r}")
-
-
 def _class_reduce(lp: torch.Tensor, cls: torch.Tensor, c_all: int, agg: str) -> torch.Tensor:
     """Per-class max or log-sum-exp of log-probs: (M, V) -> (M, C + 1)."""
     m_n = lp.shape[0]
@@ -337,17 +324,3 @@ def _class_reduce(lp: torch.Tensor, cls: torch.Tensor, c_all: int, agg: str) -> 
     safe = torch.where(torch.isfinite(mx), mx, 0.0)
     s = torch.zeros_like(mx).scatter_add_(1, idx, torch.exp(lp - safe.gather(1, idx)))
     return (torch.log(s) + safe)[:, :c_all].masked_fill(~torch.isfinite(mx[:, :c_all]), NEG_INF)
-
-
-def _filter(lp: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
-    """Top-k / nucleus filtering applied after the mask (the allowed set is never emptied)."""
-    if top_k:
-        kth = lp.topk(min(top_k, lp.shape[-1]), -1).values[:, -1:]
-        lp = lp.masked_fill(lp < kth, NEG_INF)
-    if top_p is not None and top_p < 1.0:
-        srt, order = lp.sort(-1, descending=True)
-        cum = srt.exp().cumsum(-1)
-        drop = cum - srt.exp() > top_p                                   # keeps at least the top token
-        lp = lp.masked_fill(torch.zeros_like(drop).scatter(1, order, drop), NEG_INF)
-    return lp
-

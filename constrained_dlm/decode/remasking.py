@@ -28,3 +28,19 @@ def confidence(lp: torch.Tensor, tok: torch.Tensor, how: Remasking,
             raise ValueError("remasking='random' needs uniform draws")
         return uniform
     raise ValueError(f"unknown remasking {how!r}; choose one of {', '.join(REMASKING)}")
+
+
+def score_from_stats(remasking: str, tok_lp: torch.Tensor, stats, rand) -> torch.Tensor:
+    """The same scores as :func:`confidence`, from what the constraint computes in class space
+    (``constraint._class_stats``): the picked token's constrained log-prob ``tok_lp`` (P,) and,
+    for ``margin`` the top-2 allowed log-probs, for ``entropy`` minus the entropy."""
+    if remasking == "low_confidence":
+        return tok_lp.exp()
+    if remasking == "margin":
+        top = stats.exp()
+        return top[:, 0] - top[:, 1]
+    if remasking == "entropy":
+        return stats
+    if remasking == "random":
+        return rand
+    raise ValueError(f"unknown remasking {remasking!r}")

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import torch
 
+from .filters import top_k_top_p
 from .remasking import confidence
 from .sampler import SamplerOptions
 
@@ -73,7 +74,8 @@ def denoise_unconstrained(model, prompts: Sequence[Sequence[int]],
             nfe += 1
             logits[..., vocab.mask_id] = float("-inf")
             logits = torch.nan_to_num(logits, nan=-1e4, posinf=1e4, neginf=-1e9)
-            lp = _filter(logits / max(options.temperature, 1e-6), options).log_softmax(-1)
+            lp = top_k_top_p(logits / max(options.temperature, 1e-6), options.top_k,
+                             options.top_p).log_softmax(-1)
             if options.temperature > 0:
                 tok = torch.multinomial(lp.exp().view(-1, lp.shape[-1]), 1,
                                         generator=gen).view(n_rows, seq_len)
@@ -106,16 +108,3 @@ def denoise_unconstrained(model, prompts: Sequence[Sequence[int]],
         out.append(FreeResult(text=data.decode("utf-8", errors="replace"), token_ids=filled,
                               nfe=nfe))
     return out
-
-
-def _filter(logits: torch.Tensor, options: SamplerOptions) -> torch.Tensor:
-    """top-k / top-p over the full vocabulary (the baseline has no allowed set)."""
-    if options.top_k:
-        kth = logits.topk(min(options.top_k, logits.shape[-1]), -1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if options.top_p is not None and options.top_p < 1:
-        srt, idx = logits.sort(-1, descending=True)
-        cum = srt.softmax(-1).cumsum(-1)
-        drop = cum - srt.softmax(-1) > options.top_p
-        logits = logits.masked_fill(drop.scatter(-1, idx, drop), float("-inf"))
-    return logits

@@ -38,6 +38,7 @@ from .. import api
 from ..automata.automaton import CompileLimits
 from ..automata.clock import compile_clock
 from ..compile.template import CompileOptions
+from ..errors import ContextLengthError
 from ..infill import full_holes
 from .engine import Engine, Job, Overloaded, ShuttingDown
 from .protocol import (ApiError, ChatCompletionRequest, CompletionRequest, InfillRequest)
@@ -227,13 +228,11 @@ def create_app(model, config: ServerConfig | None = None):
         return replace(opts, seed=seed)
 
     def check_context(task: T.Task, param: str):
-        if limit is None:
-            return
-        longest = max(len(c.prompt) + len(c.template) for c in task.choices)
-        if longest > limit:
-            raise ApiError(400, f"the prompt and the output canvas need {longest} tokens; the "
-                           f"model's context is {limit}", param=param,
-                           code="context_length_exceeded")
+        try:                                # the library's own check, reported as a 400
+            api.check_context(limit, [c.template for c in task.choices],
+                              [c.prompt for c in task.choices])
+        except ContextLengthError as e:
+            raise T.library_error(e, param=param) from None
 
     def cap(requested: int | None, default: int, param: str) -> int:
         n = min(default, cfg.max_tokens_cap) if requested is None else requested

@@ -15,8 +15,7 @@ from typing import Any, Callable
 
 from .. import api
 from ..compile.template import CompileOptions, Template
-from ..errors import (BudgetError, CompileLimitError, InvalidSchemaError, SpecError,
-                      UnsupportedSchemaError)
+from ..errors import BudgetError, CompileLimitError, SpecError
 from ..infill import TEXT_REGEX, middle_between, prepare_middle
 from .protocol import ApiError
 
@@ -39,19 +38,11 @@ class Task:
 
 
 def library_error(e: Exception, *, param: str | None = None) -> ApiError:
-    """A library error raised while compiling a request -> a 4xx naming what is wrong."""
-    if isinstance(e, InvalidSchemaError):
-        return ApiError(400, f"invalid JSON schema: {e}", param=param, code="invalid_schema")
-    if isinstance(e, UnsupportedSchemaError):
-        return ApiError(400, f"unsupported JSON schema: {e}", param=param,
-                        code="unsupported_schema")
-    if isinstance(e, BudgetError):
-        return ApiError(400, f"token budget: {e}", param=param, code="budget_unsatisfiable")
-    if isinstance(e, CompileLimitError):
-        return ApiError(422, f"compiling the constraint passed a limit: {e}", param=param,
-                        code="compile_limit")
-    if isinstance(e, SpecError):
-        return ApiError(400, str(e), param=param, code="invalid_constraint")
+    """A library error raised while compiling a request -> a 4xx naming what is wrong (status,
+    code and prefix come from the error class: :mod:`constrained_dlm.errors`). Anything else is
+    re-raised (a 500)."""
+    if isinstance(e, (SpecError, BudgetError, CompileLimitError)):
+        return ApiError(e.http_status, f"{e.api_prefix}{e}", param=param, code=e.api_code)
     raise e
 
 

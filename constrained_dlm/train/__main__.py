@@ -32,6 +32,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 import time
 from collections import Counter
@@ -55,9 +56,29 @@ def _pad_row(ids, max_len, pad_id):
     return ids + [pad_id] * (max_len - len(ids)), len(ids)
 
 
+def drill_prompt(record, rng: random.Random) -> str:
+    """A copy drill: the record's own fields as "label: value" lines, in the record's order.
+
+    The easiest extraction there is (the value to write is in the prompt, right after its key's
+    words): it teaches the model to look up the prompt and copy from it, which v2, trained on
+    natural descriptions only, never learned (it wrote a list value whatever the prompt said)."""
+    if not isinstance(record, dict):                 # a top-level array: one line of items
+        return "\n".join(v if isinstance(v, str) else json.dumps(v) for v in record)
+    lines = []
+    for key, value in record.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        label = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", key).replace("_", " ")
+        lines.append(f"{label}: {text}" if rng.random() < 0.8 else f"{key} = {text}")
+    return "\n".join(lines)
+
+
 def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
-               mix=(0.55, 0.15, 0.30), split: str = "train", log=print) -> dict:
-    """Token tensors for ``n`` examples: input_ids (n, max_len) int16, prompt_len, length (n,)."""
+               mix=(0.55, 0.15, 0.30), split: str = "train", log=print,
+               drill_share: float = 0.0) -> dict:
+    """Token tensors for ``n`` examples: input_ids (n, max_len) int16, prompt_len, length (n,).
+
+    ``drill_share``: the share of extraction examples whose prompt is a copy drill
+    (:func:`drill_prompt`) instead of the natural description (kind 3)."""
     from ..api import compile_json_schema
     from ..specs.json_schema import canonical_json
     from .corpus import code_windows, extraction_examples, json_documents, schema_pool, stdlib_files
@@ -110,14 +131,18 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
 
     # extraction / documents: draw more than needed, since some are too long for max_len
     src = extraction_examples(10 ** 9, seed, split, pool=pool)
+    drill_rng = random.Random(f"drill/{seed}/{split}")
     got = 0
     while got < n_ext:
         ex = next(src)
         canvas = canvas_of(ex)
         if canvas is None:
             continue
-        prompt = [user_id] + vocab.encode(ex["prompt"]) + [asst_id]
-        got += add(prompt + canvas[0], [False] * len(prompt) + canvas[1], len(prompt), 0)
+        drill = drill_rng.random() < drill_share
+        text = drill_prompt(ex["record"], drill_rng) if drill else ex["prompt"]
+        prompt = [user_id] + vocab.encode(text) + [asst_id]
+        got += add(prompt + canvas[0], [False] * len(prompt) + canvas[1], len(prompt),
+                   3 if drill else 0)
     if n_doc:
         src = json_documents(10 ** 9, seed, pool=pool)
         got = 0
@@ -178,9 +203,14 @@ def make_model(config):
     return model
 
 
-def mdlm_loss(model, ids, maskable, length, mask_id, gen, t=None):
+def mdlm_loss(model, ids, maskable, length, mask_id, gen, t=None, weighting: str = "elbo"):
     """MDLM loss of a batch; ``maskable``: (B, L) the positions inference would mask (hole
-    positions of a canvas; every position of a code window). Returns (loss, n_maskable)."""
+    positions of a canvas; every position of a code window). Returns (loss, n_maskable).
+
+    ``weighting="elbo"``: CE / t summed, over the maskable count (the likelihood bound; what
+    evaluation reports). ``"flat"``: the mean CE of the masked tokens. With t ~ U(0.001, 1) and 32
+    examples a batch, 1/t gives one lightly masked example up to 1000x the weight of the others,
+    so the clipped gradient is mostly that example's noise; the flat mean has no such outliers."""
     B, L = ids.shape
     pos = torch.arange(L).unsqueeze(0)
     in_len = pos < length.unsqueeze(1)
@@ -195,9 +225,11 @@ def mdlm_loss(model, ids, maskable, length, mask_id, gen, t=None):
     target = ids[masked]
     if logits.dim() == 3:                            # sparse prediction unavailable: gather
         logits = logits[masked]
-    w = (1.0 / t).unsqueeze(1).expand(B, L)[masked]
     ce = F.cross_entropy(logits.float(), target, reduction="none")
     n = maskable.sum().clamp_min(1)
+    if weighting == "flat":
+        return ce.mean() if ce.numel() else ce.sum(), int(n)
+    w = (1.0 / t).unsqueeze(1).expand(B, L)[masked]
     return (ce * w).sum() / n, int(n)
 
 
@@ -309,6 +341,10 @@ def parse_args(argv=None):
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--intermediate", type=int, default=512)
     p.add_argument("--vocab-size", type=int, default=8192)
+    p.add_argument("--drill-share", type=float, default=0.0,
+                   help="share of extraction examples given as copy drills (label: value lines)")
+    p.add_argument("--weighting", choices=["elbo", "flat"], default="flat",
+                   help="training loss weights (evaluation always reports the ELBO weighting)")
     p.add_argument("--local-attention", type=int, default=1024,
                    help="sliding window of the local layers (1024: the whole context)")
     p.add_argument("--log-every", type=int, default=10)
@@ -396,7 +432,8 @@ def main(argv=None):
         log(f"loaded {data_path}: {tuple(data['input_ids'].shape)}")
     else:
         data = build_data(out, n=args.examples, seed=args.seed, max_len=args.max_len,
-                          pool_size=args.pool_size, mix=tuple(args.mix), log=log)
+                          pool_size=args.pool_size, mix=tuple(args.mix), log=log,
+                          drill_share=args.drill_share)
         data["eval"] = make_eval(out, args, log)
         atomic_save(data, data_path)
     ev = data["eval"]
@@ -469,7 +506,8 @@ def main(argv=None):
         # bounded (memory grew with every new shape) and each step's cost is predictable
         L = min(ids_all.shape[1], int(math.ceil(int(lens.max()) / 64) * 64))
         ids = ids_all[idx, :L].long()
-        loss, nm = mdlm_loss(model, ids, hole_all[idx, :L], lens, mask_id, gen)
+        loss, nm = mdlm_loss(model, ids, hole_all[idx, :L], lens, mask_id, gen,
+                             weighting=args.weighting)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
