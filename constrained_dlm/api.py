@@ -10,6 +10,8 @@ from .automata.lru import LRU
 from .compile.template import CompileOptions, Template
 from .decode.sampler import Result, SamplerOptions, denoise
 from .errors import ContextLengthError
+from .specs.grammar import Grammar, load_grammar
+from .specs.json_schema import load_schema
 
 TEMPLATE_CACHE_SIZE = 256
 _TEMPLATES = LRU(TEMPLATE_CACHE_SIZE)
@@ -21,7 +23,6 @@ def _cached(key, build):
 
 def compile_json_schema(schema, vocab, options: CompileOptions = CompileOptions()) -> Template:
     """A JSON Schema (dict, JSON text or path) -> Template, cached per (schema, vocabulary, options)."""
-    from .specs.json_schema import load_schema
     schema = load_schema(schema)
     key = ("json", json.dumps(schema, sort_keys=True), vocab.fingerprint, repr(options))
     return _cached(key, lambda: Template.from_json_schema(schema, vocab, options=options))
@@ -41,7 +42,6 @@ def compile_regex(regex: str, vocab, *, max_tokens: int | None = None,
 def compile_grammar(grammar, vocab, *, max_tokens: int, start: str | None = None,
                     max_depth: int | None = None,
                     options: CompileOptions = CompileOptions()) -> Template:
-    from .specs.grammar import Grammar, load_grammar
     g = load_grammar(grammar, start=start) if start or not isinstance(grammar, Grammar) else grammar
     key = ("grammar", g.name, g.text, g.start, max_tokens, max_depth, vocab.fingerprint,
            repr(options))

@@ -37,10 +37,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import api
+from .automata.automaton import token_automaton
 from .compile.template import CompileOptions, Hole, Template, check_budget
 from .decode.sampler import SamplerOptions
 from .errors import BudgetError, CompileLimitError, SpecError, ValidationFailure
+from .specs import python_code as pc
+from .specs.grammar import grammar_finisher, grammar_hole, load_grammar
 from .specs.pieces import Slot
+from .specs.python_code import DEFAULT_SUBSET
+from .specs.python_context import compiles, guess_witness, hole_context
+from .specs.regex import regex_finisher
 
 __all__ = ["Gap", "InfillResult", "PreparedInfill", "infill", "infill_document", "prepare_infill",
            "prepare_middle", "middle_between",
@@ -125,7 +132,6 @@ def infill_document(model, segments: Sequence, *, language: str | None = "python
     more is doubled and decoding continues with everything committed so far kept (training-free,
     in the spirit of DAEDAL / DreamOn); each growth costs the forward passes of the new room.
     """
-    from . import api
     prep = prepare_infill(model.vocab, segments, language=language, regex=regex,
                           grammar=grammar, max_tokens=max_tokens, context_tokens=context_tokens,
                           subset=subset, compile_options=compile_options)
@@ -257,7 +263,6 @@ def middle_between(prefix: str, suffix: str, res: InfillResult, *, python: bool)
         return res.text
     if doc.startswith(prefix) and doc.endswith(suffix) and len(doc) >= len(prefix) + len(suffix):
         return doc[len(prefix):len(doc) - len(suffix)]
-    from .specs.python_context import compiles
     middle = res.text
     indent = prefix[prefix.rfind("\n") + 1:]
     body = middle[:-1] if middle.endswith("\n") and suffix.lstrip(" \t").startswith("\n") \
@@ -361,7 +366,6 @@ def _resolve(g: Gap, language, regex, grammar, max_tokens, subset) -> _Spec:
     if g.regex is None and g.grammar is None and (regex is not None or grammar is not None):
         lang = None
     if lang == "python" and rx is None and gr is None:
-        from .specs.python_code import DEFAULT_SUBSET
         return _Spec("python", budget, subset=g.subset or subset or DEFAULT_SUBSET, name=g.name)
     if lang not in (None, "python"):
         raise SpecError(f"unknown language {lang!r}: use 'python', or None with regex= / grammar=")
@@ -379,7 +383,6 @@ def _python_contexts(texts: list[str], specs: list[_Spec]) -> list:
 
     Two passes: the first uses provisional witnesses for holes not analysed yet, the second
     re-checks every hole against the final witnesses of all the others."""
-    from .specs.python_context import guess_witness, hole_context
     n = len(specs)
     witness = [guess_witness(_join(texts[:i + 1], [""] * i)) for i in range(n)]
     ctxs: list = [None] * n
@@ -429,9 +432,7 @@ def _join_part(texts, middles, i, *, before: bool) -> str:
 
 def _automaton(spec: _Spec, ctx, vocab, options: CompileOptions):
     """(token automaton, Slot) for one hole."""
-    from .automata.automaton import token_automaton
     if spec.kind == "python":
-        from .specs import python_code as pc
         cfg = replace(spec.subset, excluded_names=frozenset(spec.subset.excluded_names)
                       | ctx.excluded_names)
         lim = options.limits
@@ -460,7 +461,6 @@ def _automaton(spec: _Spec, ctx, vocab, options: CompileOptions):
         return auto, Slot(regex=key, kind="regex", max_tokens=spec.max_tokens,
                           name=spec.name or "python")
     if spec.kind == "grammar":
-        from .specs.grammar import grammar_hole
         g, slot, auto, _depth = grammar_hole(spec.grammar, vocab, max_tokens=spec.max_tokens,
                                              limits=options.limits)
         return auto, replace(slot, name=spec.name or slot.name)
@@ -511,7 +511,6 @@ def _identity(text: str) -> str:
 def _validate(document: str, middles: list[str], specs: list[_Spec]) -> None:
     """Independent checks of the result; a failure is a library bug."""
     if any(s.kind == "python" for s in specs):
-        from .specs.python_context import compiles
         if not compiles(document):
             try:
                 compile(document, "<infill>", "exec", dont_inherit=True)
@@ -523,8 +522,6 @@ def _validate(document: str, middles: list[str], specs: list[_Spec]) -> None:
                                     f"{middles!r}")
     for m, s in zip(middles, specs):
         if s.kind == "regex":
-            from .specs.regex import regex_finisher
             regex_finisher(s.regex)(m)
         if s.kind == "grammar":
-            from .specs.grammar import grammar_finisher, load_grammar
             grammar_finisher(load_grammar(s.grammar))(m)

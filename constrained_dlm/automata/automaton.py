@@ -27,9 +27,10 @@ from typing import Literal
 import numpy as np
 
 from ..errors import CompileLimitError
-from . import disk_cache
-from .byte_dfa import DEAD, ByteDFA, regex_to_byte_dfa, row_labels
+from . import byte_dfa, disk_cache
+from .byte_dfa import DEAD, ByteDFA, _unique_rows, regex_to_byte_dfa, row_labels
 from .clock import check_clock, compile_clock
+from .dfa_ops import coaccessible
 from .lru import LRU
 
 
@@ -263,7 +264,6 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimi
 
 def _classes(nxt: np.ndarray, cnt: np.ndarray | None, token_rep: np.ndarray):
     """Group tokens by their column (next state and count in every state)."""
-    from .byte_dfa import _unique_rows
     if nxt.shape[1] == 0:                                   # no token survives anywhere
         return np.full(len(token_rep), -1, dtype=np.int64), np.zeros(0, dtype=np.int64)
     sig = nxt.T if cnt is None else np.concatenate([nxt, cnt], axis=0).T   # (U, Q or 2Q)
@@ -352,7 +352,6 @@ def _trim(trans, initial, accepting, token_class, regex) -> TokenAutomaton:
         dist[nxt] = d
         frontier = nxt
     reach = dist >= 0
-    from .dfa_ops import coaccessible
     live = coaccessible(trans, accepting)                 # backward: can still accept
     keep = reach & live
     if not keep[initial]:
@@ -459,6 +458,5 @@ def token_automaton(regex: str, vocab, length: CharLength | None = None,
 
 def clear_caches() -> None:
     """Forget compiled automata (for benchmarks that measure cold compiles)."""
-    from . import byte_dfa
     _AUTO_CACHE.clear()
     byte_dfa._CACHE.clear()

@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from ..errors import CompileLimitError
-from .byte_dfa import DEAD, ByteDFA
+from .byte_dfa import DEAD, ByteDFA, _first_seen_order, _unique_rows, moore_blocks
 from .clock import check_clock
 
 
@@ -140,7 +140,6 @@ def _leaves(expr, out: list) -> list:
 
 def _byte_classes(dfas) -> tuple[np.ndarray, int]:
     """Bytes no leaf tells apart share a class: (256,) class ids and their count."""
-    from .byte_dfa import _unique_rows
     sigs = []
     seen = set()
     for d in dfas:
@@ -279,9 +278,7 @@ def _trim_minimize(t: np.ndarray, accepting: np.ndarray, initial: int):
     t = np.where((t >= 0) & live[np.maximum(t, 0)], idx[np.maximum(t, 0)], DEAD)
     acc = accepting[live]
     initial = int(idx[initial])
-    from .byte_dfa import moore_blocks
     block, n_blocks = moore_blocks(t, acc)
-    from .byte_dfa import _first_seen_order
     remap = _first_seen_order(block, initial, n_blocks)
     out = np.full((n_blocks, t.shape[1]), DEAD, dtype=np.int32)
     out[remap] = np.where(t >= 0, remap[np.maximum(t, 0)], DEAD)
@@ -357,7 +354,6 @@ def separate_words(dfa: ByteDFA, *, marker: int = MARK, max_states: int = 200_00
     # byte classes: the automaton's own, split by word / non-word and with the marker alone
     sig = np.concatenate([dfa.table.T, WORD_BYTES[:, None].astype(np.int32),
                           (np.arange(256) == marker)[:, None].astype(np.int32)], axis=1)
-    from .byte_dfa import _unique_rows
     byte_class = _unique_rows(sig)
     k = int(byte_class.max()) + 1
     reps = np.zeros(k, dtype=np.int64)

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
+from .. import api
+from ..trace import write_trace_html
 from .tasks import record_key, run_records
 
 __all__ = ["BatchSummary", "run_jsonl", "read_records"]
@@ -112,7 +114,6 @@ def run_jsonl(model, task, input_path: str | Path, output_path: str | Path, *, o
               limit: int | None = None) -> BatchSummary:
     """Run ``task`` (a :mod:`~constrained_dlm.batch.tasks` task) over every record of a JSONL
     file, appending one line per record to ``output_path`` (see the module docstring)."""
-    from .. import api
     out = Path(output_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = _done_ids(out, retry_failed)
@@ -166,7 +167,6 @@ def run_jsonl(model, task, input_path: str | Path, output_path: str | Path, *, o
         summary.seconds = time.perf_counter() - t0
         summary.peak_rss_mb = _peak_rss_mb()
     if trace is not None and traced:
-        from ..trace import write_trace_html
         write_trace_html(traced, trace)
     return summary
 

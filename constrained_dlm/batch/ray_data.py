@@ -38,6 +38,7 @@ import os
 import sys
 import time
 
+from .. import api
 from ..errors import RayJobError, SpecError
 from .jsonl import BatchSummary
 from .tasks import record_key, run_records
@@ -158,7 +159,6 @@ class _Decoder:
 
     def __init__(self, task, model_spec, options, torch_threads: int | None):
         import torch
-        from .. import api
         if torch_threads:
             torch.set_num_threads(torch_threads)
         self.model = model_spec.load()

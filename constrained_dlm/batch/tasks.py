@@ -19,7 +19,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .. import api
+from ..compile.template import CompileOptions, Template
 from ..errors import ConstrainedDLMError
+from ..infill import middle_between, prepare_middle
+from ..specs.document import render_refs
 
 __all__ = ["FillTask", "JsonTask", "InfillTask", "run_records", "record_seed", "record_key"]
 
@@ -33,8 +37,6 @@ class FillTask:
     compile_options: Any = None
 
     def prepare(self, model, record):
-        from ..compile.template import CompileOptions, Template
-        from ..specs.document import render_refs
         tpl = Template.from_document(self.doc, model.vocab, record,
                                      options=self.compile_options or CompileOptions())
         prompt = render_refs(self.prompt, record) if self.prompt else None
@@ -55,9 +57,6 @@ class JsonTask:
     compile_options: Any = None
 
     def prepare(self, model, record):
-        from .. import api
-        from ..compile.template import CompileOptions
-        from ..specs.document import render_refs
         copts = self.compile_options or CompileOptions()
         tpl = (api.compile_pydantic(self.schema, model.vocab, copts) if isinstance(self.schema, type)
                else api.compile_json_schema(self.schema, model.vocab, copts))
@@ -92,9 +91,6 @@ class InfillTask:
                                       "python or text")
 
     def prepare(self, model, record):
-        from ..compile.template import CompileOptions
-        from ..infill import prepare_middle
-        from ..specs.document import render_refs
         prefix = _field(record, self.prefix_field, "--prefix-field")
         suffix = _field(record, self.suffix_field, "--suffix-field")
         prep, kind, _ = prepare_middle(model.vocab, prefix, suffix, language=self.language,
@@ -104,7 +100,6 @@ class InfillTask:
         return prep.template, prompt, (prep, kind, prefix, suffix)
 
     def output(self, result, state) -> dict:
-        from ..infill import middle_between
         prep, kind, prefix, suffix = state
         middle = middle_between(prefix, suffix, prep.finish(result), python=kind == "python")
         return {"middle": middle, "language": kind}
@@ -133,7 +128,6 @@ def run_records(model, task, chunk, options, on_step=None):
     """Rows for ``chunk`` = [(id, record, error or None)] (in order), and the decoded results
     (None where a record failed). The records share forward passes; a batch that fails is
     retried record by record, so one bad record only fails itself."""
-    from .. import api
     rows: list = [None] * len(chunk)
     results: list = [None] * len(chunk)
     jobs = []

@@ -17,11 +17,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import BudgetError
-from ..specs.json_check import json_finisher
-from ..specs.pieces import Piece, Slot, SpecReport, Text
 from ..automata.automaton import CompileLimits, TokenAutomaton, token_automaton
 from ..automata.byte_dfa import regex_to_byte_dfa
+from ..errors import BudgetError, CompileLimitError, SpecError
+from ..specs.document import Field
+from ..specs.grammar import grammar_finisher, grammar_hole
+from ..specs.json_check import json_finisher
+from ..specs.json_schema import load_schema, schema_to_pieces
+from ..specs.pieces import Piece, Slot, SpecReport, Text
+from ..specs.pydantic_model import pydantic_to_schema
+from ..specs.regex import regex_finisher
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,6 @@ class Template:
     def from_regex(cls, regex: str, vocab, *, max_tokens: int | None = None,
                    options: CompileOptions = CompileOptions()) -> "Template":
         """One hole whose text must fullmatch ``regex``."""
-        from ..specs.regex import regex_finisher
         slot = Slot(regex=regex, kind="regex", max_tokens=max_tokens)
         return cls.from_pieces([slot], vocab, finish=regex_finisher(regex), kind="regex",
                                options=options)
@@ -158,7 +162,6 @@ class Template:
         ``max_tokens`` and the automaton's size; see ``specs/grammar.py``). The result's value is
         the text, re-parsed by the grammar's own lark parser (``ValidationFailure`` if not).
         """
-        from ..specs.grammar import grammar_finisher, grammar_hole
         g, slot, auto, _depth = grammar_hole(grammar, vocab, max_tokens=max_tokens,
                                              max_depth=max_depth, limits=options.limits)
         budget = _budget(slot, auto, options)
@@ -173,7 +176,6 @@ class Template:
         references written as text, each hole compiled (automata are cached, so a template
         compiles once and each record only re-encodes its literal text). ``result.value`` is a
         dict of field values, each checked by the field's own independent check."""
-        from ..specs.document import Field
         ids: list[int] = []
         holes: list[Hole] = []
         spans = []
@@ -210,7 +212,6 @@ class Template:
     def from_json_schema(cls, schema, vocab, *, options: CompileOptions = CompileOptions(),
                          model: type | None = None) -> "Template":
         """Scaffold (braces, keys, separators) as fixed tokens; values as holes."""
-        from ..specs.json_schema import load_schema, schema_to_pieces
         schema = load_schema(schema)
         report = SpecReport()
         pieces = schema_to_pieces(schema, lenient=options.lenient, max_depth=options.max_depth,
@@ -221,7 +222,6 @@ class Template:
     @classmethod
     def from_pydantic(cls, model: type, vocab, *, options: CompileOptions = CompileOptions()):
         """A pydantic model class; the result is an instance of it."""
-        from ..specs.pydantic_model import pydantic_to_schema
         return cls.from_json_schema(pydantic_to_schema(model), vocab, options=options, model=model)
 
 
@@ -244,7 +244,6 @@ def _where(doc, f) -> str:
 def _document_pieces(doc, f, vocab, options: CompileOptions) -> list:
     """(piece, automaton or None) for one document hole, cached on the document per vocabulary
     (records share the template's holes; only their literal text differs)."""
-    from ..errors import CompileLimitError, SpecError
     cache = doc.__dict__.setdefault("_compiled", {})
     key = (id(f), vocab.fingerprint, repr(options))
     hit = cache.get(key)
@@ -252,7 +251,6 @@ def _document_pieces(doc, f, vocab, options: CompileOptions) -> list:
         return hit
     try:
         if f.kind == "grammar":
-            from ..specs.grammar import grammar_hole
             g, slot, auto, _depth = grammar_hole(f.grammar(doc.base_dir, doc.source), vocab,
                                                  max_tokens=f.max_tokens,
                                                  max_depth=f.arg.get("max_depth"),

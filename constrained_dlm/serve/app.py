@@ -17,7 +17,6 @@ oversize bodies and prompts, compile limits are 4xx; a full queue is 429, shutdo
 from __future__ import annotations
 
 import asyncio
-import codecs
 import json
 import secrets
 import threading
@@ -27,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
@@ -43,6 +41,7 @@ from ..infill import full_holes
 from .engine import Engine, Job, Overloaded, ShuttingDown
 from .protocol import (ApiError, ChatCompletionRequest, CompletionRequest, InfillRequest)
 from . import tasks as T
+from . import wire as W
 
 __all__ = ["ServerConfig", "create_app"]
 
@@ -73,11 +72,6 @@ class ServerConfig:
 def model_context(model) -> int | None:
     """The model's maximum sequence length, when it says (``HFDenoiser.max_context``)."""
     return getattr(model, "max_context", None)
-
-
-def _not_json_constant(name: str):
-    """``json.loads`` takes NaN / Infinity by default; RFC 8259 JSON has neither."""
-    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
 
 
 def create_app(model, config: ServerConfig | None = None):
@@ -167,7 +161,7 @@ def create_app(model, config: ServerConfig | None = None):
             raise ApiError(408, f"the request body did not arrive within {cfg.body_timeout_s:g} "
                            "s", code="body_timeout") from None
         try:
-            obj = json.loads(bytes(data), parse_constant=_not_json_constant)
+            obj = json.loads(bytes(data), parse_constant=W.not_json_constant)
         except (ValueError, UnicodeDecodeError) as e:
             raise ApiError(400, f"the body is not valid JSON: {e}", code="invalid_json") from e
         except RecursionError:
@@ -179,7 +173,7 @@ def create_app(model, config: ServerConfig | None = None):
         try:
             req = model_cls.model_validate(obj)
         except ValidationError as e:
-            raise _validation_api_error(e) from e
+            raise W.validation_api_error(e) from e
         except RecursionError:
             raise ApiError(400, "the body nests too deep to validate", code="invalid_request") \
                 from None
@@ -253,11 +247,11 @@ def create_app(model, config: ServerConfig | None = None):
         if time_limit_ms:                   # llama.cpp: 0 (or absent) means no limit
             limit_s = min(limit_s, time_limit_ms / 1000)
         if stops:       # every choice's committed prefix holds a stop string: finish at once
-            views = [_PrefixText(model.vocab, c.region) for c in task.choices]
+            views = [W.PrefixText(model.vocab, c.region) for c in task.choices]
             inner = on_progress
 
             def on_progress(canvases):
-                if all(_cut(v.text(cv), stops) is not None for v, cv in zip(views, canvases)):
+                if all(W.cut(v.text(cv), stops) is not None for v, cv in zip(views, canvases)):
                     job.run.finish_now = True
                 if inner is not None:
                     inner(canvases)
@@ -298,7 +292,7 @@ def create_app(model, config: ServerConfig | None = None):
             full = full_holes(c.template, res.token_ids, model.vocab.pad_id)
             reason = "length" if job.timed_out or full else "stop"
             word = ""
-            cut = _cut(text, stops)
+            cut = W.cut(text, stops)
             if cut is not None:
                 word = min((s for s in stops if s in text), key=text.find)
                 text, reason = cut, "stop"
@@ -339,14 +333,14 @@ def create_app(model, config: ServerConfig | None = None):
         fut = asyncio.wrap_future(job.future)
         fut.add_done_callback(lambda _: queue.put_nowait(None))
         sent = ["" for _ in task.choices]
-        decoders = [_PrefixText(model.vocab, c.region) for c in task.choices]
+        decoders = [W.PrefixText(model.vocab, c.region) for c in task.choices]
         hold = max((len(s) for s in stops), default=1) - 1 if stops else 0
 
         async def events():
             try:
                 first = chunk([("", None)] * len(task.choices), first=True)
                 if first is not None:
-                    yield _sse(first)
+                    yield W.sse(first)
                 while True:
                     canvases = await queue.get()
                     if canvases is None:
@@ -364,7 +358,7 @@ def create_app(model, config: ServerConfig | None = None):
                         text = d.text(cv)
                         # never send what a stop string may cut: up to a stop found, else all
                         # but the last len(stop) - 1 characters (a stop may start there)
-                        cut = _cut(text, stops)
+                        cut = W.cut(text, stops)
                         safe = cut if cut is not None else text[:len(text) - hold] if hold \
                             else text
                         if len(safe) > len(sent[k]) and safe.startswith(sent[k]):
@@ -373,19 +367,19 @@ def create_app(model, config: ServerConfig | None = None):
                         else:
                             deltas.append(("", None))
                     if any(t for t, _ in deltas):
-                        yield _sse(chunk(deltas))
+                        yield W.sse(chunk(deltas))
                 try:
                     results = fut.result()
                 except BaseException as e:  # noqa: BLE001
                     err = e if isinstance(e, ApiError) else ApiError(
                         500, f"decoding failed: {type(e).__name__}: {e}", code="internal_error")
-                    yield _sse(err.body())
+                    yield W.sse(err.body())
                     return
                 outs = outputs(task, job, results, stops)
                 rests = [(o[0][len(sent[k]):] if o[0].startswith(sent[k]) else "", o[1])
                          for k, o in enumerate(outs)]
                 for obj in final(outs, results, rests):
-                    yield _sse(obj)
+                    yield W.sse(obj)
                 if done_marker:
                     yield "data: [DONE]\n\n"
             finally:
@@ -413,7 +407,7 @@ def create_app(model, config: ServerConfig | None = None):
         s = engine.stats()
         lines = []
         for k, v in {**s, **counters}.items():
-            lines.append(f"# TYPE cdlm_{k} {'counter' if k in _COUNTERS else 'gauge'}")
+            lines.append(f"# TYPE cdlm_{k} {'counter' if k in W.COUNTERS else 'gauge'}")
             lines.append(f"cdlm_{k} {float(v):g}")
         return PlainTextResponse("\n".join(lines) + "\n")
 
@@ -421,8 +415,8 @@ def create_app(model, config: ServerConfig | None = None):
     async def completions(request: Request):
         req = await read_body(request, CompletionRequest)
         check_n(req.n)
-        stops = _stops(req)
-        prompts = _prompts(req.prompt, model.vocab)
+        stops = W.stops(req)
+        prompts = W.prompts(req.prompt, model.vocab)
         if len(prompts) * req.n > cfg.max_batch_rows:
             raise ApiError(400, f"{len(prompts)} prompts x n={req.n} canvases; this server "
                            f"batches at most {cfg.max_batch_rows}", param="n",
@@ -437,7 +431,7 @@ def create_app(model, config: ServerConfig | None = None):
                     ids = p if isinstance(p, list) else model.vocab.encode(p) if p else []
                     parts.append(T.text_task(model, ids, n=req.n, cap=budget))
                 else:
-                    parts.append(T.infill_task(model, _as_text(p, model.vocab),
+                    parts.append(T.infill_task(model, W.as_text(p, model.vocab),
                                                req.suffix or "", n=req.n, cap=budget,
                                                language=language, prompt=[],
                                                compile_options=copts,
@@ -470,7 +464,7 @@ def create_app(model, config: ServerConfig | None = None):
     async def chat(request: Request):
         req = await read_body(request, ChatCompletionRequest)
         check_n(req.n)
-        stops = _stops(req)
+        stops = W.stops(req)
         schema, constraint = T.schema_of(req.response_format)
         if schema is not None and stops:
             raise ApiError(400, "stop cannot be combined with a JSON response_format: cutting "
@@ -526,9 +520,9 @@ def create_app(model, config: ServerConfig | None = None):
                         for c in req.input_extra)
         extra_ids = model.vocab.encode(extra) if extra else []
         if budget == 0:                      # llama.vim's context warm-up: nothing to generate
-            full = _infill_body(cfg.model_id, "", 0, len(extra_ids), 0.0, 0.0, stop_type="limit",
+            full = W.infill_body(cfg.model_id, "", 0, len(extra_ids), 0.0, 0.0, stop_type="limit",
                                 truncated=False, constraint="none", nfe=0)
-            return _fields(full, req.response_fields)
+            return W.fields(full, req.response_fields)
 
         def build():
             return T.infill_task(model, prefix, req.input_suffix, n=1, cap=budget,
@@ -548,10 +542,10 @@ def create_app(model, config: ServerConfig | None = None):
         def body(outs, results):
             text, reason, ntok, word = outs[0]
             if task.constraint == "text":     # Python holes already sit at their indentation
-                text = _indent_cut(text, req.n_indent)
+                text = W.indent_cut(text, req.n_indent)
             stop_type = "word" if word else "limit" if reason == "length" else "eos"
             predicted_ms = (time.perf_counter() - t0) * 1000 - prompt_ms
-            out = _infill_body(cfg.model_id, text, ntok, task.prompt_tokens, prompt_ms,
+            out = W.infill_body(cfg.model_id, text, ntok, task.prompt_tokens, prompt_ms,
                                predicted_ms, stop_type=stop_type, truncated=truncated,
                                constraint=task.constraint, nfe=results[0].nfe)
             out["stopping_word"] = word
@@ -566,14 +560,14 @@ def create_app(model, config: ServerConfig | None = None):
                 streamed = outs[0][0][:len(outs[0][0]) - len(rests[0][0])]
                 rest = full["content"][len(streamed):] if full["content"].startswith(
                     streamed) else ""
-                yield _fields({**full, "content": rest}, req.response_fields)
+                yield W.fields({**full, "content": rest}, req.response_fields)
             return stream(task, options, request, stops=req.stop, chunk=chunk, final=final,
                           done_marker=False, time_limit_ms=req.t_max_predict_ms,
                           param="input_extra")
         job = submit(task, options, time_limit_ms=req.t_max_predict_ms, param="input_extra",
                      stops=req.stop)
         results = await wait(job, request)
-        return _fields(body(outputs(task, job, results, req.stop), results),
+        return W.fields(body(outputs(task, job, results, req.stop), results),
                        req.response_fields)
 
     def openapi():
@@ -606,143 +600,3 @@ class _Guard:
 
     async def __call__(self, scope, receive, send):
         await self.check(scope, receive, send, self.app)
-
-
-# -- helpers (pure) -----------------------------------------------------------------------------
-
-_COUNTERS = {"jobs_submitted", "jobs_completed", "jobs_failed", "jobs_cancelled",
-             "jobs_timed_out", "jobs_rejected", "forward_passes", "rows_forwarded",
-             "jobs_forwarded", "forward_s", "requests", "errors_4xx", "errors_5xx"}
-
-
-def _validation_api_error(e: ValidationError) -> ApiError:
-    errs = e.errors(include_url=False)
-    first = errs[0]
-    loc = ".".join(str(x) if not isinstance(x, int) else f"[{x}]" for x in first["loc"])
-    loc = loc.replace(".[", "[") or None
-    if first["type"] == "extra_forbidden":
-        msg = f"unknown field {loc!r}: this endpoint does not take it (see /docs)"
-    else:
-        msg = first["msg"].removeprefix("Value error, ")
-        if loc:
-            msg = f"{loc}: {msg}"
-    if len(errs) > 1:
-        msg += f" (and {len(errs) - 1} more problem{'s' if len(errs) > 2 else ''})"
-    return ApiError(400, msg, param=loc, code="invalid_request")
-
-
-def _stops(req) -> list[str]:
-    try:
-        return req.stops()
-    except ValueError as e:
-        raise ApiError(400, str(e), param="stop", code="invalid_request") from e
-
-
-def _prompts(prompt, vocab) -> list[str | list[int]]:
-    """OpenAI ``prompt``: a string, strings, token ids, or lists of token ids."""
-    if isinstance(prompt, str):
-        return [prompt]
-    if not prompt:
-        return [""]
-    if all(isinstance(p, str) for p in prompt):
-        return list(prompt)
-    rows = [prompt] if all(isinstance(p, int) for p in prompt) else prompt
-    for r in rows:
-        bad = [t for t in r if not 0 <= t < vocab.size or t == vocab.mask_id]
-        if bad:
-            raise ApiError(400, f"token id {bad[0]} is outside the vocabulary (size "
-                           f"{vocab.size}) or is the mask token", param="prompt",
-                           code="invalid_request")
-    return [list(r) for r in rows]
-
-
-def _as_text(prompt: str | list[int], vocab) -> str:
-    """A prompt as text (infilling works on text); special tokens spell none, so they are
-    refused there."""
-    if isinstance(prompt, str):
-        return prompt
-    special = [t for t in prompt if vocab.token_bytes[t] is None]
-    if special:
-        raise ApiError(400, f"token id {special[0]} is a special token; with a suffix or "
-                       "language python the prompt must spell text", param="prompt",
-                       code="invalid_request")
-    try:
-        return vocab.decode(prompt)
-    except UnicodeDecodeError as e:
-        raise ApiError(400, f"the prompt's token ids do not spell valid UTF-8 ({e.reason})",
-                       param="prompt", code="invalid_request") from e
-
-
-def _cut(text: str, stops: list[str]) -> str | None:
-    """``text`` up to the first stop string, or None when none occurs."""
-    hits = [i for i in (text.find(s) for s in stops) if i >= 0]
-    return text[:min(hits)] if hits else None
-
-
-def _indent_cut(text: str, n_indent: int) -> str:
-    """llama.cpp's ``n_indent``: stop at the first new line indented less than ``n_indent``."""
-    if n_indent <= 0:
-        return text
-    lines = text.split("\n")
-    for k in range(1, len(lines)):
-        line = lines[k]
-        if line.strip() and len(line) - len(line.lstrip(" \t")) < n_indent:
-            return "\n".join(lines[:k]) + "\n"
-    return text
-
-
-def _infill_body(model_id, content, n_out, n_prompt, prompt_ms, predicted_ms, *, stop_type,
-                 truncated, constraint, nfe) -> dict:
-    """llama.cpp's completion response shape (the fields llama.vim reads, and the rest)."""
-    return {
-        "index": 0, "content": content, "tokens": [], "id_slot": 0, "stop": True,
-        "model": model_id, "tokens_predicted": n_out, "tokens_evaluated": n_prompt,
-        "has_new_line": "\n" in content, "truncated": truncated, "stop_type": stop_type,
-        "stopping_word": "", "tokens_cached": 0, "constraint": constraint,
-        "forward_passes": nfe,
-        "timings": {
-            "prompt_n": n_prompt, "prompt_ms": prompt_ms,
-            "prompt_per_token_ms": prompt_ms / n_prompt if n_prompt else 0.0,
-            "prompt_per_second": n_prompt / prompt_ms * 1000 if prompt_ms else 0.0,
-            "predicted_n": n_out, "predicted_ms": predicted_ms,
-            "predicted_per_token_ms": predicted_ms / n_out if n_out else 0.0,
-            "predicted_per_second": n_out / predicted_ms * 1000 if predicted_ms else 0.0,
-        },
-    }
-
-
-def _fields(body: dict, fields: list[str] | None) -> dict:
-    """llama.cpp's ``response_fields``: only these paths ("timings/prompt_n"), flattened."""
-    if not fields:
-        return body
-    out = {}
-    for path in fields:
-        cur = body
-        for key in path.split("/"):
-            if not isinstance(cur, dict) or key not in cur:
-                break
-            cur = cur[key]
-        else:
-            out[path] = cur
-    return out
-
-
-def _sse(obj) -> str:
-    return "" if obj is None else f"data: {json.dumps(obj)}\n\n"
-
-
-class _PrefixText:
-    """The text of the committed prefix of a canvas region (pads dropped), cut at the last
-    complete UTF-8 character, so it only ever grows."""
-
-    def __init__(self, vocab, region: tuple[int, int]):
-        self.vocab = vocab
-        self.lo, self.hi = region
-
-    def text(self, canvas: np.ndarray) -> str:
-        v = self.vocab
-        part = canvas[self.lo:self.hi]
-        masked = np.nonzero(part == v.mask_id)[0]
-        end = int(masked[0]) if len(masked) else len(part)
-        data = b"".join(v.token_bytes[int(t)] or b"" for t in part[:end] if int(t) != v.pad_id)
-        return codecs.getincrementaldecoder("utf-8")("replace").decode(data, final=False)

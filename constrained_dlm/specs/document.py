@@ -52,10 +52,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpecError, not_utf8
+from ..automata.byte_dfa import check_regex_syntax
+from ..errors import SpecError, ValidationFailure, not_utf8
 from . import linear_match
+from .grammar import grammar_finisher, load_grammar
 from .json_check import json_finisher
+from .json_schema import schema_to_pieces
 from .pieces import Piece, Slot, Text, regex_escape
+from .pydantic_model import pydantic_to_schema
 
 __all__ = ["Document", "Field", "Ref", "TemplateError", "KINDS", "render_refs"]
 
@@ -139,7 +143,6 @@ class Field:
                                  source)
             regex, slot_kind = f"[^\\n]{{{lo},{'' if hi is None else hi}}}", "string"
         elif k in ("int", "number", "bool", "json"):
-            from .json_schema import schema_to_pieces
             schema = self._schema(base_dir, source)
             try:
                 pieces = schema_to_pieces(schema)
@@ -160,7 +163,6 @@ class Field:
             regex = a.get("pattern")
             if not isinstance(regex, str):
                 raise self.error('regex needs a pattern string, e.g. regex "[0-9]{4}"', source)
-            from ..automata.byte_dfa import check_regex_syntax
             try:
                 check_regex_syntax(regex)
             except SpecError as e:
@@ -201,7 +203,6 @@ class Field:
 
     def grammar(self, base_dir: Path | None, source: str):
         """The hole's Grammar (grammar kind only)."""
-        from .grammar import load_grammar
         a = self.arg
         name = a.get("grammar")
         if not isinstance(name, str):
@@ -217,7 +218,6 @@ class Field:
     def check(self, text: str, base_dir: Path | None = None, source: str = "<template>"):
         """The hole's value from its text, checked independently of the automata (a failure
         is a library bug and raises ValidationFailure)."""
-        from ..errors import ValidationFailure
         a, k = self.arg, self.kind
 
         def bad(why):
@@ -257,7 +257,6 @@ class Field:
         if k == "json":
             return json_finisher(self._schema(base_dir, source))(text)
         if k == "grammar":
-            from .grammar import grammar_finisher
             return grammar_finisher(self.grammar(base_dir, source))(text)
         raise bad(f"unknown kind {k}")                         # pragma: no cover
 
@@ -356,7 +355,6 @@ class Document:
 
     def json(self, name, schema, **kw):
         if isinstance(schema, type):                     # a pydantic model class
-            from .pydantic_model import pydantic_to_schema
             schema = pydantic_to_schema(schema)
         return self.hole(name, "json", schema=schema, **kw)
 

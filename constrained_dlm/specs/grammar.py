@@ -82,12 +82,14 @@ import re
 
 import lark
 
-from ..errors import BudgetError, CompileLimitError
+from ..automata.automaton import CompileLimits, EmptyLanguage, token_automaton
+from ..automata.dfa_ops import separate_words
+from ..errors import BudgetError, CompileLimitError, ValidationFailure
 from .grammar_backends import _DFABackend, _edges, _RegexBackend
 from .grammar_load import _rules_too_deep, load_grammar
 from .grammar_model import Grammar, _check_depth
 from .grammar_terms import _N, BUNDLED, DEPTH_CAP, GrammarError, grammars_dir
-
+from .pieces import Slot
 
 __all__ = ["load_grammar", "Grammar", "GrammarError", "BUNDLED", "DEPTH_CAP", "grammars_dir",
            "grammar_regex", "grammar_dfa", "grammar_hole", "grammar_finisher", "default_depth",
@@ -124,7 +126,6 @@ def grammar_dfa(grammar: "Grammar | str", *, max_depth: int, max_states: int = 2
     cost follows the size of the minimal automata, not of the written-out regex. Memoised on the
     grammar: raising the depth reuses everything below it. This is what grammar holes use.
     """
-    from ..automata.dfa_ops import separate_words
     g = grammar if isinstance(grammar, Grammar) else load_grammar(grammar)
     k = _check_depth(g, max_depth)
     key = ("dfa_final", k)
@@ -237,8 +238,6 @@ def grammar_hole(grammar: "Grammar | str", vocab, *, max_tokens: int,
     """
     import hashlib
 
-    from ..automata.automaton import CompileLimits, EmptyLanguage, token_automaton
-    from .pieces import Slot
     g = grammar if isinstance(grammar, Grammar) else load_grammar(grammar)
     limits = limits or CompileLimits()
     if max_tokens < 1:
@@ -282,7 +281,6 @@ def grammar_hole(grammar: "Grammar | str", vocab, *, max_tokens: int,
 
 def grammar_finisher(grammar: "Grammar"):
     """Validate output with the grammar's own lark parser; the value is the text."""
-    from ..errors import ValidationFailure
 
     def finish(text: str) -> str:
         try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..automata.byte_dfa import regex_to_byte_dfa
+from ..automata.dfa_ops import MARK, byte_dfa_of, compile_expr
 from ..errors import CompileLimitError
 from .grammar_terms import GrammarError, _group
-
-
 
 # --- backends: the same construction as a regex string or as an automaton -------------------------
 
@@ -85,8 +85,6 @@ class _DFABackend(_Backend):
         return ("dfa", out)
 
     def term(self, rx, sep, min_sep):
-        from ..automata.byte_dfa import regex_to_byte_dfa
-        from ..automata.dfa_ops import MARK, byte_dfa_of, compile_expr
         key = (rx, sep)
         hit = self._terms.get(key)
         if hit is None:
@@ -100,7 +98,6 @@ class _DFABackend(_Backend):
     def finish_rule(self, expr):
         import time
 
-        from ..automata.dfa_ops import compile_expr
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise CompileLimitError(

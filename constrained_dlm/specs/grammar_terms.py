@@ -12,6 +12,8 @@ import numpy as np
 from lark import Tree
 from lark.grammar import Terminal
 
+from ..automata.byte_dfa import DEAD, regex_to_byte_dfa
+from ..automata.dfa_ops import WORD_BYTES
 from ..errors import RegexError, SpecError
 from .pieces import regex_escape
 
@@ -237,7 +239,6 @@ def _escape_controls(rx: str) -> str:
 def _terminal_info(name: str, pattern) -> tuple[str, _Flags] | None:
     from lark.lexer import PatternStr
 
-    from ..automata.byte_dfa import DEAD, regex_to_byte_dfa
     if isinstance(pattern, PatternStr):
         rx = regex_escape(pattern.value)
         for f in pattern.flags:
@@ -270,7 +271,6 @@ def _terminal_info(name: str, pattern) -> tuple[str, _Flags] | None:
         raise GrammarError(f"terminal {name}: {e}") from None
     if dfa.accepting[dfa.initial]:
         raise GrammarError(f"terminal {name} matches the empty string")
-    from ..automata.dfa_ops import WORD_BYTES
     word = np.nonzero(WORD_BYTES)[0]
     t = dfa.table
     sw = bool((t[dfa.initial, word] != DEAD).any())

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from ..errors import CompileLimitError, UnsupportedSchemaError
 from .pieces import JSON_CHAR, SAFE_CHAR, regex_escape
-from .regex_parts import ASCII_SAFE_CHAR
+from .regex_parts import ASCII_SAFE_CHAR, _sre_p
 from .schema_load import (
     MAX_ITEM_UNROLL,
     MAX_NESTED_ASCII,
@@ -33,7 +33,6 @@ def _search(pattern: str, name: str) -> bool:
 
 
 def _width(body: str) -> tuple[int, int]:
-    from .regex_parts import _sre_p
     lo, hi = _sre_p.parse(body).getwidth()
     return lo, hi
 

@@ -41,13 +41,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..api import compile_json_schema
+from ..automata.vocabulary import Vocabulary
+from ..specs.json_schema import canonical_json
+from .corpus import code_windows, extraction_examples, json_documents, schema_pool, stdlib_files
+from .tokenizer import build_tokenizer, training_texts
+
 EPS = 1e-3
 
 
 # --- data ---------------------------------------------------------------------------------------
 
 def _vocab(tok_dir):
-    from ..automata.vocabulary import Vocabulary
     return Vocabulary.from_tokenizer(str(tok_dir))
 
 
@@ -79,9 +84,6 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
 
     ``drill_share``: the share of extraction examples whose prompt is a copy drill
     (:func:`drill_prompt`) instead of the natural description (kind 3)."""
-    from ..api import compile_json_schema
-    from ..specs.json_schema import canonical_json
-    from .corpus import code_windows, extraction_examples, json_documents, schema_pool, stdlib_files
 
     vocab = _vocab(tok_dir)
     user_id = vocab.tokenizer.token_to_id("<|user|>")
@@ -412,7 +414,6 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     log = lambda *a: print(*a, flush=True)  # noqa: E731
     from transformers import AutoTokenizer
-    from .tokenizer import build_tokenizer, training_texts
 
     ckpt_path = out / "ckpt.pt"
     resume = args.resume and ckpt_path.exists()

@@ -15,6 +15,10 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from ..automata.vocabulary import Vocabulary
+from ..specs.json_schema import canonical_json
+from .corpus import extraction_examples, read_source, stdlib_files
+
 SPECIALS = ["<|pad|>", "<|mask|>", "<|user|>", "<|assistant|>", "<|endoftext|>"] + \
     [f"<|reserved_{i}|>" for i in range(3)]
 VOCAB_SIZE = 8192
@@ -30,8 +34,6 @@ CHAT_TEMPLATE = (
 
 def training_texts(seed: int = 0, n_extraction: int = 6000, stdlib_bytes: int = 6_000_000) -> list[str]:
     """A sample of the corpus: extraction prompts, canonical JSON records, stdlib source."""
-    from ..specs.json_schema import canonical_json
-    from .corpus import extraction_examples, read_source, stdlib_files
     texts = []
     for ex in extraction_examples(n_extraction, seed):
         texts.append(ex["prompt"])
@@ -84,7 +86,6 @@ def build_tokenizer(out_dir, seed: int = 0, vocab_size: int = VOCAB_SIZE, texts=
 def check(path) -> None:
     """The saved tokenizer is what the library and transformers expect."""
     from transformers import AutoTokenizer
-    from ..automata.vocabulary import Vocabulary
     t = AutoTokenizer.from_pretrained(str(path))
     p = "Extract: Ann, 3."
     got = t.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
