@@ -9,7 +9,9 @@ torch with ``scaled_dot_product_attention`` (no causal mask); weights never leav
 never trained, so the forward time is what a real 8B checkpoint costs at that shape. The
 constraint is our real one: a JSON-schema template compiled against a byte-level BPE trained
 locally at the same vocabulary size, placed in a canvas of ``--canvas`` positions, and one
-``analyze`` + ``propose`` timed on the forward's logits. Both are timed with
+sampler step around the forward (``Run.settle`` + ``Run.advance`` on the forward's logits, at
+temperature 1: exact sampling, the full path) timed for each ``--sweeps`` shape (sequential
+sweeps, parallel prefix scans; ``decode/sweeps.py``). Both are timed with
 ``torch.cuda.synchronize`` around them, median of ``--runs`` after a warm-up; the ratio is the
 share of a denoising step the constraint adds.
 """
@@ -101,6 +103,7 @@ def main(argv=None) -> dict:
     p.add_argument("--heads", type=int, default=32)
     p.add_argument("--mlp", type=int, default=12_288)
     p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--sweeps", default="sequential,scan", help="constraint shapes to time")
     p.add_argument("--small", action="store_true", help="tiny shape and vocab 8k (smoke run)")
     p.add_argument("--json", help="write the figures here")
     a = p.parse_args(argv)
@@ -113,7 +116,7 @@ def main(argv=None) -> dict:
     from common import tokenizer_path
     from constrained_dlm.compile.template import Template
     from constrained_dlm.automata.vocabulary import Vocabulary
-    from constrained_dlm.decode.constraint import HoleConstraints
+    from constrained_dlm.decode.sampler import Run, SamplerOptions
 
     tok = tokenizer_path(a.vocab_size, corpus_mb=0 if a.small else 60.0)
     vocab = Vocabulary.from_tokenizer(tok, size=a.vocab_size)
@@ -133,25 +136,32 @@ def main(argv=None) -> dict:
     ids = ids.to(dev)
     with torch.no_grad():
         fwd_s, logits = timed(lambda: model(ids), a.runs, sync)
-    holes = [(b, prompt + h.start, h.length, h.automaton) for b in range(a.batch) for h in tpl.holes]
-    cons = HoleConstraints(holes, seq_len=seq, vocab_size=a.vocab_size, pad_id=vocab.pad_id,
-                           mask_id=vocab.mask_id, device=dev)
+    con = {}
+    for sweeps in a.sweeps.split(","):
+        run = Run([tpl] * a.batch, [ids[0, :prompt].tolist()] * a.batch,
+                  SamplerOptions(steps=16, temperature=1.0, seed=0), device=dev, sweeps=sweeps)
+        start = run.ids.clone()
 
-    def step():
-        an = cons.analyze(ids)
-        return cons.propose(ids, logits, an, temperature=0.0)
+        def step():
+            run.ids.copy_(start)
+            for r in run.rows:
+                r.steps_left = 16
+            if run.settle():
+                run.advance(logits.float())
 
-    con_s, _ = timed(step, a.runs, sync)
+        con[sweeps], _ = timed(step, a.runs, sync)
+    con_s = min(con.values())
     out = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
            "dtype": a.dtype, "params": params, "canvas": seq, "batch": a.batch,
            "vocab": a.vocab_size, "hole_positions": tpl.num_hole_positions,
            "template_compile_s": round(compile_s, 3), "forward_ms": round(fwd_s * 1e3, 2),
-           "constraint_ms": round(con_s * 1e3, 2),
+           "constraint_ms": {k: round(v * 1e3, 2) for k, v in con.items()},
            "constraint_share_of_step": round(con_s / (fwd_s + con_s), 4)}
     print(json.dumps(out, indent=2))
     print(f"method: median of {a.runs} timed runs after one warm-up, synchronised; model random-"
-          f"initialised, {params / 1e9:.2f}B parameters, {a.dtype}; constraint = analyze + "
-          f"propose for {len(holes)} holes of one JSON template at vocab {a.vocab_size}.")
+          f"initialised, {params / 1e9:.2f}B parameters, {a.dtype}; constraint = Run.settle + "
+          f"Run.advance for {a.batch} x {len(tpl.holes)} holes of one JSON template at vocab "
+          f"{a.vocab_size}, per sweeps shape; the share uses the fastest shape.")
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=2))
     return out

@@ -197,3 +197,23 @@ def test_batch_stages_smoke(capsys):
     assert abs(per["prepare"] + per["forward"] + per["constraint"] + per["other"]
                - per["wall"]) < 1e-6
     assert "ms per record" in capsys.readouterr().out
+
+
+def test_gpu_forward_smoke(monkeypatch, tmp_path):
+    """The GPU step benchmark runs both constraint shapes (on CPU here, tiny model)."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    gf = _load("gpu_forward")
+    out = gf.main(["--small", "--device", "cpu", "--runs", "1", "--canvas", "128",
+                   "--json", str(tmp_path / "g.json")])
+    assert set(out["constraint_ms"]) == {"sequential", "scan"}
+    assert out["forward_ms"] > 0 and 0 < out["constraint_share_of_step"] < 1
+
+
+def test_step_ops_smoke(tmp_path):
+    """Counting launching ops and host syncs per step: one read-back per step in both shapes."""
+    so = _load("step_ops")
+    so.main(["--vocab", "8k", "--lengths", "8", "--repeat", "1", "--out", str(tmp_path / "s.json")])
+    rows = json.loads((tmp_path / "s.json").read_text())["rows"]
+    steps = [r for r in rows if "sweeps" in r]
+    assert {r["sweeps"] for r in steps} == {"sequential", "scan"}
+    assert all(r["host_syncs"] == 1 for r in steps), [(r["case"], r["host_syncs"]) for r in steps]
