@@ -107,3 +107,21 @@ def test_two_step_training_run_exports(tmp_path):
     main(["--out", str(tmp_path), "--tiny", "--steps", "3", "--resume"])
     rows = (tmp_path / "loss.csv").read_text().strip().splitlines()
     assert len(rows) == 4 and rows[-1].startswith("3,")
+
+
+def test_isolated_spaces_make_prompt_words_and_json_values_the_same_tokens(tmp_path):
+    """With ``isolate_spaces`` a word is one token sequence after a space (a prompt) and after a
+    quote (a JSON string value): copying a value from the prompt is token identity. GPT-2's rule
+    (the default) glues the space to the word, so the two differ."""
+    from constrained_dlm.automata.vocabulary import Vocabulary
+    from constrained_dlm.train.tokenizer import build_tokenizer, training_texts
+    texts = training_texts(0, n_extraction=300, stdlib_bytes=100_000)
+    words = ["Kenya", "Lovelace", "Istanbul", "designer"]
+    for iso in (True, False):
+        out = tmp_path / f"iso{iso}"
+        build_tokenizer(out, vocab_size=1024, texts=texts, isolate_spaces=iso)
+        v = Vocabulary.from_tokenizer(str(out))
+        same = [set(v.encode(f'"{w}"')) >= set(v.encode(f"lives in {w} now")) - set(v.encode("lives in  now"))
+                for w in words]
+        assert all(same) if iso else not all(same), (iso, same)
+        assert v.decode(v.encode('{"a": "b c"}\n    x = 1')) == '{"a": "b c"}\n    x = 1'

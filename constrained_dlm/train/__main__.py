@@ -343,6 +343,9 @@ def parse_args(argv=None):
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--intermediate", type=int, default=512)
     p.add_argument("--vocab-size", type=int, default=8192)
+    p.add_argument("--isolate-spaces", action="store_true",
+                   help="new tokenizer: whitespace a token of its own (prompt words and JSON "
+                        "values become the same tokens; see train/tokenizer.py)")
     p.add_argument("--drill-share", type=float, default=0.0,
                    help="share of extraction examples given as copy drills (label: value lines)")
     p.add_argument("--weighting", choices=["elbo", "flat"], default="flat",
@@ -422,7 +425,8 @@ def main(argv=None):
     if not (out / "tokenizer.json").exists():
         t0 = time.time()
         texts = training_texts(args.seed, n_extraction=300, stdlib_bytes=300_000) if args.tiny else None
-        build_tokenizer(out, seed=args.seed, vocab_size=args.vocab_size, texts=texts)
+        build_tokenizer(out, seed=args.seed, vocab_size=args.vocab_size, texts=texts,
+                        isolate_spaces=args.isolate_spaces)
         log(f"tokenizer trained in {time.time() - t0:.1f}s")
     tok = AutoTokenizer.from_pretrained(str(out))
     mask_id = tok.mask_token_id
