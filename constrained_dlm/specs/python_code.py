@@ -50,12 +50,9 @@ whose repeated parts are loops, not copies (``a (, a)*`` is one ``a`` with a bac
 determinised (per-state successor groups, memoised closures) and minimised. Its size is a
 product: (keyword-free name, ~90 states) x (bracket contexts) x (statement contexts) x
 (indentation levels), and the decoder's work per step is (states x token classes) per position.
-Measured on the 2,000-token test BPE (one loaded CPU core; determinise + lift to tokens): an
-expression hole 1.5k states (1.1 s); one indentation level of simple statements 2.1k (1.3 s); the
-default subset in a function body (two levels) 4.3k (3.4 s), with an open header or a tail 5.9k
-(4.5 s), on HumanEval single-line holes 2-14k (mean ~7k); ``max_expr_depth=1`` roughly halves
-these, ``max_block_depth=1`` multiplies them by ~3-5 (a copy of the line language per body kind).
-Automata are cached per (language, vocabulary).
+``max_expr_depth=1`` roughly halves the states, ``max_block_depth=1`` multiplies them by ~3-5 (a
+copy of the line language per body kind); sizes and times measured: BENCHMARKS.md, "Earlier
+results". Automata are cached per (language, vocabulary).
 
 Departures (never offered): lambda, f-strings, bytes / raw strings, string escapes other than
 ``\\ \' \" \n \r \t \0``, numbers other than decimal ints and floats, starred expressions,
