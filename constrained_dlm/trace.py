@@ -29,7 +29,7 @@ import pathlib
 import shutil
 import sys
 import unicodedata
-from typing import Sequence
+
 
 import numpy as np
 

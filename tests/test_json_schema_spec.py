@@ -17,8 +17,8 @@ from constrained_dlm.errors import CompileLimitError, InvalidSchemaError, Unsupp
 from constrained_dlm.specs.json_schema import (canonical_json, load_schema, pieces_regex,
                                                schema_to_pieces)
 from constrained_dlm.specs.pieces import CharLength, Slot, SpecReport, Text
-from constrained_dlm.specs.regex_parts import (FORMAT_BODIES, integer_range_regex,
-                                               number_range_regex, translate_pattern)
+from constrained_dlm.specs.pattern_translate import translate_pattern
+from constrained_dlm.specs.regex_parts import FORMAT_BODIES, integer_range_regex, number_range_regex
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared"
 SUITE = SHARED / "data" / "json-schema-test-suite" / "tests" / "draft2020-12"
@@ -193,7 +193,7 @@ def test_strings_pattern_format():
 
 def _sample(rx: str, rng: random.Random, depth: int = 0) -> str:
     """A random string matching rx (our dialect)."""
-    from constrained_dlm.specs.regex_parts import _sre_p
+    from constrained_dlm.specs.pattern_translate import _sre_p
 
     def gen(items):
         out = []

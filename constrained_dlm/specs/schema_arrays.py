@@ -8,8 +8,9 @@ import re
 from typing import Any, Optional
 
 from ..errors import CompileLimitError, UnsupportedSchemaError
+from .pattern_translate import _sre_p
 from .pieces import JSON_CHAR, SAFE_CHAR, regex_escape
-from .regex_parts import ASCII_SAFE_CHAR, _sre_p
+from .regex_parts import ASCII_SAFE_CHAR
 from .schema_load import (
     MAX_ITEM_UNROLL,
     MAX_NESTED_ASCII,

@@ -9,6 +9,7 @@ import re
 from typing import Optional
 
 from ..errors import CompileLimitError, InvalidSchemaError, UnsupportedSchemaError
+from .pattern_translate import translate_pattern_ex
 from .pieces import regex_escape
 from .regex_parts import (
     BOOLEAN,
@@ -18,7 +19,6 @@ from .regex_parts import (
     PatternUnsupported,
     integer_range_regex,
     number_range_regex,
-    translate_pattern_ex,
 )
 from .schema_arrays import _IGNORED_FORMATS, _width
 from .schema_load import (
