@@ -30,7 +30,6 @@ import shutil
 import sys
 import unicodedata
 
-
 import numpy as np
 
 __all__ = ["trace_frames", "write_trace_html", "TerminalView"]

@@ -217,3 +217,11 @@ def test_step_ops_smoke(tmp_path):
     steps = [r for r in rows if "sweeps" in r]
     assert {r["sweeps"] for r in steps} == {"sequential", "scan"}
     assert all(r["host_syncs"] == 1 for r in steps), [(r["case"], r["host_syncs"]) for r in steps]
+
+
+def test_copyable_values_smoke():
+    """The embedded model's tokenizer glues spaces to words: few string values are copyable."""
+    cv = _load("copyable_values")
+    (row,) = cv.main(["--n", "20"])
+    s, num = row["copyable"]["string"], row["copyable"]["number"]
+    assert s[1] > 0 and num[1] > 0 and s[0] < s[1]
