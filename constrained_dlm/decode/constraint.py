@@ -81,9 +81,10 @@ class HoleConstraints:
         # host copies: where each group's positions sit on the canvas (for locate)
         self._pos_np = [g.pos.cpu().numpy() for g in self.groups]
         self._present_np = [g.present.cpu().numpy() for g in self.groups]
-        # the hole positions of each group, fixed: where forced tokens may be written
+        # per group, fixed: which of its (H * N) slots are hole positions, and their canvas index
         self._hole_at = [torch.as_tensor(np.flatnonzero(p), device=self.device)
                          for p in self._present_np]
+        self._hole_pos = [g.pos.reshape(-1)[at] for g, at in zip(self.groups, self._hole_at)]
 
     # -- 1. exact masks -------------------------------------------------------------------------
 
@@ -102,7 +103,7 @@ class HoleConstraints:
     def analyze(self, ids: torch.Tensor, skip: list[list[bool]] | None = None) -> Analysis:
         """Exact masks for every masked hole position, and the positions they force.
 
-        ``skip`` (per group, per position: no hole masked there; host-known, CPU only) lets the
+        ``skip`` (per group, per position: no hole masked there; from :meth:`locate`) lets the
         sequential sweeps skip work; results are the same without it."""
         ids_flat = ids.reshape(-1)
         allowed_all, masked_all, forced_all, ftok_all = [], [], [], []
@@ -139,26 +140,28 @@ class HoleConstraints:
         per_row = torch.zeros(ids.shape[0], dtype=torch.long, device=ids.device)
         seq_len = ids.shape[1]
         for k, g in enumerate(self.groups):
-            at = self._hole_at[k]                             # fixed size: the hole positions
-            pos = g.pos.reshape(-1)[at]
+            at, pos = self._hole_at[k], self._hole_pos[k]     # fixed size: the hole positions
             forced = an.forced[k].reshape(-1)[at]
             flat.scatter_(0, pos, torch.where(forced, an.forced_tok[k].reshape(-1)[at], flat[pos]))
             per_row.index_add_(0, pos // seq_len, forced.long())
             an.masked[k] = an.masked[k] & ~an.forced[k]
         return per_row
 
-    def locate(self, an: Analysis, canvas_masked: np.ndarray) -> list[list[bool]]:
+    def locate(self, an: Analysis, canvas_masked: np.ndarray) -> list[list[bool]] | None:
         """Give ``an`` the masked positions as host-built indices, from the canvas's masked flags
-        read back once per step ((B, L) bool, forced positions already committed). Returns the
-        per-group, per-position "no hole masked here" flags that :meth:`analyze` accepts."""
+        read back once per step ((B, L) bool, forced positions already committed). On a CPU,
+        returns the per-group, per-position "no hole masked here" flags that :meth:`analyze`
+        accepts (elsewhere None: skipping work per position would cost a launch per check)."""
         flat = canvas_masked.reshape(-1)
+        cpu = self.device.type == "cpu"
         index, skip = [], []
         for pos, present in zip(self._pos_np, self._present_np):
             m = flat[pos] & present                                         # (H, N)
             index.append(upload(np.flatnonzero(m), self.device))
-            skip.append((~m.any(0)).tolist())
+            if cpu:
+                skip.append((~m.any(0)).tolist())
         an.index = index
-        return skip
+        return skip if cpu else None
 
     def propose(self, ids: torch.Tensor, logits: torch.Tensor, analysis: Analysis, *,
                 temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,

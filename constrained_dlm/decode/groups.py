@@ -42,7 +42,7 @@ class Group:
     class_pair: torch.Tensor   # (C + 1, U) sparse CSR 0/1: class c labels an edge of pair u
     initial: int
     adjacency: torch.Tensor | None = None  # (S + 1, S + 1) float 0/1, for dense automata only
-    scan: bool = False         # sweep by parallel prefix scans (:mod:`.sweeps`), not position by position
+    scan_adjacency: torch.Tensor | None = None  # the same for any automaton the scans walk (lazy)
 
     @property
     def num_states(self) -> int:

@@ -198,8 +198,7 @@ class Run:
             raise RuntimeError("a hole became uncompletable: this is a bug in constrained-dlm")
         forced = back[1:1 + b_n]
         canvas_masked = back[1 + b_n:].reshape(b_n, self.seq_len).astype(bool)
-        skip = self.cons.locate(an, canvas_masked)
-        self._skip = skip if self.device.type == "cpu" else None   # a CPU op costs its work
+        self._skip = self.cons.locate(an, canvas_masked)   # hints for the next analysis
         for b in np.flatnonzero(forced):
             self.rows[b].forced += int(forced[b])
         if forced.any():

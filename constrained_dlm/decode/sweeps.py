@@ -179,12 +179,16 @@ def _bool_mul(x, y):
 
 
 def _dense_adjacency(g: Group) -> torch.Tensor:
-    if g.adjacency is None:
+    """The (S, S) 0/1 adjacency the scans multiply, built on first use. Kept apart from
+    ``g.adjacency``, whose presence picks the sequential sweeps' dense path."""
+    if g.adjacency is not None:
+        return g.adjacency
+    if g.scan_adjacency is None:
         s_n = g.num_states
         a = torch.zeros(s_n, s_n, device=g.trans.device)
         a[g.pair_src, g.pair_dst] = 1.0
-        g.adjacency = a
-    return g.adjacency
+        g.scan_adjacency = a
+    return g.scan_adjacency
 
 
 def reach_live_scan(g: Group, masked: torch.Tensor, cls: torch.Tensor):
