@@ -158,6 +158,9 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sweeps", default="sequential,scan")
+    ap.add_argument("--beta-apart", action="store_true",
+                    help="also count one sequential backward sweep of each automaton of the "
+                         "README example (random weights, sampling)")
     ap.add_argument("--gpu-budgets", action="store_true",
                     help="give the scans the work budgets they get on CUDA (slow on a CPU: "
                          "the matmuls are sized for a GPU), to count what a GPU would launch")
@@ -184,6 +187,16 @@ def main(argv=None):
                              "launching_ops": n, "host_syncs": s + READ_BACKS,
                              "cpu_ms": round(cpu_ms(fn, args.repeat), 2), "top_ops": top})
                 print(json.dumps(rows[-1]), flush=True)
+    if args.beta_apart:
+        vocab = Vocabulary.from_tokenizer(str(EMBEDDED))
+        run, _ = mid_decode(cases(vocab, [])[0][1], vocab, "sequential")
+        print("\nsequential backward sweep, README example, per automaton (states, positions, "
+              "launching ops):")
+        for g in run.cons.groups:
+            h_n, n_n = g.present.shape
+            w = torch.randn(h_n, n_n, g.num_classes).log_softmax(-1)
+            print(f"  {g.num_states} states, {n_n} positions: "
+                  f"{count_ops(lambda: sweeps_mod.beta_seq(g, w, 'sum'))[0]} ops")
     print("\n| case | vocab | sweeps | hole positions | automata (max states) | scanned (reach-live / beta / "
           "choice) | launching ops / step | host syncs / step | CPU ms / step |\n"
           "|---|---|---|---|---|---|---|---|---|")

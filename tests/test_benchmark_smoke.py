@@ -225,3 +225,10 @@ def test_copyable_values_smoke():
     (row,) = cv.main(["--n", "20"])
     s, num = row["copyable"]["string"], row["copyable"]["number"]
     assert s[1] > 0 and num[1] > 0 and s[0] < s[1]
+
+
+def test_copy_probe_smoke():
+    """The copy probe runs drills and natural prompts on the embedded model."""
+    cp = _load("copy_probe")
+    res = cp.main([str(REPO / "constrained_dlm" / "assets" / "default-model"), "--n", "2"])
+    assert set(res) == {"drill", "natural"} and res["drill"][1] == res["natural"][1] > 0
