@@ -232,3 +232,15 @@ def test_copy_probe_smoke():
     cp = _load("copy_probe")
     res = cp.main([str(REPO / "constrained_dlm" / "assets" / "default-model"), "--n", "2"])
     assert set(res) == {"drill", "natural"} and res["drill"][1] == res["natural"][1] > 0
+
+
+def test_engine_cohorts_smoke(tmp_path):
+    """Two requests in flight: one constraint batch per step instead of two, one read-back."""
+    ec = _load("engine_cohorts")
+    res = ec.main(["--requests", "2", "--repeat", "1", "--json", str(tmp_path / "e.json")])
+    sep, shared = res["rows"]
+    assert (sep["mode"], shared["mode"]) == ("separate", "shared")
+    assert sep["constraint_batches_per_pass"] == 2 and shared["constraint_batches_per_pass"] == 1
+    assert shared["syncs_per_pass"] == 1 and sep["syncs_per_pass"] == 2
+    assert shared["ops_per_pass"] < 0.7 * sep["ops_per_pass"]
+    assert sep["valid"] == shared["valid"] == "2/2"

@@ -81,7 +81,16 @@ class TokenAutomaton:
     regex: str = ""
     min_tokens: int = 0       # fewest tokens of an accepted text
     max_tokens: int | None = None  # most tokens of an accepted text (None: unbounded, a cycle)
-    _cache: dict = field(default_factory=dict, repr=False)
+    _derived: dict = field(default_factory=dict, repr=False)
+
+    def derived(self, key, build):
+        """Data derived from this automaton alone, built once by ``build()`` and kept with it
+        (the decode stage's device tables: a server batch is regrouped whenever a request joins
+        or leaves, and only the hole placement is new then). Never stored on disk."""
+        hit = self._derived.get(key)
+        if hit is None:
+            hit = self._derived[key] = build()
+        return hit
 
     @property
     def num_states(self) -> int:

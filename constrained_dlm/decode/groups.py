@@ -9,7 +9,7 @@ so that every sweep of :mod:`.sweeps` handles them together.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -42,7 +42,9 @@ class Group:
     class_pair: torch.Tensor   # (C + 1, U) sparse CSR 0/1: class c labels an edge of pair u
     initial: int
     adjacency: torch.Tensor | None = None  # (S + 1, S + 1) float 0/1, for dense automata only
-    scan_adjacency: torch.Tensor | None = None  # the same for any automaton the scans walk (lazy)
+    # built on first use and shared by every group of the automaton (e.g. "scan_adjacency": the
+    # dense adjacency for any automaton the scans walk)
+    lazy: dict = field(default_factory=dict)
 
     @property
     def num_states(self) -> int:
@@ -55,7 +57,23 @@ class Group:
 
 def build_group(auto: TokenAutomaton, holes, *, seq_len: int, vocab_size: int, pad_id: int,
                 device: torch.device) -> Group:
-    """``holes``: (row, start, length) of every hole using ``auto``."""
+    """``holes``: (row, start, length) of every hole using ``auto``. The automaton's tables are
+    built once per (vocabulary size, pad, device) and kept with it."""
+    tables = auto.derived(("decode-tables", vocab_size, pad_id, str(device)),
+                          lambda: _tables(auto, vocab_size=vocab_size, pad_id=pad_id,
+                                          device=device))
+    n_max = max(length for _, _, length in holes)
+    pos = np.zeros((len(holes), n_max), dtype=np.int64)
+    present = np.zeros((len(holes), n_max), dtype=bool)
+    for h, (row, start, length) in enumerate(holes):
+        pos[h, :length] = row * seq_len + start + np.arange(length)
+        present[h, :length] = True
+    return Group(automaton=auto, pos=torch.as_tensor(pos, device=device),
+                 present=torch.as_tensor(present, device=device), **tables)
+
+
+def _tables(auto: TokenAutomaton, *, vocab_size: int, pad_id: int, device: torch.device) -> dict:
+    """The automaton's part of a :class:`Group`: its tables extended with the PAD state."""
     dev = device
     s_n, c_n = auto.trans.shape
     pad_state, pad_class = s_n, c_n
@@ -70,12 +88,6 @@ def build_group(auto: TokenAutomaton, holes, *, seq_len: int, vocab_size: int, p
     tc[pad_id] = pad_class
     size = np.append(auto.class_size, 1)
     rep = np.append(auto.class_rep, pad_id)
-    n_max = max(length for _, _, length in holes)
-    pos = np.zeros((len(holes), n_max), dtype=np.int64)
-    present = np.zeros((len(holes), n_max), dtype=bool)
-    for h, (row, start, length) in enumerate(holes):
-        pos[h, :length] = row * seq_len + start + np.arange(length)
-        present[h, :length] = True
     t = torch.as_tensor(trans, device=dev)
     # Valid transitions are 5-15% of (state x class) in typical JSON automata: the sequential
     # sweeps work on this edge list instead of the dense table.
@@ -101,15 +113,14 @@ def build_group(auto: TokenAutomaton, holes, *, seq_len: int, vocab_size: int, p
             torch.as_tensor(pair_of_edge.reshape(-1)[order], dtype=torch.int64),
             torch.ones(len(order), dtype=torch.float32), size=(c_n + 1, len(pairs)),
             device=dev, check_invariants=False)
-    return Group(automaton=auto, pos=torch.as_tensor(pos, device=dev),
-                 present=torch.as_tensor(present, device=dev), trans=t, valid=t >= 0,
-                 trans0=t.clamp(min=0), accepting=torch.as_tensor(accepting, device=dev),
-                 token_class=torch.as_tensor(tc, device=dev),
-                 class_size=torch.as_tensor(size, device=dev),
-                 class_rep=torch.as_tensor(rep, device=dev),
-                 edge_src=torch.as_tensor(src, device=dev),
-                 edge_cls=torch.as_tensor(ecls, device=dev),
-                 edge_dst=torch.as_tensor(dst, device=dev),
-                 pair_src=torch.as_tensor(pairs // (s_n + 1), device=dev),
-                 pair_dst=torch.as_tensor(pairs % (s_n + 1), device=dev),
-                 class_pair=class_pair, initial=auto.initial, adjacency=adj)
+    return dict(trans=t, valid=t >= 0, trans0=t.clamp(min=0),
+                accepting=torch.as_tensor(accepting, device=dev),
+                token_class=torch.as_tensor(tc, device=dev),
+                class_size=torch.as_tensor(size, device=dev),
+                class_rep=torch.as_tensor(rep, device=dev),
+                edge_src=torch.as_tensor(src, device=dev),
+                edge_cls=torch.as_tensor(ecls, device=dev),
+                edge_dst=torch.as_tensor(dst, device=dev),
+                pair_src=torch.as_tensor(pairs // (s_n + 1), device=dev),
+                pair_dst=torch.as_tensor(pairs % (s_n + 1), device=dev),
+                class_pair=class_pair, initial=auto.initial, adjacency=adj, lazy={})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -44,6 +44,11 @@ class SamplerOptions:
     seed: int | None = 0
     record_history: bool = False      # keep the canvas after every step (for traces)
 
+    def batch_key(self) -> "SamplerOptions":
+        """What rows must share to be decoded in one batch: everything but the seed, which each
+        row's random key already holds."""
+        return replace(self, seed=None)
+
 
 @dataclass
 class Result:
@@ -69,6 +74,9 @@ class _Row:
     nfe: int = 0
     forced: int = 0
     history: list = field(default_factory=list)
+    finish_now: bool = False      # commit the row's whole valid proposal at its next pass
+    forward_s: float = 0.0        # time in the forward passes / constraint work of its batch
+    constraint_s: float = 0.0
 
 
 def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int]] | None = None,
@@ -91,7 +99,7 @@ def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int
         t1 = time.perf_counter()
         logits = model(*run.inputs())
         sync()
-        run.forward_s += time.perf_counter() - t1
+        run.spent(forward_s=time.perf_counter() - t1)
         run.advance(logits)
     return run.results()
 
@@ -111,7 +119,9 @@ class Run:
     ``row_seeds[b]`` when given, else by (``options.seed``, b). With ``row_seeds``, a row's output
     depends only on its template, prompt, row seed and the options, not on its batch-mates, as
     far as the model's forward pass is batch-invariant (it is on CPU in float32 in our tests;
-    GPU bf16 kernels may not be).
+    GPU bf16 kernels may not be). That is what lets :meth:`gather` merge the rows of several
+    runs into one (the server: requests that share options share one constraint batch per step)
+    without changing any output.
     """
 
     def __init__(self, templates: Sequence[Template],
@@ -129,25 +139,18 @@ class Run:
         self.on_step = on_step
         self.device = device = torch.device(device)
         vocab = templates[0].vocab
-        self.mask_id, pad_id = vocab.mask_id, vocab.pad_id
         prompts = prompts or [[] for _ in templates]
         lengths = [len(p) + len(t) for p, t in zip(prompts, templates)]
-        self.seq_len = seq_len = max(lengths)
-        ids = torch.full((len(templates), seq_len), pad_id, dtype=torch.long)
+        seq_len = max(lengths)
+        ids = torch.full((len(templates), seq_len), vocab.pad_id, dtype=torch.long)
         attn = torch.zeros((len(templates), seq_len), dtype=torch.bool)
-        self.rows: list[_Row] = []
-        holes = []
+        rows: list[_Row] = []
         for b, (p, t) in enumerate(zip(prompts, templates)):
             ids[b, :len(p)] = torch.as_tensor(list(p), dtype=torch.long)
             ids[b, len(p):lengths[b]] = torch.as_tensor(t.token_ids)
             attn[b, :lengths[b]] = True
             steps = options.steps if options.steps is not None else max(1, t.num_hole_positions)
-            self.rows.append(_Row(template=t, start=len(p), steps_left=steps))
-            holes += [(b, len(p) + h.start, h.length, h.automaton) for h in t.holes]
-        self.ids, self.attn = ids.to(device), attn.to(device)
-        self.cons = HoleConstraints(holes, seq_len=seq_len, vocab_size=vocab.size, pad_id=pad_id,
-                                    mask_id=self.mask_id, device=device, sweeps=sweeps)
-        self.sync_timings = sync_timings and device.type == "cuda"
+            rows.append(_Row(template=t, start=len(p), steps_left=steps))
         if row_seeds is not None:
             if len(row_seeds) != len(templates):
                 raise ValueError(f"{len(row_seeds)} row seeds for {len(templates)} templates")
@@ -155,19 +158,76 @@ class Run:
         else:
             seed = options.seed if options.seed is not None else secrets.randbits(64)
             keys = row_keys([seed] * len(templates), range(len(templates)))
-        self.keys = keys.to(device)
-        self.starts = torch.tensor([r.start for r in self.rows], device=device)
-        self.finish_now = False       # commit the whole valid proposal at the next pass (deadline)
-        self.forward_s = 0.0          # time in forward passes (whoever runs them adds it)
-        self.constraint_s = 0.0
-        self._step = 0
-        self._an = self._masked = self._act = self._act_t = self._skip = None
+        self._setup(rows, ids, attn, keys, device=device, sync_timings=sync_timings,
+                    sweeps=sweeps)
         self._snapshot()
 
-    def canvases(self) -> list[np.ndarray]:
+    def _setup(self, rows: list[_Row], ids: torch.Tensor, attn: torch.Tensor,
+               keys: torch.Tensor, *, device: torch.device, sync_timings: bool,
+               sweeps: str) -> None:
+        """The batch's device state and constraint, from its rows and their canvases."""
+        vocab = rows[0].template.vocab
+        self.mask_id = vocab.mask_id
+        self.rows, self.seq_len, self.sweeps = rows, ids.shape[1], sweeps
+        self.ids, self.attn, self.keys = ids.to(device), attn.to(device), keys.to(device)
+        holes = [(b, r.start + h.start, h.length, h.automaton)
+                 for b, r in enumerate(rows) for h in r.template.holes]
+        self.cons = HoleConstraints(holes, seq_len=self.seq_len, vocab_size=vocab.size,
+                                    pad_id=vocab.pad_id, mask_id=self.mask_id, device=device,
+                                    sweeps=sweeps)
+        self.sync_timings = sync_timings and device.type == "cuda"
+        self.starts = torch.tensor([r.start for r in rows], device=device)
+        self.done = np.zeros(len(rows), dtype=bool)   # rows with nothing masked (after settle)
+        self._step = 0
+        self._an = self._masked = self._act = self._act_t = self._skip = None
+
+    @classmethod
+    def gather(cls, parts: Sequence[tuple["Run", Sequence[int]]]) -> "Run":
+        """One run of the given rows of several runs, each row carrying on where it stands:
+        its canvas, pass count, schedule, history and random key. The runs must share their
+        options and device. Outputs are unchanged, since nothing a row draws or is constrained
+        by depends on its batch-mates (see the class docstring)."""
+        first = parts[0][0]
+        key = first.options.batch_key()
+        if any(r.options.batch_key() != key or r.device != first.device for r, _ in parts):
+            raise ValueError("only runs with the same options and device can be gathered")
+        picked = [(run, b) for run, rows in parts for b in rows]
+        if not picked:
+            raise ValueError("no rows to gather")
+        lengths = [r.rows[b].start + len(r.rows[b].template) for r, b in picked]
+        seq_len, dev = max(lengths), first.device
+        ids = torch.full((len(picked), seq_len), first.cons.pad_id, dtype=torch.long, device=dev)
+        attn = torch.zeros((len(picked), seq_len), dtype=torch.bool, device=dev)
+        for i, ((run, b), n) in enumerate(zip(picked, lengths)):
+            ids[i, :n], attn[i, :n] = run.ids[b, :n], run.attn[b, :n]
+        keys = torch.cat([run.keys[b:b + 1] for run, b in picked])
+        out = cls.__new__(cls)
+        out.options, out.on_step, out.device = first.options, None, dev
+        out._setup([run.rows[b] for run, b in picked], ids, attn, keys, device=dev,
+                   sync_timings=first.sync_timings, sweeps=first.sweeps)
+        return out
+
+    @property
+    def finish_now(self) -> bool:
+        """Whether every row commits its whole (jointly valid) proposal at its next pass."""
+        return all(r.finish_now for r in self.rows)
+
+    @finish_now.setter
+    def finish_now(self, value: bool) -> None:
+        for r in self.rows:
+            r.finish_now = value
+
+    def spent(self, *, forward_s: float = 0.0, constraint_s: float = 0.0) -> None:
+        """Add time spent for every row of the batch (whoever runs the forward pass adds it)."""
+        for r in self.rows:
+            r.forward_s += forward_s
+            r.constraint_s += constraint_s
+
+    def canvases(self, rows: Sequence[int] | None = None) -> list[np.ndarray]:
         """Each template's ids right now (a copy; ``mask_id`` where nothing is committed yet)."""
-        return [self.ids[b, r.start:r.start + len(r.template)].cpu().numpy().copy()
-                for b, r in enumerate(self.rows)]
+        rows = range(len(self.rows)) if rows is None else rows
+        return [self.ids[b, self.rows[b].start:self.rows[b].start + len(self.rows[b].template)]
+                .cpu().numpy().copy() for b in rows]
 
     def _snapshot(self) -> None:
         o = self.options
@@ -204,7 +264,8 @@ class Run:
         if forced.any():
             self._snapshot()
         active = canvas_masked.any(1)
-        self.constraint_s += time.perf_counter() - t0
+        self.done = ~active
+        self.spent(constraint_s=time.perf_counter() - t0)
         if not active.any():
             self._an = None
             return False
@@ -238,14 +299,17 @@ class Run:
                                            top_k=o.top_k, top_p=o.top_p, noise=noise,
                                            remasking=o.remasking)
         flat = self.ids.view(-1)
-        if self.finish_now:     # the proposal is jointly valid: committing all of it is safe
+        finish = np.array([r.finish_now for r in rows])
+        if finish.all():        # the proposal is jointly valid: committing all of it is safe
             flat[pos] = tok
         else:                   # fixed size (no boolean indexing, which would read back)
             keep = _select(pos, conf, self._masked, rows, seq_len, o, self.device)
+            if finish.any():
+                keep |= upload(finish, self.device).bool()[pos // seq_len]
             flat[pos] = torch.where(keep, tok, flat[pos])
         if self.sync_timings:
             torch.cuda.synchronize()
-        self.constraint_s += time.perf_counter() - t2
+        self.spent(constraint_s=time.perf_counter() - t2)
         self._an = None
         self._snapshot()
 
@@ -253,10 +317,12 @@ class Run:
     def nfe(self) -> int:
         return max(r.nfe for r in self.rows)
 
-    def results(self) -> list[Result]:
-        """The filled templates, each validated independently (after ``settle`` returned False)."""
+    def results(self, rows: Sequence[int] | None = None) -> list[Result]:
+        """The filled templates, each validated independently (after ``settle`` returned False,
+        or found these rows :attr:`done`)."""
         out = []
-        for b, r in enumerate(self.rows):
+        for b in range(len(self.rows)) if rows is None else rows:
+            r = self.rows[b]
             t = r.template
             filled = self.ids[b, r.start:r.start + len(t)].cpu().tolist()
             text = t.text_of(filled)
@@ -265,8 +331,8 @@ class Run:
             out.append(Result(text=text, value=value, nfe=r.nfe, token_ids=filled, template=t,
                               history=r.history if self.options.record_history else None,
                               forced=r.forced,
-                              timings={"forward_s": self.forward_s,
-                                       "constraint_s": self.constraint_s}))
+                              timings={"forward_s": r.forward_s,
+                                       "constraint_s": r.constraint_s}))
         return out
 
 

@@ -183,12 +183,12 @@ def _dense_adjacency(g: Group) -> torch.Tensor:
     ``g.adjacency``, whose presence picks the sequential sweeps' dense path."""
     if g.adjacency is not None:
         return g.adjacency
-    if g.scan_adjacency is None:
+    a = g.lazy.get("scan_adjacency")
+    if a is None:
         s_n = g.num_states
-        a = torch.zeros(s_n, s_n, device=g.trans.device)
+        a = g.lazy["scan_adjacency"] = torch.zeros(s_n, s_n, device=g.trans.device)
         a[g.pair_src, g.pair_dst] = 1.0
-        g.scan_adjacency = a
-    return g.scan_adjacency
+    return a
 
 
 def reach_live_scan(g: Group, masked: torch.Tensor, cls: torch.Tensor):

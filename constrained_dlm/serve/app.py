@@ -252,7 +252,7 @@ def create_app(model, config: ServerConfig | None = None):
 
             def on_progress(canvases):
                 if all(W.cut(v.text(cv), stops) is not None for v, cv in zip(views, canvases)):
-                    job.run.finish_now = True
+                    job.finish_now()
                 if inner is not None:
                     inner(canvases)
         job = Job([c.template for c in task.choices], [c.prompt for c in task.choices], options,

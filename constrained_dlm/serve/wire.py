@@ -20,7 +20,8 @@ def not_json_constant(name: str):
 
 COUNTERS = {"jobs_submitted", "jobs_completed", "jobs_failed", "jobs_cancelled",
              "jobs_timed_out", "jobs_rejected", "forward_passes", "rows_forwarded",
-             "jobs_forwarded", "forward_s", "requests", "errors_4xx", "errors_5xx"}
+             "jobs_forwarded", "forward_s", "constraint_batches", "requests", "errors_4xx",
+             "errors_5xx"}
 
 
 def validation_api_error(e: ValidationError) -> ApiError:
