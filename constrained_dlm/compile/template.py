@@ -74,9 +74,21 @@ class Template:
         return sum(h.length for h in self.holes)
 
     def text_of(self, ids) -> str:
-        """The output text of a filled template (pads dropped)."""
+        """The output text of a filled template (pads dropped). A free template (no holes:
+        :meth:`free`) may hold anything the model wrote: specials are dropped and broken UTF-8
+        replaced, since nothing checked it."""
         v = self.vocab
+        if self.kind == "free":
+            data = b"".join(v.token_bytes[int(t)] or b"" for t in ids if 0 <= int(t) < v.size)
+            return data.decode("utf-8", errors="replace")
         return v.decode([int(t) for t in ids if int(t) != v.pad_id])
+
+    @classmethod
+    def free(cls, canvas, vocab) -> "Template":
+        """A canvas with no holes: fixed ids, and ``mask_id`` where the model writes with no
+        constraint at all (the unconstrained baseline, :mod:`~constrained_dlm.decode.free`)."""
+        return cls(token_ids=np.asarray(list(canvas), dtype=np.int64), holes=(), vocab=vocab,
+                   finish=lambda text: text, kind="free")
 
     def split(self, text: str, *, timeout: float = 5.0) -> list[str] | None:
         """The substring of ``text`` each hole would hold (scaffold text matched literally, each

@@ -199,7 +199,7 @@ class HoleConstraints:
                 continue
             sym = self._symbols(g, *self._tokens(g, ids_flat))
             mpos = g.pos.reshape(-1)[idx]                                    # (M,)
-            lg = _sanitize(flat_logits[mpos].float())                        # (M, V) a copy
+            lg = sanitize(flat_logits[mpos].float())                        # (M, V) a copy
             if temperature > 0:
                 lg.div_(temperature)
             c_all = g.num_classes
@@ -282,7 +282,7 @@ def upload(a: np.ndarray, device: torch.device) -> torch.Tensor:
     return t.to(device)
 
 
-def _sanitize(x: torch.Tensor) -> torch.Tensor:
+def sanitize(x: torch.Tensor) -> torch.Tensor:
     """A denoiser may return NaN, +-inf or huge values; the constraint must not care. In place
     and unconditional (deciding would read the device back); real logits are far inside +-1e4."""
     return torch.nan_to_num_(x, nan=0.0, posinf=1e4, neginf=-1e4).clamp_(-1e4, 1e4)

@@ -19,6 +19,7 @@ import torch
 
 from ..compile.template import Template
 from .constraint import HoleConstraints, upload
+from .free import propose_free
 from .noise import Noise, row_keys
 from .remasking import REMASKING, Remasking
 
@@ -149,7 +150,8 @@ class Run:
             ids[b, :len(p)] = torch.as_tensor(list(p), dtype=torch.long)
             ids[b, len(p):lengths[b]] = torch.as_tensor(t.token_ids)
             attn[b, :lengths[b]] = True
-            steps = options.steps if options.steps is not None else max(1, t.num_hole_positions)
+            n_open = int((np.asarray(t.token_ids) == vocab.mask_id).sum())   # hole or free
+            steps = options.steps if options.steps is not None else max(1, n_open)
             rows.append(_Row(template=t, start=len(p), steps_left=steps))
         if row_seeds is not None:
             if len(row_seeds) != len(templates):
@@ -178,6 +180,16 @@ class Run:
         self.sync_timings = sync_timings and device.type == "cuda"
         self.starts = torch.tensor([r.start for r in rows], device=device)
         self.done = np.zeros(len(rows), dtype=bool)   # rows with nothing masked (after settle)
+        # free positions: masked in a template but in no hole (the unconstrained baseline)
+        free = np.zeros((len(rows), self.seq_len), dtype=bool)
+        for b, r in enumerate(rows):
+            t = r.template
+            open_ = np.asarray(t.token_ids) == self.mask_id
+            for h in t.holes:
+                open_[h.start:h.start + h.length] = False
+            free[b, r.start:r.start + len(t)] = open_
+        self._free = free if free.any() else None
+        self._free_idx = None
         self._step = 0
         self._an = self._masked = self._act = self._act_t = self._skip = None
 
@@ -270,6 +282,8 @@ class Run:
             self._an = None
             return False
         self._an, self._masked = an, canvas_masked
+        if self._free is not None:
+            self._free_idx = upload(np.flatnonzero(canvas_masked & self._free), self.device)
         self._act = np.flatnonzero(active)
         self._act_t = upload(self._act, self.device)
         return True
@@ -298,6 +312,12 @@ class Run:
         pos, tok, conf = self.cons.propose(self.ids, logits, self._an, temperature=o.temperature,
                                            top_k=o.top_k, top_p=o.top_p, noise=noise,
                                            remasking=o.remasking)
+        if self._free is not None and len(self._free_idx):
+            f_tok, f_conf = propose_free(logits, self._free_idx, mask_id=self.mask_id,
+                                         temperature=o.temperature, top_k=o.top_k, top_p=o.top_p,
+                                         noise=noise, remasking=o.remasking)
+            pos = torch.cat([pos, self._free_idx])
+            tok, conf = torch.cat([tok, f_tok]), torch.cat([conf.float(), f_conf.float()])
         flat = self.ids.view(-1)
         finish = np.array([r.finish_now for r in rows])
         if finish.all():        # the proposal is jointly valid: committing all of it is safe
