@@ -39,7 +39,7 @@ import numpy as np
 
 from . import api
 from .automata.automaton import token_automaton
-from .compile.template import CompileOptions, Hole, Template, check_budget
+from .compile.template import CompileOptions, Hole, Template, add_hole, check_budget
 from .decode.sampler import SamplerOptions
 from .errors import BudgetError, CompileLimitError, SpecError, ValidationFailure
 from .specs import python_code as pc
@@ -486,18 +486,10 @@ def _template(texts, specs, autos, vocab, context, options) -> tuple[Template, b
             toks = toks[:head] + (toks[len(toks) - tail:] if tail else [])
             truncated = True
         ids.extend(toks)
-        if i < n:
+        if i < n:       # the spec's budget: it doubles when a hole grows
             auto, slot = autos[i]
-            budget = specs[i].max_tokens
-            if auto.min_tokens > budget:
-                where = f" {slot.name!r}" if slot.name else ""
-                raise BudgetError(f"hole{where} needs at least {auto.min_tokens} tokens but its "
-                                  f"budget is {budget}; raise max_tokens", needed=auto.min_tokens,
-                                  budget=budget)
-            if auto.max_tokens is not None:
-                budget = min(budget, max(auto.max_tokens, auto.min_tokens))
-            holes.append(Hole(start=len(ids), length=budget, automaton=auto, slot=slot))
-            ids.extend([vocab.mask_id] * budget)
+            holes.append(add_hole(ids, replace(slot, max_tokens=specs[i].max_tokens), auto,
+                                  vocab, options))
     tpl = Template(token_ids=np.asarray(ids, dtype=np.int64), holes=tuple(holes), vocab=vocab,
                    finish=_identity, kind="infill")
     return tpl, truncated

@@ -147,9 +147,7 @@ class Template:
                 ids.extend(vocab.encode(text))
                 text = ""
             auto = token_automaton(piece.regex, vocab, piece.length, options.limits)
-            budget = _budget(piece, auto, options)
-            holes.append(Hole(start=len(ids), length=budget, automaton=auto, slot=piece))
-            ids.extend([vocab.mask_id] * budget)
+            holes.append(add_hole(ids, piece, auto, vocab, options))
         if text:
             ids.extend(vocab.encode(text))
         return cls(token_ids=np.asarray(ids, dtype=np.int64), holes=tuple(holes), vocab=vocab,
@@ -176,9 +174,9 @@ class Template:
         """
         g, slot, auto, _depth = grammar_hole(grammar, vocab, max_tokens=max_tokens,
                                              max_depth=max_depth, limits=options.limits)
-        budget = _budget(slot, auto, options)
-        hole = Hole(start=0, length=budget, automaton=auto, slot=slot)
-        return cls(token_ids=np.full(budget, vocab.mask_id, dtype=np.int64), holes=(hole,),
+        ids: list[int] = []
+        hole = add_hole(ids, slot, auto, vocab, options)
+        return cls(token_ids=np.asarray(ids, dtype=np.int64), holes=(hole,),
                    vocab=vocab, finish=grammar_finisher(g), kind="grammar")
 
     @classmethod
@@ -201,12 +199,10 @@ class Template:
                     ids.extend(vocab.encode(piece.text))
                     continue
                 try:
-                    budget = _budget(piece, auto, options)
+                    holes.append(add_hole(ids, piece, auto, vocab, options))
                 except BudgetError as e:
                     raise BudgetError(f"{_where(doc, part)}: {e}", pointer=e.pointer,
                                       needed=e.needed, budget=e.budget) from None
-                holes.append(Hole(start=len(ids), length=budget, automaton=auto, slot=piece))
-                ids.extend([vocab.mask_id] * budget)
             spans.append((part, start, len(ids)))
 
         def finish_ids(filled):
@@ -321,9 +317,25 @@ def check_budget(tokens: int, options: CompileOptions, *, where: str = "",
     return tokens
 
 
-def _budget(slot: Slot, auto: TokenAutomaton, options: CompileOptions) -> int:
+def add_hole(ids: list[int], slot: Slot, auto: TokenAutomaton, vocab,
+             options: CompileOptions) -> Hole:
+    """The one way a hole joins a canvas (JSON, regex, grammar, document and infill holes
+    alike): its budget by :func:`hole_budget`, then that many masks appended to ``ids``."""
+    budget = hole_budget(slot, auto, options)
+    hole = Hole(start=len(ids), length=budget, automaton=auto, slot=slot)
+    ids.extend([vocab.mask_id] * budget)
+    return hole
+
+
+def hole_budget(slot: Slot, auto: TokenAutomaton, options: CompileOptions) -> int:
+    """Positions a hole gets. An explicit budget (``slot.max_tokens``) must fit the hole's
+    shortest value and the cap, and is cut to the longest value of a finite language (the rest
+    could only be pads); otherwise a default per kind of value, sized by what the slot knows."""
     need = auto.min_tokens
-    where = f" at {slot.pointer}" if slot.pointer else ""
+    if slot.pointer:
+        where = f" at {slot.pointer}"
+    else:
+        where = f" {slot.name!r}" if slot.name else ""
     if slot.max_tokens is not None:
         check_budget(slot.max_tokens, options, where=where, pointer=slot.pointer)
         if slot.max_tokens < need:
@@ -331,6 +343,8 @@ def _budget(slot: Slot, auto: TokenAutomaton, options: CompileOptions) -> int:
                 f"the hole{where} needs at least {need} tokens but its budget is {slot.max_tokens}; "
                 "raise x-max-tokens (or max_tokens)", pointer=slot.pointer, needed=need,
                 budget=slot.max_tokens)
+        if auto.max_tokens is not None:
+            return min(slot.max_tokens, max(auto.max_tokens, need))
         return slot.max_tokens
     budget = options.default_budget.get(slot.kind, options.default_budget["regex"])
     if slot.size is not None:

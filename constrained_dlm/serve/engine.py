@@ -177,6 +177,11 @@ class Engine:
         self._step()
 
     @property
+    def running(self) -> bool:
+        """Whether the loop's thread is up (:meth:`start` and not :meth:`stop`)."""
+        return self._thread is not None
+
+    @property
     def busy(self) -> bool:
         with self._cond:
             return bool(self._queue or self._active)
