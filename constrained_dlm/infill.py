@@ -46,7 +46,8 @@ from .specs import python_code as pc
 from .specs.grammar import grammar_finisher, grammar_hole, load_grammar
 from .specs.pieces import Slot
 from .specs.python_code import DEFAULT_SUBSET
-from .specs.python_context import compiles, guess_witness, hole_context
+from .specs.python_context import compiles, guess_witness
+from .specs.python_span import any_hole_context, span_dfa, span_key
 from .specs.regex import regex_finisher
 
 __all__ = ["Gap", "InfillResult", "PreparedInfill", "infill", "infill_document", "prepare_infill",
@@ -396,7 +397,7 @@ def _python_contexts(texts: list[str], specs: list[_Spec]) -> list:
             def doc(m, i=i):
                 return _join(texts, [m if j == i else witness[j] for j in range(n)])
             try:
-                c = hole_context(_join_part(texts, witness, i, before=True),
+                c = any_hole_context(_join_part(texts, witness, i, before=True),
                                  _join_part(texts, witness, i, before=False),
                                  cfg=s.subset, document=doc)
             except SpecError as e:
@@ -436,7 +437,15 @@ def _automaton(spec: _Spec, ctx, vocab, options: CompileOptions):
         cfg = replace(spec.subset, excluded_names=frozenset(spec.subset.excluded_names)
                       | ctx.excluded_names)
         lim = options.limits
-        if ctx.kind == "block":
+        if ctx.kind == "span":            # cut inside lines: a quotient of the lines' language
+            key = span_key(ctx)
+
+            def dfa():
+                out = span_dfa(ctx, timeout_s=lim.regex_timeout_s, max_states=lim.max_states)
+                if out is None:           # pragma: no cover - the context found a witness
+                    raise SpecError(f"no middle fits the hole in {ctx.before!r}<hole>")
+                return out
+        elif ctx.kind == "block":
             key = pc._block_key(ctx.shapes, cfg, ctx.pending)
 
             def dfa():

@@ -410,3 +410,56 @@ def epsilon_dfa() -> ByteDFA:
     """The automaton of the empty text only."""
     return ByteDFA(table=np.full((1, 256), DEAD, dtype=np.int32), initial=0,
                    accepting=np.array([True]))
+
+
+def quotient(dfa: ByteDFA, before: bytes, after: bytes) -> ByteDFA | None:
+    """The texts ``m`` with ``before + m + after`` in the language of ``dfa``: the left quotient
+    by ``before`` (start where reading it leads) and the right quotient by ``after`` (accept
+    where reading it leads to acceptance). Regular, exact, and as small as ``dfa``: a hole cut
+    at any point inside the text of a regular language. None when no ``m`` fits."""
+    start = dfa.run(before)
+    if start == DEAD:
+        return None
+    cur = np.arange(dfa.num_states)
+    for b in after:
+        cur = np.where(cur >= 0, dfa.table[np.maximum(cur, 0), b], DEAD)
+    accepting = (cur >= 0) & dfa.accepting[np.maximum(cur, 0)]
+    keep = _reachable(dfa.table, start)          # the part after ``before`` only
+    idx = np.cumsum(keep) - 1
+    t = dfa.table[keep]
+    t = np.where(t >= 0, idx[np.maximum(t, 0)], DEAD).astype(np.int32)
+    return trim(ByteDFA(table=t, initial=int(idx[start]), accepting=accepting[keep]))
+
+
+def _reachable(t: np.ndarray, initial: int) -> np.ndarray:
+    """States reachable from ``initial`` (breadth-first over the whole table at once)."""
+    seen = np.zeros(t.shape[0], dtype=bool)
+    seen[initial] = True
+    frontier = np.array([initial])
+    while frontier.size:
+        check_clock()
+        nxt = np.unique(t[frontier])
+        nxt = nxt[nxt >= 0]
+        frontier = nxt[~seen[nxt]]
+        seen[frontier] = True
+    return seen
+
+
+def shortest_text(dfa: ByteDFA, *, prefer: bytes = b" xs1(),=.:'\"\n") -> bytes | None:
+    """A shortest accepted text (breadth-first; among equal lengths, bytes of ``prefer`` first,
+    then ASCII), or None for the empty language. Used as a stand-in middle (a witness)."""
+    order = list(prefer) + [b for b in range(128) if b not in prefer] + list(range(128, 256))
+    seen = {dfa.initial: b""}
+    frontier = [dfa.initial]
+    while frontier:
+        nxt = []
+        for q in frontier:
+            if dfa.accepting[q]:
+                return seen[q]
+            for b in order:
+                r = int(dfa.table[q, b])
+                if r != DEAD and r not in seen:
+                    seen[r] = seen[q] + bytes([b])
+                    nxt.append(r)
+        frontier = nxt
+    return None
