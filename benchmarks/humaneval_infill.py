@@ -2,6 +2,7 @@
 
     python benchmarks/humaneval_infill.py --model DIR [--split single|multi|both] [--limit 50]
     python benchmarks/humaneval_infill.py --tokenizer tok.json --denoiser random --limit 3
+    python benchmarks/humaneval_infill.py --split random-span [--regions 1|2|3] [--limit 164]
 
 Data: ``../shared/data/humaneval-infilling/HumanEval-{SingleLine,MultiLine}Infilling.jsonl.gz``
 (``prompt`` = prefix, ``suffix``, ``canonical_solution`` = the true middle). For each task:
@@ -22,6 +23,16 @@ Data: ``../shared/data/humaneval-infilling/HumanEval-{SingleLine,MultiLine}Infil
   committed per forward pass (budget / NFE), and wall time per task (CPU or the model's device;
   the constrained time includes compiling each new hole automaton, the one-time compile total is
   reported apart). Tasks run one at a time (batch 1).
+
+``--split random-span``: the random-span FIM setting (cursors where editors put them: mid-line,
+mid-word, across lines). Each of the 164 HumanEval programs (rebuilt as prompt + canonical
+solution + suffix) gets ``--regions`` spans cut at character offsets drawn uniformly (seeded by
+``--seed`` and the program) inside the entry point's body after its docstring, each at most
+``--max-span`` characters, not overlapping, with at least one character between two spans. The
+constrained side is ``infill_document`` (one ``Gap`` per span, its budget the true middle's
+tokens + slack); *accepted* = the library takes the holes (else the ``SpecError`` is recorded:
+a refusal); the unconstrained side fills the same canvas. Compiling is checked on the whole
+program.
 """
 
 from __future__ import annotations
@@ -49,6 +60,92 @@ def load_tasks(split: str, data: Path = DATA) -> list[dict]:
         with gzip.open(data / f"HumanEval-{n}Infilling.jsonl.gz", "rt", encoding="utf-8") as fh:
             out += [dict(json.loads(line), split=n) for line in fh]
     return out
+
+
+def random_span_tasks(data: Path, *, regions: int = 1, seed: int = 0,
+                      max_span: int = 120) -> list[dict]:
+    """Spans cut at random character offsets in each HumanEval program's solution body."""
+    import ast
+    import random
+    programs: dict[str, dict] = {}
+    for t in load_tasks("single", data):
+        pid = t["task_id"].split("/")[-2]
+        programs.setdefault(pid, {"source": t["prompt"] + t["canonical_solution"] + t["suffix"],
+                                  "entry_point": t["entry_point"]})
+    out = []
+    for pid, prog in sorted(programs.items(), key=lambda kv: int(kv[0])):
+        src = prog["source"]
+        fn = next((n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.FunctionDef)
+                   and n.name == prog["entry_point"]), None)
+        body = fn.body[1:] if fn and fn.body and isinstance(fn.body[0], ast.Expr) else fn.body
+        if not body:
+            continue
+        starts = [0]
+        for line in src.splitlines(True):
+            starts.append(starts[-1] + len(line))
+        lo = starts[body[0].lineno - 1] + body[0].col_offset
+        hi = starts[body[-1].end_lineno - 1] + body[-1].end_col_offset
+        rng = random.Random(f"{seed}/{pid}/{regions}")
+        cuts = []
+        for _ in range(100):
+            pts = sorted(rng.sample(range(lo, hi + 1), 2 * regions))
+            pairs = [(pts[2 * k], min(pts[2 * k + 1], pts[2 * k] + max_span))
+                     for k in range(regions)]
+            if all(b > a for a, b in pairs) and all(pairs[k][1] < pairs[k + 1][0]
+                                                    for k in range(regions - 1)):
+                cuts = pairs
+                break
+        if not cuts:
+            continue
+        texts, middles, pos = [], [], 0
+        for a, b in cuts:
+            texts.append(src[pos:a])
+            middles.append(src[a:b])
+            pos = b
+        texts.append(src[pos:])
+        out.append({"task_id": f"RandomSpan/{pid}/{regions}", "texts": texts, "middles": middles,
+                    "prompt": texts[0], "suffix": texts[-1],
+                    "canonical_solution": middles[0] if regions == 1 else "\0".join(middles)})
+    return out
+
+
+def run_span_constrained(model, task, budgets, opts, context, subset) -> dict:
+    from constrained_dlm import Gap, infill_document
+    from constrained_dlm.errors import SpecError
+    segs = [task["texts"][0]]
+    for b, t in zip(budgets, task["texts"][1:]):
+        segs += [Gap(max_tokens=b), t]
+    t0 = time.perf_counter()
+    try:
+        res = infill_document(model, segs, options=opts, context_tokens=context, subset=subset)
+    except SpecError as e:
+        return {"supported": False, "error": str(e)[:300], "wall": time.perf_counter() - t0}
+    exact = res.middles == task["middles"]
+    return {"supported": True, "middle": "\0".join(res.middles), "compiles": _compiles(
+        res.document), "verbatim_caller_text": _rejoin(task["texts"], res.middles) == res.document,
+        "exact": exact, "nfe": res.nfe, "forced": res.forced, "wall": time.perf_counter() - t0,
+        "kinds": [getattr(c, "kind", None) for c in res.contexts], **res.timings}
+
+
+def _rejoin(texts, middles) -> str:
+    return "".join(t + m for t, m in zip(texts, middles + [""]))
+
+
+def run_span_unconstrained(model, task, budgets, opts) -> dict:
+    from constrained_dlm import denoise_unconstrained
+    v = model.vocab
+    canvas, where = list(v.encode(task["texts"][0])), []
+    for b, t in zip(budgets, task["texts"][1:]):
+        where.append((len(canvas), b))
+        canvas += [v.mask_id] * b + v.encode(t)
+    t0 = time.perf_counter()
+    r = denoise_unconstrained(model, [[]], canvas, opts)[0]
+    middles = []
+    for a, b in where:
+        data = b"".join(v.token_bytes[t] or b"" for t in r.token_ids[a:a + b] if t != v.pad_id)
+        middles.append(data.decode("utf-8", errors="replace"))
+    return {"middle": "\0".join(middles), "compiles": _compiles(_rejoin(task["texts"], middles)),
+            "exact": middles == task["middles"], "nfe": r.nfe, "wall": time.perf_counter() - t0}
 
 
 def _model(a):
@@ -112,6 +209,13 @@ def summarise(rows: list[dict], mode: str) -> dict:
     rs = [r[mode] for r in rows]
     n = len(rs)
     ok = [r for r in rs if r.get("supported", True)]
+    if rs and "exact" in rs[0]:       # random spans: every middle verbatim
+        exact = sum(bool(r.get("exact")) for r in rs) / max(1, n)
+        return {**_summary(rs, rows, mode, ok, n), "exact": exact, "exact_ws": exact}
+    return _summary(rs, rows, mode, ok, n)
+
+
+def _summary(rs, rows, mode, ok, n) -> dict:
     comp = sum(bool(r.get("compiles")) for r in rs)
     out = {"tasks": n, "supported": len(ok), "compile_rate": comp / max(1, n),
            "exact": sum(r.get("middle") == t["canonical_solution"] for r, t in
@@ -143,7 +247,10 @@ def main(argv=None) -> dict:
     p.add_argument("--device", help="cpu / cuda (default: cuda when available)")
     p.add_argument("--tokenizer", help="with --denoiser: a tokenizer.json")
     p.add_argument("--denoiser", choices=["random", "adversarial"], help="a stand-in denoiser")
-    p.add_argument("--split", choices=["single", "multi", "both"], default="single")
+    p.add_argument("--split", choices=["single", "multi", "both", "random-span"],
+                   default="single")
+    p.add_argument("--regions", type=int, default=1, help="random-span: holes per program")
+    p.add_argument("--max-span", type=int, default=120, help="random-span: longest span (chars)")
     p.add_argument("--limit", type=int, default=50, help="tasks (the first N, in file order)")
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--stride", type=int, default=1, help="every k-th task (a spread-out sample)")
@@ -171,18 +278,29 @@ def main(argv=None) -> dict:
         ("max_expr_depth", a.max_expr_depth), ("max_block_depth", a.max_block_depth),
         ("start_levels", a.start_levels)) if v is not None})
     model = _model(a)
-    tasks = load_tasks(a.split, Path(a.data))[a.offset::a.stride][:a.limit]
+    if a.split == "random-span":
+        tasks = random_span_tasks(Path(a.data), regions=a.regions, seed=a.seed,
+                                  max_span=a.max_span)
+    else:
+        tasks = load_tasks(a.split, Path(a.data))
+    tasks = tasks[a.offset::a.stride][:a.limit]
     context = tuple(a.context)
     rows = []
     t_all = time.perf_counter()
     for i, task in enumerate(tasks):
-        budget = len(model.vocab.encode(task["canonical_solution"])) + a.slack
+        spans = task.get("middles", [task["canonical_solution"]])
+        budgets = [len(model.vocab.encode(m)) + a.slack for m in spans]
+        budget = sum(budgets)
         steps = a.steps or (-(-budget // a.per_step) if a.per_step > 1 else None)
         opts = sampler_options(model, steps=steps, seed=a.seed + i)
         n_auto = len(automaton._AUTO_CACHE)
-        con = run_constrained(model, task, budget, opts, context, subset)
+        if "texts" in task:
+            con = run_span_constrained(model, task, budgets, opts, context, subset)
+            free = run_span_unconstrained(model, task, budgets, opts)
+        else:
+            con = run_constrained(model, task, budget, opts, context, subset)
+            free = run_unconstrained(model, task, budget, opts, context)
         con["new_automaton"] = len(automaton._AUTO_CACHE) > n_auto
-        free = run_unconstrained(model, task, budget, opts, context)
         rows.append({"task": task, "budget": budget, "constrained": con,
                      "unconstrained": free})
         if not a.quiet:
@@ -209,6 +327,18 @@ def main(argv=None) -> dict:
         "automata_compiled": sum(bool(r["constrained"].get("new_automaton")) for r in rows),
         "wall_s_total": time.perf_counter() - t_all,
     }
+    if a.split == "random-span":
+        summary["how"].update(regions=a.regions, max_span=a.max_span,
+                              budget=f"true middle tokens + {a.slack} per hole")
+        refusals: dict[str, int] = {}
+        for r in rows:
+            if not r["constrained"].get("supported", True):
+                why = r["constrained"]["error"].split(" (as a line-boundary")[0]
+                why = why.split("', and ")[-1] if "', and " in why else why
+                refusals[why[:100]] = refusals.get(why[:100], 0) + 1
+        summary["refusals"] = dict(sorted(refusals.items(), key=lambda kv: -kv[1]))
+        ok = [r["constrained"] for r in rows if r["constrained"].get("supported", True)]
+        summary["caller_text_verbatim"] = sum(bool(r.get("verbatim_caller_text")) for r in ok)
     c, u = summary["constrained"], summary["unconstrained"]
     print(f"HumanEval {a.split}-line infilling, {len(tasks)} tasks, model "
           f"{summary['how']['model']}:")
@@ -224,6 +354,10 @@ def main(argv=None) -> dict:
           f"compile rate on supported {c['compile_rate_supported']:.1%}; "
           f"{summary['automata_compiled']} new hole automata, "
           f"{summary['compile_s_new_automata']:.1f}s in the tasks that built them")
+    if a.split == "random-span":
+        print(f"  accepted {c['supported']}/{c['tasks']}; prefix + middle + suffix is the "
+              f"document in {summary['caller_text_verbatim']}/{c['supported']}; refusals: "
+              f"{json.dumps(summary['refusals'])}")
     print(f"how: {json.dumps(summary['how'])}")
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)

@@ -238,15 +238,29 @@ def test_grammar_hole(bpe_vocab):
     ("f(a=1,\n", "  b)\n", "statement boundary"),               # positional after keyword
     ("x = 1 + \\\n", "2\n", "statement boundary"),             # a backslash continuation
     ("x = [y\n", "  for y in z]\n", "statement boundary"),       # inside a comprehension
-    ("x = a + ", "\n", "expression"),
-    ("def f():\n    return x", "\n", "expression"),
     ("@decorator\n", "def f():\n    pass\n", "no statement fits"),
-    ('x = "abc ', ' def"\n', "string"),
-    ("x = 1  # note: ", "\n", "comment"),
+    ("def f():\n    return [y\n", "  for y in z]\n", "statement boundary"),
 ])
 def test_unsupported_positions_are_refused_clearly(bpe_vocab, prefix, suffix, match):
     with pytest.raises(SpecError, match=match):
         infill(RandomDenoiser(bpe_vocab), prefix, suffix, subset=DECODE, options=FAST)
+
+
+@pytest.mark.parametrize("prefix,suffix", [
+    ("x = a + ", "\n"),                         # an expression, then the line's end
+    ("def f():\n    return x", "\n"),           # mid-word: the name may go on, or not
+    ('x = "abc ', ' def"\n'),                   # inside a string the suffix closes
+    ("x = 1  # note: ", "\n"),                  # inside a comment
+])
+def test_positions_inside_lines_are_quotients_of_the_line(bpe_vocab, prefix, suffix):
+    """Refused before issue 23; now the middle is any text that makes the whole line (and the
+    file) valid, and the caller's text is kept as it is."""
+    for seed in range(3):
+        res = infill(AdversarialDenoiser(bpe_vocab, seed=seed), prefix, suffix, subset=DECODE,
+                     options=FAST, max_tokens=8)
+        assert res.contexts[0].kind == "span"
+        assert res.document == prefix + res.text + suffix
+        compile(res.document, "<infill>", "exec")
 
 
 def test_marker_errors_and_budget(bpe_vocab):

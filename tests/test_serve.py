@@ -193,6 +193,18 @@ def test_llama_vim_infill_request(url):
     assert r.status_code == 200 and r.json() == {}
 
 
+def test_llama_vim_cursor_mid_word_is_constrained_python(url):
+    """The cursor where editors put it: inside a word, the rest of the line after it."""
+    prefix = "def scale(values, k):\n    out = [v * k for v in val"
+    suffix = "ues]\n    return out\n"
+    body = llama_vim_body(prefix, "", suffix, n_predict=6, response_fields=None)
+    r = httpx.post(f"{url}/infill", json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["constraint"] == "python" and out["constraint_note"] == ""
+    compile(prefix + out["content"] + suffix, "<infill>", "exec")
+
+
 def test_infill_stream_and_text_fallback(url):
     body = llama_vim_body("Dear Ada,\n", "Thank you for ", "\nBest, Grace\n", stream=True,
                           response_fields=None, seed=5)
@@ -204,6 +216,7 @@ def test_infill_stream_and_text_fallback(url):
                 events.append(json.loads(line[6:]))
     assert events[-1]["stop"] is True and all(e["stop"] is False for e in events[:-1])
     assert events[-1]["constraint"] == "text"        # not Python: a free-text hole instead
+    assert "not constrained as Python" in events[-1]["constraint_note"]   # ... and why
     text = "".join(e["content"] for e in events)
     assert events[-1]["tokens_predicted"] >= 1 and isinstance(text, str)
 

@@ -27,6 +27,11 @@ def body_doc(cls) -> dict:
         "schema": {"$ref": f"#/components/schemas/{cls.__name__}"}}}}}
 
 
+def _note(task: T.Task) -> str:
+    """Why the constraint is what it is, when ``auto`` could not use Python ("" otherwise)."""
+    return "; ".join(task.notes)
+
+
 def add_routes(app: FastAPI, srv: Server) -> None:
     """Register every endpoint of ``srv`` on ``app``."""
     model, cfg, engine = srv.model, srv.cfg, srv.engine
@@ -98,7 +103,8 @@ def add_routes(app: FastAPI, srv: Server) -> None:
         job = srv.submit(task, options, stops=stops)
         results = await srv.wait(job, request)
         outs = srv.outputs(task, job, results, stops)
-        return {**base, "constraint": task.constraint, "choices": [
+        return {**base, "constraint": task.constraint, "constraint_note": _note(task),
+                "choices": [
             {"index": k, "text": o[0], "logprobs": None, "finish_reason": o[1]}
             for k, o in enumerate(outs)], "usage": srv.usage(task, outs, results)}
 
@@ -146,7 +152,8 @@ def add_routes(app: FastAPI, srv: Server) -> None:
         job = srv.submit(task, options, param="messages", stops=stops)
         results = await srv.wait(job, request)
         outs = srv.outputs(task, job, results, stops)
-        return {**base, "constraint": task.constraint, "choices": [
+        return {**base, "constraint": task.constraint, "constraint_note": _note(task),
+                "choices": [
             {"index": k, "message": {"role": "assistant", "content": o[0], "refusal": None},
              "logprobs": None, "finish_reason": o[1]}
             for k, o in enumerate(outs)], "usage": srv.usage(task, outs, results)}
@@ -189,7 +196,8 @@ def add_routes(app: FastAPI, srv: Server) -> None:
             predicted_ms = (time.perf_counter() - t0) * 1000 - prompt_ms
             out = W.infill_body(cfg.model_id, text, ntok, task.prompt_tokens, prompt_ms,
                                predicted_ms, stop_type=stop_type, truncated=truncated,
-                               constraint=task.constraint, nfe=results[0].nfe)
+                               constraint=task.constraint, nfe=results[0].nfe,
+                               note=_note(task))
             out["stopping_word"] = word
             return out
 

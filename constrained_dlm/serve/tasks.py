@@ -10,6 +10,7 @@ errors surface as :class:`~constrained_dlm.serve.protocol.ApiError` before any d
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -18,6 +19,8 @@ from ..compile.template import CompileOptions, Template
 from ..errors import BudgetError, CompileLimitError, SpecError
 from ..infill import TEXT_REGEX, middle_between, prepare_middle
 from .protocol import ApiError
+
+log = logging.getLogger("constrained_dlm.serve")
 
 
 @dataclass
@@ -81,6 +84,8 @@ def infill_task(model, prefix: str, suffix: str, *, n: int, cap: int, language: 
                                            compile_options=compile_options)
     except Exception as e:  # noqa: BLE001
         raise library_error(e, param="language" if language == "python" else None) from e
+    if notes:       # auto fell back to free text: say so, never silently
+        log.info("infill hole constrained as %s: %s", kind, "; ".join(notes))
     hole = prep.template.holes[0]
 
     def finish(res, prep=prep):

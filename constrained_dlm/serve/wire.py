@@ -101,14 +101,14 @@ def indent_cut(text: str, n_indent: int) -> str:
 
 
 def infill_body(model_id, content, n_out, n_prompt, prompt_ms, predicted_ms, *, stop_type,
-                 truncated, constraint, nfe) -> dict:
+                 truncated, constraint, nfe, note: str = "") -> dict:
     """llama.cpp's completion response shape (the fields llama.vim reads, and the rest)."""
     return {
         "index": 0, "content": content, "tokens": [], "id_slot": 0, "stop": True,
         "model": model_id, "tokens_predicted": n_out, "tokens_evaluated": n_prompt,
         "has_new_line": "\n" in content, "truncated": truncated, "stop_type": stop_type,
         "stopping_word": "", "tokens_cached": 0, "constraint": constraint,
-        "forward_passes": nfe,
+        "constraint_note": note, "forward_passes": nfe,
         "timings": {
             "prompt_n": n_prompt, "prompt_ms": prompt_ms,
             "prompt_per_token_ms": prompt_ms / n_prompt if n_prompt else 0.0,

@@ -79,6 +79,7 @@ from .python_builder import _Builder
 
 __all__ = ["PythonSubset", "DEFAULT_SUBSET", "BlockShape", "python_block_regex",
            "python_block_dfa", "python_expr_dfa", "python_expr_key", "python_items_dfa",
+           "python_line_dfa", "python_line_key",
            "sample_text", "RESERVED_NAMES"]
 
 
@@ -239,6 +240,43 @@ def python_items_dfa(cfg: PythonSubset | None = None, *, dict_items: bool = Fals
         return _determinize(b, s, t, max_states)
 
     return _cached_dfa(python_items_key(cfg, dict_items=dict_items), build)
+
+
+def python_line_key(indent: str, cfg: PythonSubset | None = None, *, header: bool,
+                    ret_ok: bool, loop_ok: bool) -> str:
+    cfg = cfg or DEFAULT_SUBSET
+    return "\\p{cdlm-python}line " + repr((indent, header, ret_ok, loop_ok, _cfg_tuple(cfg)))
+
+
+def python_line_dfa(indent: str, cfg: PythonSubset | None = None, *, header: bool,
+                    ret_ok: bool = False, loop_ok: bool = False, timeout_s: float = 30.0,
+                    max_states: int = 200_000) -> ByteDFA:
+    """ONE line at ``indent``: a simple statement, or (``header``) an ``if`` / ``while`` /
+    ``for`` header whose body the following lines already are. Either may stand where a line
+    of its kind stood; used for holes cut inside a line whose enclosing block the block
+    language cannot take (see :mod:`.python_span`)."""
+    cfg = cfg or DEFAULT_SUBSET
+
+    def build() -> ByteDFA:
+        b = _Builder(cfg, timeout_s, max_states)
+        s, ls, t = b.st(), b.st(), b.st()
+        b.lit(s, indent, ls)
+        if not header:
+            b.simple_line(ls, t, loop_ok, ret_ok, cfg.max_expr_depth)
+            return _determinize(b, s, t, max_states)
+        cond, c, c2 = b.st(), b.st(), b.st()
+        b.expr(cond, c, cfg.header_depth)
+        b.lit(c, ":", c2)
+        b.eol(c2, t)
+        b.rx(ls, "(if|while) ", cond)
+        f, f2 = b.st(), b.st()
+        b.lit(ls, "for ", f)
+        b.targets(f, f2, simple=True)
+        b.lit(f2, " in ", cond)
+        return _determinize(b, s, t, max_states)
+
+    return _cached_dfa(python_line_key(indent, cfg, header=header, ret_ok=ret_ok,
+                                       loop_ok=loop_ok), build)
 
 
 # --- sampling (tests) ----------------------------------------------------------------------------

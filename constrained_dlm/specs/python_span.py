@@ -9,41 +9,49 @@ from the state reached after ``h`` (left quotient), accept where ``t`` then lead
 (right quotient): regular, exact with respect to the automaton, and the caller's prefix and
 suffix are never touched: ``prefix + middle + suffix`` is the file.
 
-Refused, with the reason: a cursor line outside the Python subset the automata know (the
-quotient is empty), and positions whose enclosing lines are not at a statement or item
-boundary. The wider subset :data:`SPAN_SUBSET` is tried when the caller's subset refuses the
-cursor line, since that line is the caller's code, not the model's.
+When the block language cannot take the cursor line (the caller's code may use features the
+middle's subset leaves out), the hole is the quotient of ONE line of the cursor line's kind (a
+simple statement, or an ``if`` / ``while`` / ``for`` header when the next lines are its body)
+in the subset widened by the features that line uses. Refused, with the reason: a cursor line
+outside even that (the quotient is empty), and positions whose enclosing lines are not at a
+statement or item boundary.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from ..automata.byte_dfa import ByteDFA
 from ..automata.dfa_ops import quotient, shortest_text
 from ..errors import CompileLimitError, SpecError
 from . import python_code as pc
-from .python_context import HoleContext, compiles, hole_context
+from .python_context import HoleContext, _first_code_line, _line_indent, compiles, hole_context
 from .python_subset import DEFAULT_SUBSET, PythonSubset
 
 __all__ = ["SpanContext", "any_hole_context", "span_dfa", "span_key"]
 
-SPAN_SUBSET = replace(DEFAULT_SUBSET, keyword_args=True, dicts=True, conditional=True,
-                      comprehensions=True, raise_=True, assert_=True)
-"""The subset tried when the caller's refuses the line around the cursor: real lines use
-keyword arguments, dicts, conditionals and comprehensions more often than a middle needs them."""
+WIDENINGS = ("comprehensions", "keyword_args", "conditional", "dicts")
+"""Subset features tried one at a time for a cursor line (each multiplies automaton states)."""
+SPAN_TIMEOUT_S = 10.0
+"""Compile time allowed for the language a span hole is cut from (then the hole is refused)."""
 
 
 @dataclass(frozen=True)
 class SpanContext:
     """A hole cut inside lines: the line-boundary context of the enclosing lines (``base``),
-    the partial lines around the cursor and the subset whose quotient accepts them."""
+    the partial lines around the cursor, and the language whose quotient the hole is:
+    ``mode`` ``"block"`` (the base's own block / items language: the middle may span lines) or
+    ``"line"`` (one line at ``indent`` of the cursor line's kind, in ``cfg``)."""
 
     base: HoleContext
     before: str                   # the cursor line's text before the hole
     after: str                    # the text after the hole up to its line's end, newline included
     cfg: PythonSubset
-    witness: str
+    mode: str = "block"
+    indent: str = ""              # mode "line": the cursor line's indentation
+    header: bool = False          # mode "line": the line opens the block the next lines are
+    witness: str = ""
     kind: str = "span"
 
     @property
@@ -62,7 +70,9 @@ def any_hole_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = Non
         try:
             return span_context(prefix, suffix, cfg=cfg, document=document)
         except SpecError as e:
-            raise SpecError(f"{e} (as a line-boundary or expression hole: {first})",
+            why = str(e).split(". Hint: ")[0]
+            first_why = str(first).split(". Hint: ")[0]
+            raise SpecError(f"{why} (as a line-boundary or expression hole: {first_why})",
                             hint=e.hint) from None
 
 
@@ -75,25 +85,58 @@ def _split(prefix: str, suffix: str) -> tuple[str, str, str, str]:
     return prefix[:cut], prefix[cut:], after, rest
 
 
+def _features(line: str) -> dict:
+    """The subset features the caller's cursor line uses (read from its text, roughly: a
+    feature turned on that the line does not need only costs states)."""
+    code = line.lstrip()
+    out = {}
+    if re.search(r"[\[({][^\])}]*\bfor\b", line):
+        out["comprehensions"] = True
+    if re.search(r"\(\s*(?:[^()]*,\s*)?\w+=(?!=)", line):
+        out["keyword_args"] = True
+    if re.search(r"\{[^}]*:", line):
+        out["dicts"] = True
+    if re.search(r"\bif\b.*\belse\b", code) and not code.startswith(("if ", "elif ")):
+        out["conditional"] = True
+    if code.startswith("raise"):
+        out["raise_"] = True
+    if code.startswith("assert"):
+        out["assert_"] = True
+    return out
+
+
 def span_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = None,
                  document=None) -> SpanContext:
-    """The hole between ``prefix`` and ``suffix`` as a quotient (see the module docstring)."""
+    """The hole between ``prefix`` and ``suffix`` as a quotient (see the module docstring):
+    of the enclosing lines' block language first (middles may span lines), else of one line
+    of the cursor line's kind, in the subset widened by the features that line uses."""
     cfg = cfg or DEFAULT_SUBSET
     doc = document or (lambda m: prefix + m + suffix)
     head, before, after, tail = _split(prefix, suffix)
     base = hole_context(head, tail, cfg=cfg)
-    if base.kind not in ("block", "items"):         # pragma: no cover - line starts only
-        raise SpecError("the lines around the hole are not at a statement boundary")
-    reason = None
-    for sub in dict.fromkeys((cfg, _widen(cfg))):
-        ctx = SpanContext(base=base, before=before, after=after, cfg=sub, witness="")
+    candidates = [SpanContext(base=base, before=before, after=after, cfg=cfg)]
+    indent = before[:len(before) - len(before.lstrip(" \t"))]
+    if before.strip() and base.kind == "block":
+        nxt = _first_code_line(tail)
+        header = nxt is not None and len(_line_indent(nxt)) > len(indent) \
+            and _line_indent(nxt).startswith(indent)
+        used = _features(before + after)
+        # the features the line shows, then each other one alone on top (the middle may hold
+        # what the line's text does not show, e.g. the `for` of a comprehension)
+        for extra in ({}, *({f: True} for f in WIDENINGS if f not in used)):
+            wide = replace(cfg, **used, **extra)
+            candidates.append(SpanContext(base=base, before=before, after=after, cfg=wide,
+                                          mode="line", indent=indent, header=header))
+    reason = "no middle of the Python subset makes the file compile here"
+    for ctx in candidates:
         try:
             dfa = span_dfa(ctx)
         except CompileLimitError as e:
-            reason = f"the quotient is too large to compile ({e})"
+            reason = f"its language is too large to compile ({e})"
             continue
         if dfa is None:
-            reason = _why_empty(ctx)
+            if ctx.mode == "block" or reason.startswith("no middle"):
+                reason = _why_empty(ctx)
             continue
         wit = shortest_text(dfa)
         try:
@@ -109,13 +152,8 @@ def span_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = None,
                     "expression starts, or widen the Python subset (PythonSubset)")
 
 
-def _widen(cfg: PythonSubset) -> PythonSubset:
-    return replace(SPAN_SUBSET, excluded_names=cfg.excluded_names,
-                   start_levels=cfg.start_levels, max_block_depth=cfg.max_block_depth)
-
-
 def _why_empty(ctx: SpanContext) -> str:
-    full = _base_dfa(ctx)
+    full = _full_dfa(ctx)
     if full.run(ctx.before.encode()) < 0:
         return "the text before the hole on its line is outside the Python subset"
     return "no middle joins it to the text after the hole on its line"
@@ -126,16 +164,30 @@ def _base_cfg(ctx: SpanContext) -> PythonSubset:
                    | ctx.base.excluded_names)
 
 
-def _base_key(ctx: SpanContext) -> str:
+def _line_flags(ctx: SpanContext) -> tuple[bool, bool]:
+    shape = ctx.base.shape
+    return (bool(shape and shape.allow_return), bool(shape and shape.allow_loop_control))
+
+
+def _full_key(ctx: SpanContext) -> str:
     b, cfg = ctx.base, _base_cfg(ctx)
+    if ctx.mode == "line":
+        ret_ok, loop_ok = _line_flags(ctx)
+        return pc.python_line_key(ctx.indent, cfg, header=ctx.header, ret_ok=ret_ok,
+                                  loop_ok=loop_ok)
     if b.kind == "items":
         return pc.python_items_key(cfg, dict_items=b.dict_items)
     return pc._block_key(b.shapes, cfg, b.pending)
 
 
-def _base_dfa(ctx: SpanContext, *, timeout_s: float = 30.0,
+def _full_dfa(ctx: SpanContext, *, timeout_s: float = SPAN_TIMEOUT_S,
               max_states: int = 200_000) -> ByteDFA:
+    """The language the hole is a quotient of."""
     b, cfg = ctx.base, _base_cfg(ctx)
+    if ctx.mode == "line":
+        ret_ok, loop_ok = _line_flags(ctx)
+        return pc.python_line_dfa(ctx.indent, cfg, header=ctx.header, ret_ok=ret_ok,
+                                  loop_ok=loop_ok, timeout_s=timeout_s, max_states=max_states)
     if b.kind == "items":
         return pc.python_items_dfa(cfg, dict_items=b.dict_items, timeout_s=timeout_s,
                                    max_states=max_states)
@@ -145,11 +197,11 @@ def _base_dfa(ctx: SpanContext, *, timeout_s: float = 30.0,
 
 def span_key(ctx: SpanContext) -> str:
     """The name of the hole's language (the automata caches key on it)."""
-    return "\\p{cdlm-python}span " + repr((_base_key(ctx), ctx.before, ctx.after))
+    return "\\p{cdlm-python}span " + repr((_full_key(ctx), ctx.before, ctx.after))
 
 
-def span_dfa(ctx: SpanContext, *, timeout_s: float = 30.0,
+def span_dfa(ctx: SpanContext, *, timeout_s: float = SPAN_TIMEOUT_S,
              max_states: int = 200_000) -> ByteDFA | None:
     """The byte DFA of the middles (None: no middle fits)."""
-    full = _base_dfa(ctx, timeout_s=timeout_s, max_states=max_states)
+    full = _full_dfa(ctx, timeout_s=timeout_s, max_states=max_states)
     return quotient(full, ctx.before.encode(), ctx.after.encode())

@@ -1,0 +1,108 @@
+"""Holes cut anywhere (issue 23): mid-line, mid-word, inside strings and comments, across lines.
+The hole is a quotient of the enclosing lines' language; what is checked, independently of the
+code that built it: ``prefix + middle + suffix`` is the document (the caller's text untouched)
+and it compiles (``compile``), whatever the denoiser does, and every refusal names the hole."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from constrained_dlm import AdversarialDenoiser, RandomDenoiser, SamplerOptions, SpecError, infill
+from constrained_dlm.automata.byte_dfa import regex_to_byte_dfa
+from constrained_dlm.automata.dfa_ops import quotient, shortest_text
+
+REPO = Path(__file__).resolve().parent.parent
+HUMANEVAL = REPO.parent / "shared" / "data" / "humaneval-infilling"
+FAST = SamplerOptions(steps=2)
+PROGRAM = '''def running_max(numbers, start=0):
+    """Running maximum."""
+    result = []
+    best = None
+    for n in numbers[start:]:
+        if best is None or n > best:
+            best = n
+        result.append(best)
+    label = "max of %d" % len(result)  # a comment
+    return result
+'''
+
+
+@pytest.mark.parametrize("regex,before,after", [
+    (r"[a-z]+ = [0-9]+;", "ab", "2;"), (r"(foo|bar)baz", "f", "az"),
+    (r'"([^"\\]|\\.)*"', '"a\\', 'b"'), (r"x+y+", "", "")])
+def test_quotient_is_exactly_the_middles_that_fit(regex, before, after):
+    dfa = regex_to_byte_dfa(regex)
+    q = quotient(dfa, before.encode(), after.encode())
+    alphabet = sorted(set(before + after + "abfozr0123 =;\"\\xy"))
+    rng = random.Random(0)
+    for _ in range(3000):
+        m = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5)))
+        want = re.fullmatch(regex, before + m + after) is not None
+        got = q is not None and q.matches(m.encode())
+        assert got == want, (regex, before, m, after)
+    if q is not None:
+        w = shortest_text(q).decode()
+        assert re.fullmatch(regex, before + w + after)
+
+
+@pytest.mark.parametrize("cut", [
+    ("    result = []\n    be", "st = None\n"),                   # mid-word
+    ('    label = "max ', 'of %d" % len(result)  # a comment\n'),  # inside a string
+    ("    label = \"max of %d\" % len(result)  # a co", "mment\n"),  # inside a comment
+    ("        if best is None or n ", " best:\n"),                 # a header's condition
+    ("    for n in num", "bers[start:]:\n"),                       # ... a for header
+    ("    best = No", "ne\n    for n in numbers[start:]:\n"),      # across the end of a line
+    ("        result.app", "end(best)\n    label"),                # a call; suffix mid-line
+])
+def test_cursor_inside_lines(bpe_vocab, cut):
+    a, b = cut
+    i = PROGRAM.index(a) + len(a)
+    j = PROGRAM.index(b, i)
+    prefix, suffix = PROGRAM[:i], PROGRAM[j:]
+    for denoiser in (RandomDenoiser(bpe_vocab, seed=1), AdversarialDenoiser(bpe_vocab, seed=2)):
+        res = infill(denoiser, prefix, suffix, options=FAST, max_tokens=6)
+        assert res.document == prefix + res.text + suffix
+        compile(res.document, "<infill>", "exec")
+
+
+def _programs() -> list[str]:
+    if not HUMANEVAL.is_dir():
+        return [PROGRAM]
+    out = {}
+    with gzip.open(HUMANEVAL / "HumanEval-SingleLineInfilling.jsonl.gz", "rt") as fh:
+        for line in fh:
+            t = json.loads(line)
+            out.setdefault(t["task_id"].split("/")[-2],
+                           t["prompt"] + t["canonical_solution"] + t["suffix"])
+    return list(out.values())
+
+
+PROGRAMS = _programs()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(k=st.integers(0, len(PROGRAMS) - 1), a=st.floats(0.3, 0.98), span=st.integers(0, 60),
+       adversarial=st.booleans(), seed=st.integers(0, 99))
+def test_random_cut_points_compile_or_are_refused_by_name(bpe_vocab, k, a, span, adversarial,
+                                                          seed):
+    src = PROGRAMS[k]
+    i = int(a * len(src))
+    j = min(len(src), i + span)
+    prefix, suffix = src[:i], src[j:]
+    model = (AdversarialDenoiser if adversarial else RandomDenoiser)(bpe_vocab, seed=seed)
+    try:
+        res = infill(model, prefix, suffix, options=FAST, max_tokens=6)
+    except SpecError as e:
+        assert "hole" in str(e)
+        return
+    assert res.document == prefix + res.text + suffix
+    compile(res.document, "<infill>", "exec")
