@@ -33,6 +33,8 @@ __all__ = ["SpanContext", "any_hole_context", "span_dfa", "span_key"]
 
 WIDENINGS = ("comprehensions", "keyword_args", "conditional", "dicts")
 """Subset features tried one at a time for a cursor line (each multiplies automaton states)."""
+LINE_DEPTHS = {"list_depth": 1, "subscript_depth": 1}
+"""Bracket depths a cursor line gets inside list displays and subscripts (the caller's code)."""
 SPAN_TIMEOUT_S = 10.0
 """Compile time allowed for the language a span hole is cut from (then the hole is refused)."""
 
@@ -109,7 +111,8 @@ def span_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = None,
                  document=None) -> SpanContext:
     """The hole between ``prefix`` and ``suffix`` as a quotient (see the module docstring):
     of the enclosing lines' block language first (middles may span lines), else of one line
-    of the cursor line's kind, in the subset widened by the features that line uses."""
+    of the cursor line's kind, in the subset widened by the features that line uses, else of
+    the block language with one level of nested blocks (a middle that crosses a header)."""
     cfg = cfg or DEFAULT_SUBSET
     doc = document or (lambda m: prefix + m + suffix)
     head, before, after, tail = _split(prefix, suffix)
@@ -124,9 +127,12 @@ def span_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = None,
         # the features the line shows, then each other one alone on top (the middle may hold
         # what the line's text does not show, e.g. the `for` of a comprehension)
         for extra in ({}, *({f: True} for f in WIDENINGS if f not in used)):
-            wide = replace(cfg, **used, **extra)
+            wide = replace(cfg, **{**LINE_DEPTHS, **used, **extra})
             candidates.append(SpanContext(base=base, before=before, after=after, cfg=wide,
                                           mode="line", indent=indent, header=header))
+    if base.kind == "block" and cfg.max_block_depth < 1:    # the middle may cross a header
+        candidates.append(SpanContext(base=base, before=before, after=after,
+                                      cfg=replace(cfg, max_block_depth=1)))
     reason = "no middle of the Python subset makes the file compile here"
     for ctx in candidates:
         try:
