@@ -355,3 +355,22 @@ def test_items_holes_inside_brackets(bpe_vocab):
                      "    'z': 26,\n}\nprint(d)\n", subset=DECODE, max_tokens=12, options=FAST)
         check(res.document)
         assert res.contexts[0].kind == "items"
+
+
+@pytest.mark.skipif(not HUMANEVAL.is_dir(), reason="../shared/data/humaneval-infilling missing")
+def test_humaneval_random_span_smoke(tokenizer_file, capsys):
+    """Random spans cut anywhere in HumanEval programs: accepted ones compile."""
+    spec = importlib.util.spec_from_file_location("humaneval_infill",
+                                                  REPO / "benchmarks" / "humaneval_infill.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    summary = mod.main(["--tokenizer", tokenizer_file, "--denoiser", "adversarial", "--split",
+                        "random-span", "--regions", "2", "--limit", "3", "--steps", "1",
+                        "--slack", "2", "--quiet"])
+    c = summary["constrained"]
+    assert c["tasks"] == 3 and c["supported"] >= 1 and c["compile_rate_supported"] == 1.0
+    assert summary["caller_text_verbatim"] <= c["supported"]
+    for t in mod.random_span_tasks(HUMANEVAL, regions=2, seed=0, max_span=50)[:20]:
+        original = "".join(a + b for a, b in zip(t["texts"], t["middles"] + [""]))
+        compile(original, "<humaneval>", "exec")      # the cuts rebuild the program
+        assert len(t["middles"]) == 2 and all(0 < len(m) <= 50 for m in t["middles"])
