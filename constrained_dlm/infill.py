@@ -382,10 +382,31 @@ def _resolve(g: Gap, language, regex, grammar, max_tokens, subset) -> _Spec:
 def _python_contexts(texts: list[str], specs: list[_Spec]) -> list:
     """Each Python hole's context, probed with the other holes holding their witnesses.
 
-    Two passes: the first uses provisional witnesses for holes not analysed yet, the second
-    re-checks every hole against the final witnesses of all the others."""
+    Passes: the first uses provisional witnesses for holes not analysed yet, the next re-check
+    every hole against the witnesses of all the others. A hole cut inside a line has no obvious
+    provisional witness (``x`` suits an expression, nothing suits a cut inside a word), so when
+    some hole stays refused, the analysis is tried again from other provisional witnesses."""
     n = len(specs)
-    witness = [guess_witness(_join(texts[:i + 1], [""] * i)) for i in range(n)]
+    first = [guess_witness(_join(texts[:i + 1], [""] * i)) for i in range(n)]
+    mid_line = [i for i in range(n) if texts[i] and not texts[i].endswith("\n")]
+    tries = [first]
+    if n > 1 and mid_line:
+        for alt in ("", "0"):
+            tries.append([alt if i in mid_line else w for i, w in enumerate(first)])
+    for witness in tries:
+        ctxs, errors = _contexts_from(texts, specs, list(witness))
+        if not any(errors):
+            return ctxs
+        if witness is first:
+            first_errors = errors
+    for i, e in enumerate(first_errors):
+        if e is not None:
+            raise SpecError(f"hole {i + 1}: {e}") if n > 1 else e
+    return ctxs                                    # pragma: no cover
+
+
+def _contexts_from(texts: list[str], specs: list[_Spec], witness: list[str]):
+    n = len(specs)
     ctxs: list = [None] * n
     errors: list = [None] * n
     for _pass in range(3):
@@ -398,8 +419,8 @@ def _python_contexts(texts: list[str], specs: list[_Spec]) -> list:
                 return _join(texts, [m if j == i else witness[j] for j in range(n)])
             try:
                 c = any_hole_context(_join_part(texts, witness, i, before=True),
-                                 _join_part(texts, witness, i, before=False),
-                                 cfg=s.subset, document=doc)
+                                     _join_part(texts, witness, i, before=False),
+                                     cfg=s.subset, document=doc)
             except SpecError as e:
                 errors[i] = e
                 ctxs[i] = None
@@ -411,10 +432,7 @@ def _python_contexts(texts: list[str], specs: list[_Spec]) -> list:
             witness[i] = c.witness
         if not changed and not any(errors):
             break
-    for i, e in enumerate(errors):
-        if e is not None:
-            raise SpecError(f"hole {i + 1}: {e}") if n > 1 else e
-    return ctxs
+    return ctxs, errors
 
 
 def _join(texts: list[str], middles: list[str]) -> str:
