@@ -111,14 +111,14 @@ def random_span_tasks(data: Path, *, regions: int = 1, seed: int = 0,
 
 def run_span_constrained(model, task, budgets, opts, context, subset) -> dict:
     from constrained_dlm import Gap, infill_document
-    from constrained_dlm.errors import SpecError
+    from constrained_dlm.errors import BudgetError, CompileLimitError, SpecError
     segs = [task["texts"][0]]
     for b, t in zip(budgets, task["texts"][1:]):
         segs += [Gap(max_tokens=b), t]
     t0 = time.perf_counter()
     try:
         res = infill_document(model, segs, options=opts, context_tokens=context, subset=subset)
-    except SpecError as e:
+    except (SpecError, BudgetError, CompileLimitError) as e:      # named refusals
         return {"supported": False, "error": str(e)[:300], "wall": time.perf_counter() - t0}
     exact = res.middles == task["middles"]
     return {"supported": True, "middle": "\0".join(res.middles), "compiles": _compiles(
