@@ -21,6 +21,7 @@ class SpecError(ConstrainedDLMError, ValueError):
     """A spec (schema, regex, grammar, template) is malformed.
 
     ``pointer`` is a JSON pointer into the schema ("" for the root) or None when the spec is not JSON.
+    ``reason`` is what is wrong and where, without the hint (for callers that rephrase it).
     """
 
     api_code = "invalid_constraint"
@@ -35,7 +36,7 @@ class SpecError(ConstrainedDLMError, ValueError):
             where.append(f"keyword {keyword!r}")
         if pointer is not None:
             where.append(f"at {pointer or '/'!s}")
-        text = message + (f" ({', '.join(where)})" if where else "")
+        text = self.reason = message + (f" ({', '.join(where)})" if where else "")
         if hint:
             text += f". Hint: {hint}"
         super().__init__(text)

@@ -7,7 +7,6 @@ through the shared steps of :class:`~constrained_dlm.serve.server.Server`.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import replace
 
 from fastapi import FastAPI, Request
@@ -25,11 +24,6 @@ def body_doc(cls) -> dict:
     """OpenAPI's request body for a route that parses its body itself."""
     return {"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"$ref": f"#/components/schemas/{cls.__name__}"}}}}}
-
-
-def _note(task: T.Task) -> str:
-    """Why the constraint is what it is, when ``auto`` could not use Python ("" otherwise)."""
-    return "; ".join(task.notes)
 
 
 def add_routes(app: FastAPI, srv: Server) -> None:
@@ -88,9 +82,7 @@ def add_routes(app: FastAPI, srv: Server) -> None:
                           truncated=any(t.truncated for t in parts))
         task = await srv.compile_task(build, request)
         options = srv.options_for(req)
-        rid, now = f"cmpl-{uuid.uuid4().hex}", int(time.time())
-        base = {"id": rid, "object": "text_completion", "created": now,
-                "model": cfg.model_id, "system_fingerprint": None}
+        base = srv.response_base("text_completion")
 
         if req.stream:
             def chunk(deltas, first=False):
@@ -103,10 +95,8 @@ def add_routes(app: FastAPI, srv: Server) -> None:
         job = srv.submit(task, options, stops=stops)
         results = await srv.wait(job, request)
         outs = srv.outputs(task, job, results, stops)
-        return {**base, "constraint": task.constraint, "constraint_note": _note(task),
-                "choices": [
-            {"index": k, "text": o[0], "logprobs": None, "finish_reason": o[1]}
-            for k, o in enumerate(outs)], "usage": srv.usage(task, outs, results)}
+        return srv.openai_answer(task, base, outs, results, lambda k, text, reason: {
+            "index": k, "text": text, "logprobs": None, "finish_reason": reason})
 
     @app.post("/v1/chat/completions", openapi_extra=body_doc(ChatCompletionRequest))
     async def chat(request: Request):
@@ -133,9 +123,7 @@ def add_routes(app: FastAPI, srv: Server) -> None:
                                                     cfg.max_tokens_cap))
         task = await srv.compile_task(build, request)
         options = srv.options_for(req)
-        rid, now = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        base = {"id": rid, "object": "chat.completion", "created": now,
-                "model": cfg.model_id, "system_fingerprint": None}
+        base = srv.response_base("chat.completion")
 
         if req.stream:
             cbase = {**base, "object": "chat.completion.chunk"}
@@ -152,11 +140,9 @@ def add_routes(app: FastAPI, srv: Server) -> None:
         job = srv.submit(task, options, param="messages", stops=stops)
         results = await srv.wait(job, request)
         outs = srv.outputs(task, job, results, stops)
-        return {**base, "constraint": task.constraint, "constraint_note": _note(task),
-                "choices": [
-            {"index": k, "message": {"role": "assistant", "content": o[0], "refusal": None},
-             "logprobs": None, "finish_reason": o[1]}
-            for k, o in enumerate(outs)], "usage": srv.usage(task, outs, results)}
+        return srv.openai_answer(task, base, outs, results, lambda k, text, reason: {
+            "index": k, "message": {"role": "assistant", "content": text, "refusal": None},
+            "logprobs": None, "finish_reason": reason})
 
     @app.post("/infill", openapi_extra=body_doc(InfillRequest))
     async def infill(request: Request):
@@ -197,7 +183,7 @@ def add_routes(app: FastAPI, srv: Server) -> None:
             out = W.infill_body(cfg.model_id, text, ntok, task.prompt_tokens, prompt_ms,
                                predicted_ms, stop_type=stop_type, truncated=truncated,
                                constraint=task.constraint, nfe=results[0].nfe,
-                               note=_note(task))
+                               note="; ".join(task.notes))
             out["stopping_word"] = word
             return out
 

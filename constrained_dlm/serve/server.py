@@ -13,6 +13,7 @@ import json
 import secrets
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -266,6 +267,19 @@ class Server:
         return {"prompt_tokens": task.prompt_tokens, "completion_tokens": comp,
                 "total_tokens": task.prompt_tokens + comp,
                 "forward_passes": max(r.nfe for r in results)}
+
+    def response_base(self, kind: str) -> dict:
+        """The head every OpenAI answer and chunk starts with; ``kind`` is its ``object``."""
+        prefix = "chatcmpl" if kind.startswith("chat.") else "cmpl"
+        return {"id": f"{prefix}-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()),
+                "model": self.cfg.model_id, "system_fingerprint": None}
+
+    def openai_answer(self, task: T.Task, base: dict, outs, results, choice) -> dict:
+        """A whole OpenAI answer: the head, the constraint applied (and why, when ``auto`` could
+        not use Python), ``choice(k, text, finish_reason)`` per output, and the usage."""
+        return {**base, "constraint": task.constraint, "constraint_note": "; ".join(task.notes),
+                "choices": [choice(k, o[0], o[1]) for k, o in enumerate(outs)],
+                "usage": self.usage(task, outs, results)}
 
     def openai_final(self, req, task: T.Task, base: dict, chunk):
         """The end of an OpenAI stream: the unsent text with each finish reason, then the

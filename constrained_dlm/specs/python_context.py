@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from ..errors import SpecError
 from .python_subset import DEFAULT_SUBSET, BlockShape, PythonSubset
 
-__all__ = ["HoleContext", "hole_context", "guess_witness", "compiles"]
+__all__ = ["HoleContext", "hole_context", "guess_witness", "compiles", "first_code_line", "line_indent"]
 
 
 
@@ -83,11 +83,11 @@ def _logical_lines(source: str):
     return lines, None
 
 
-def _line_indent(line: str) -> str:
+def line_indent(line: str) -> str:
     return line[:len(line) - len(line.lstrip(" \t"))]
 
 
-def _first_code_line(text: str):
+def first_code_line(text: str):
     for line in text.splitlines():
         s = line.strip()
         if s and not s.startswith("#"):
@@ -156,8 +156,8 @@ def hole_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = None,
     unit = _indent_unit(prefix + suffix)
     pending = bool(lines) and lines[-1][2] == ":" and lines[-1][1] in _COMPOUND
     k_ind = lines[-1][0] if lines else ""
-    first = _first_code_line(suffix)
-    j_ind = _line_indent(first) if first is not None else ""
+    first = first_code_line(suffix)
+    j_ind = line_indent(first) if first is not None else ""
     excluded = _declared_names(prefix + suffix)
     outer = [lv for lv in reversed(_indent_stack(lines)) if len(lv) < len(k_ind)]
     if pending:
@@ -291,7 +291,7 @@ def _suffix_needs(prefix: str, suffix: str, ls: str, unit: str, chain_len: int):
 def _first_clause(suffix: str) -> str | None:
     """The clause keyword (elif / else / except / finally) the suffix's first code line starts
     with, if any."""
-    first = _first_code_line(suffix)
+    first = first_code_line(suffix)
     m = re.match(r"[ \t]*(elif|else|except|finally)\b", first or "")
     return m.group(1) if m else None
 
@@ -327,9 +327,9 @@ def _probe_block(prefix, suffix, doc, ls, unit, chain_len, cfg: PythonSubset,
             loops = kinds & {"for", "while"}
             pref.append(sorted(loops)[0] if loopctl[i] and loops else _pref(kinds) if kinds else "if")
     else:
-        first_line = _first_code_line(suffix)
+        first_line = first_code_line(suffix)
         if _first_clause(suffix) in ("elif", "else") and first_line is not None \
-                and _line_indent(first_line) == ls:
+                and line_indent(first_line) == ls:
             tail = frozenset({"if"})
     shape = BlockShape(indent=ls, unit=unit, chain=tuple(frozenset(k) for k in chain), tail=tail)
     if not compiles(doc(_witness(shape, pref))):

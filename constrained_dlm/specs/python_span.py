@@ -26,7 +26,7 @@ from ..automata.byte_dfa import ByteDFA
 from ..automata.dfa_ops import quotient, shortest_text
 from ..errors import CompileLimitError, SpecError
 from . import python_code as pc
-from .python_context import HoleContext, _first_code_line, _line_indent, compiles, hole_context
+from .python_context import HoleContext, compiles, first_code_line, hole_context, line_indent
 from .python_subset import DEFAULT_SUBSET, PythonSubset
 
 __all__ = ["SpanContext", "any_hole_context", "span_dfa", "span_key"]
@@ -72,9 +72,7 @@ def any_hole_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = Non
         try:
             return span_context(prefix, suffix, cfg=cfg, document=document)
         except SpecError as e:
-            why = str(e).split(". Hint: ")[0]
-            first_why = str(first).split(". Hint: ")[0]
-            raise SpecError(f"{why} (as a line-boundary or expression hole: {first_why})",
+            raise SpecError(f"{e.reason} (as a line-boundary or expression hole: {first.reason})",
                             hint=e.hint) from None
 
 
@@ -120,9 +118,9 @@ def span_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = None,
     candidates = [SpanContext(base=base, before=before, after=after, cfg=cfg)]
     indent = before[:len(before) - len(before.lstrip(" \t"))]
     if before.strip() and base.kind == "block":
-        nxt = _first_code_line(tail)
-        header = nxt is not None and len(_line_indent(nxt)) > len(indent) \
-            and _line_indent(nxt).startswith(indent)
+        nxt = first_code_line(tail)
+        header = nxt is not None and len(line_indent(nxt)) > len(indent) \
+            and line_indent(nxt).startswith(indent)
         used = _features(before + after)
         # the features the line shows, then each other one alone on top (the middle may hold
         # what the line's text does not show, e.g. the `for` of a comprehension)
