@@ -43,7 +43,7 @@ class FillTask:
         return tpl, prompt, None
 
     def output(self, result, state) -> dict:
-        return {"text": result.text, "fields": _jsonable(result.value)}
+        return {"text": result.text, "fields": jsonable(result.value)}
 
 
 @dataclass
@@ -167,12 +167,12 @@ def error_row(rid, kind: str, message: str) -> dict:
     return {"id": rid, "ok": False, "error_type": kind, "error": message[:2000]}
 
 
-def _jsonable(x):
+def jsonable(x):
     from decimal import Decimal
     if isinstance(x, Decimal):
         return int(x) if x == x.to_integral_value() else float(x)
     if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
+        return {k: jsonable(v) for k, v in x.items()}
     if isinstance(x, list):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     return x
