@@ -7,7 +7,8 @@ import json
 import jsonschema
 import pytest
 
-from constrained_dlm.train.corpus import extraction_examples, key_pool, schema_pool, stdlib_files
+from constrained_dlm.train.corpus import (copy_drills, extraction_examples, key_pool, schema_pool,
+                                         stdlib_files)
 
 
 def _keys(schema, out):
@@ -49,6 +50,18 @@ def small_tokenizer(tmp_path_factory):
     out = tmp_path_factory.mktemp("tok")
     build_tokenizer(out, vocab_size=1024, texts=training_texts(0, n_extraction=300, stdlib_bytes=300_000))
     return out
+
+
+def test_copy_drills_validate_and_name_every_value_in_the_prompt():
+    heldout = key_pool("heldout")
+    for split in ("train", "heldout"):
+        drills = list(copy_drills(40, seed=1, split=split))
+        assert drills == list(copy_drills(40, seed=1, split=split))
+        for d in drills:
+            jsonschema.validate(d["record"], d["schema"])
+            for k, v in d["record"].items():
+                assert f"{k}: {v}" in d["prompt"].splitlines()
+                assert (k in heldout) == (split == "heldout")
 
 
 def test_tokenizer_and_rendered_canvas(small_tokenizer):

@@ -44,7 +44,15 @@ import torch.nn.functional as F
 from ..api import compile_json_schema
 from ..automata.vocabulary import Vocabulary
 from ..specs.json_schema import canonical_json
-from .corpus import code_windows, extraction_examples, json_documents, schema_pool, stdlib_files
+from .corpus import (
+    code_windows,
+    copy_drills,
+    copy_schemas,
+    extraction_examples,
+    json_documents,
+    schema_pool,
+    stdlib_files,
+)
 from .tokenizer import build_tokenizer, training_texts
 
 EPS = 1e-3
@@ -79,11 +87,12 @@ def drill_prompt(record, rng: random.Random) -> str:
 
 def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
                mix=(0.55, 0.15, 0.30), split: str = "train", log=print,
-               drill_share: float = 0.0) -> dict:
+               drill_share: float = 0.0, copy_share: float = 0.0) -> dict:
     """Token tensors for ``n`` examples: input_ids (n, max_len) int16, prompt_len, length (n,).
 
     ``drill_share``: the share of extraction examples whose prompt is a copy drill
-    (:func:`drill_prompt`) instead of the natural description (kind 3)."""
+    (:func:`drill_prompt`) instead of the natural description (kind 3). ``copy_share``: the
+    share of extraction examples that are synthetic copy drills (:func:`copy_drills`, kind 4)."""
 
     vocab = _vocab(tok_dir)
     user_id = vocab.tokenizer.token_to_id("<|user|>")
@@ -131,11 +140,21 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
         stats[kind] += 1
         return True
 
+    n_copy = int(round(n_ext * copy_share))
+    if n_copy:
+        copy_tpls = {i: compile_json_schema(sc, vocab)
+                     for i, sc in enumerate(copy_schemas(64, seed, split))}
+        for ex in copy_drills(n_copy, seed, split):
+            tpl = copy_tpls[ex["schema_index"]]
+            ids = tpl.render(canonical_json(ex["record"], ex["schema"]))
+            prompt = [user_id] + vocab.encode(ex["prompt"]) + [asst_id]
+            add(prompt + ids, [False] * len(prompt) + [int(t) == vocab.mask_id
+                                                       for t in tpl.token_ids], len(prompt), 4)
     # extraction / documents: draw more than needed, since some are too long for max_len
     src = extraction_examples(10 ** 9, seed, split, pool=pool)
     drill_rng = random.Random(f"drill/{seed}/{split}")
     got = 0
-    while got < n_ext:
+    while got < n_ext - n_copy:
         ex = next(src)
         canvas = canvas_of(ex)
         if canvas is None:
@@ -348,6 +367,9 @@ def parse_args(argv=None):
                         "values become the same tokens; see train/tokenizer.py)")
     p.add_argument("--drill-share", type=float, default=0.0,
                    help="share of extraction examples given as copy drills (label: value lines)")
+    p.add_argument("--copy-share", type=float, default=0.0,
+                   help="share of extraction examples that are synthetic copy drills (made-up "
+                        "values, the curriculum's first rung; see corpus.copy_drills)")
     p.add_argument("--weighting", choices=["elbo", "flat"], default="flat",
                    help="training loss weights (evaluation always reports the ELBO weighting)")
     p.add_argument("--local-attention", type=int, default=1024,
@@ -438,7 +460,7 @@ def main(argv=None):
     else:
         data = build_data(out, n=args.examples, seed=args.seed, max_len=args.max_len,
                           pool_size=args.pool_size, mix=tuple(args.mix), log=log,
-                          drill_share=args.drill_share)
+                          drill_share=args.drill_share, copy_share=args.copy_share)
         data["eval"] = make_eval(out, args, log)
         atomic_save(data, data_path)
     ev = data["eval"]

@@ -636,6 +636,41 @@ def extraction_examples(n: int, seed: int, split: str = "train", *, pool: list[d
                "schema_index": i}
 
 
+def copy_drills(n: int, seed: int, split: str = "train", *, pool_size: int = 64) -> Iterator[dict]:
+    """``n`` synthetic copy drills {prompt, schema, record, schema_index}: 1-4 string fields
+    named by the split's keys, each value a made-up word (a value no list holds), the prompt
+    the same fields as ``key: value`` lines.
+
+    The curriculum's first rung. Measured (a 4-layer, 128-wide model): on such drills the copy
+    circuit forms in ~500 steps; on the natural mixture, where 70% of values can be guessed
+    from lists, the same model trained 1,000 steps (and v7 2,375) still ignored the prompt
+    entirely (same prediction whatever the prompt's value). ``schema_index`` indexes
+    :func:`copy_schemas` (a small pool, since every schema is compiled once downstream)."""
+    schemas = copy_schemas(pool_size, seed, split)
+    s = seed if split == "train" else seed ^ HELDOUT_SALT
+    rng = random.Random(f"copy/{split}/{s}")
+    for _ in range(n):
+        i = rng.randrange(len(schemas))
+        keys = list(schemas[i]["properties"])
+        record = {k: _novel(rng) if rng.random() < 0.8 else f"{_novel(rng)} {_novel(rng)}"
+                  for k in keys}
+        yield {"prompt": "\n".join(f"{k}: {v}" for k, v in record.items()),
+               "schema": schemas[i], "record": record, "schema_index": i}
+
+
+def copy_schemas(n: int, seed: int, split: str = "train") -> list[dict]:
+    """The pool of :func:`copy_drills`' schemas: objects of 1-4 required string properties."""
+    s = seed if split == "train" else seed ^ HELDOUT_SALT
+    rng = random.Random(f"copy-schemas/{split}/{s}")
+    keys = sorted(key_pool(split))
+    out = []
+    for _ in range(n):
+        ks = rng.sample(keys, rng.randint(1, 4))
+        out.append({"type": "object", "properties": {k: {"type": "string"} for k in ks},
+                    "required": ks, "additionalProperties": False})
+    return out
+
+
 def json_documents(n: int, seed: int, *, pool: list[dict] | None = None, pool_size: int = 300) -> Iterator[dict]:
     """``n`` dicts {schema, record} without a prompt (train split)."""
     for ex in extraction_examples(n, seed + 7919, "train", pool=pool, pool_size=pool_size):
