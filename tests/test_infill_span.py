@@ -110,3 +110,18 @@ def test_random_cut_points_compile_or_are_refused_by_name(bpe_vocab, k, a, span,
         return
     assert res.document == prefix + res.text + suffix
     compile(res.document, "<infill>", "exec")
+
+
+@pytest.mark.parametrize("indent", ["", "  ", "    ", "      "])
+@pytest.mark.parametrize("trailing", ["", "  "])
+def test_cursor_on_a_blank_line_keeps_the_callers_text(bpe_vocab, indent, trailing):
+    """A hole on a whitespace-only line is filled with whole lines at the indentation the code
+    needs; the answer still goes exactly between the caller's prefix and suffix, whatever part
+    of that line's indentation the caller typed before the cursor (and after it)."""
+    prefix = "def f(x):\n    y = x + 1\n" + indent
+    suffix = trailing + "\n    return y\n"
+    for seed in range(3):
+        for cls in (RandomDenoiser, AdversarialDenoiser):
+            res = infill(cls(bpe_vocab, seed=seed), prefix, suffix, options=FAST, max_tokens=8)
+            assert res.document == prefix + res.text + suffix
+            compile(res.document, "<t>", "exec")
