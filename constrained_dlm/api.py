@@ -8,8 +8,9 @@ from typing import Sequence
 
 from .automata.lru import LRU
 from .compile.template import CompileOptions, Template
+from .decode.block_diffusion import BlockOptions, fill_blocks
 from .decode.sampler import Result, SamplerOptions, denoise
-from .errors import ContextLengthError
+from .errors import ContextLengthError, ModelError
 from .specs.grammar import Grammar, load_grammar
 from .specs.json_schema import load_schema
 
@@ -88,8 +89,30 @@ def generate(model, templates: Template | Sequence[Template], prompts=None, *,
         prompts = [prompts] * len(templates)
     prompt_ids = [_prompt_ids(model, p) for p in prompts]
     check_context(getattr(model, "max_context", None), templates, prompt_ids)
+    if getattr(model, "block_diffusion", False):
+        return _fill_blocks(model, list(templates), prompt_ids, options, on_step, row_seeds)
     return denoise(model, list(templates), prompt_ids, options, on_step=on_step,
                    row_seeds=row_seeds)
+
+
+def _fill_blocks(model, templates, prompt_ids, options: SamplerOptions, on_step, row_seeds):
+    """Uniform-noise block diffusion (DiffusionGemma): the block sampler, with the model's own
+    step count when ``options.steps`` is unset; rows with prompts of different lengths run
+    apart (the encoder's cache carries no padding mask)."""
+    if on_step is not None or row_seeds is not None or options.record_history:
+        raise ModelError(f"{model.family.name}: on_step, row_seeds and record_history are not "
+                         "available for block-diffusion models yet")
+    opts = BlockOptions(seed=options.seed,
+                        **({"steps": options.steps} if options.steps else {}))
+    out: list = [None] * len(templates)
+    by_len: dict[int, list[int]] = {}
+    for i, p in enumerate(prompt_ids):
+        by_len.setdefault(len(p), []).append(i)
+    for rows in by_len.values():
+        for i, r in zip(rows, fill_blocks(model, [templates[i] for i in rows],
+                                          [prompt_ids[i] for i in rows], opts)):
+            out[i] = r
+    return out
 
 
 def check_context(limit: int | None, templates, prompt_ids) -> None:

@@ -65,7 +65,7 @@ def main(argv=None) -> int:
         if args.command == "families":
             for name, fam in families().items():
                 remote = "remote code" if fam.remote_code else "native"
-                print(f"{name:10s} {fam.auto_class:21s} {remote:12s} {fam.summary}")
+                print(f"{name:15s} {fam.auto_class:31s} {remote:12s} {fam.summary}")
             return 0
         if args.command == "serve":
             return serve(args)

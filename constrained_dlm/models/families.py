@@ -55,6 +55,8 @@ class Family:
     auto_class: str = "AutoModelForMaskedLM"   # transformers Auto class that loads the weights
     remote_code: bool = False                  # hub checkpoints ship their own modeling code
     padding_side: Literal["left", "right"] = "right"  # where a short row's padding goes
+    block_diffusion: bool = False              # uniform-noise blocks (decode/block_diffusion.py)
+    denoiser_class: Any = None                 # what load_model returns (None: HFDenoiser)
     default_tokenizer: str | None = None       # used when the checkpoint ships no tokenizer
     # Sampler defaults after the family's published recipe (keys of decode.SamplerOptions).
     sampler_defaults: Mapping[str, Any] = {}

@@ -244,10 +244,10 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, family: str | F
         raise ModelError(f"cannot read the token bytes of {where!r}'s tokenizer "
                          f"({type(tokenizer).__name__}): {exc}",
                          hint="pass tokenizer= a tokenizer that can encode and decode") from exc
-    den = HFDenoiser(model, tokenizer, vocab, fam, name=where, device=device, chat=chat,
-                     sampler_defaults=sampler_defaults,
-                     batching="padded" if batching == "auto" else batching)
-    if batching == "auto":
+    den = (fam.denoiser_class or HFDenoiser)(
+        model, tokenizer, vocab, fam, name=where, device=device, chat=chat,
+        sampler_defaults=sampler_defaults, batching="padded" if batching == "auto" else batching)
+    if batching == "auto" and not fam.block_diffusion:
         try:
             den.batching = _probe(den, where)
         except ModelError:
