@@ -100,8 +100,8 @@ def _fill_blocks(model, templates, prompt_ids, options: SamplerOptions, on_step,
     step count when ``options.steps`` is unset; rows with prompts of different lengths run
     apart (the encoder's cache carries no padding mask)."""
     if on_step is not None or row_seeds is not None or options.record_history:
-        raise ModelError(f"{model.family.name}: on_step, row_seeds and record_history are not "
-                         "available for block-diffusion models yet")
+        raise ModelError("on_step, row_seeds and record_history are not available for "
+                         "block-diffusion models yet")
     opts = BlockOptions(seed=options.seed,
                         **({"steps": options.steps} if options.steps else {}))
     out: list = [None] * len(templates)

@@ -52,3 +52,27 @@ class AdversarialDenoiser(RandomDenoiser):
             out[..., 0] = float("nan")
             out[..., -1] = float("inf")
         return out
+
+
+class BlockStandIn:
+    """A stand-in for a block-diffusion model (:mod:`constrained_dlm.decode.block_diffusion`):
+    ``inner``'s logits (a :class:`RandomDenoiser` or :class:`AdversarialDenoiser`) for each
+    canvas of ``canvas_length`` positions; the prompt and finished blocks are only counted."""
+
+    block_diffusion = True
+
+    def __init__(self, inner, *, canvas_length: int = 8):
+        self.inner, self.vocab, self.device = inner, inner.vocab, inner.device
+        self.canvas_length = canvas_length
+        self.noise_size = inner.vocab.size
+        self.forward_passes = 0
+
+    def start(self, prompt: torch.Tensor) -> list[int]:
+        return [prompt.shape[1]]
+
+    def append(self, state: list[int], block: torch.Tensor) -> None:
+        state[0] += block.shape[1]
+
+    def denoise(self, state, canvas: torch.Tensor, sc) -> torch.Tensor:
+        self.forward_passes += 1
+        return self.inner(canvas, torch.ones_like(canvas, dtype=torch.bool))
