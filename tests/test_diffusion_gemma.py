@@ -9,11 +9,13 @@ import jsonschema
 import pytest
 import torch
 import transformers
+from transformers import LogitsProcessorList
 
 import constrained_dlm as cd
 from constrained_dlm.cli import main
 from constrained_dlm.decode import block_diffusion as bd
 from constrained_dlm.decode.block_diffusion import BlockOptions, generate_free
+from constrained_dlm.decode.matcher import BlockLogitsProcessor, CanvasMatcher
 from constrained_dlm.errors import ModelError
 from tests.fixtures.checkpoints import build_diffusion_gemma
 
@@ -118,3 +120,17 @@ def test_cli_json_and_a_clear_refusal_from_the_server(model, capsys):
     serve = pytest.importorskip("constrained_dlm.serve")     # the [serve] extra
     with pytest.raises(ModelError, match="block-diffusion"):
         serve.create_app(model)
+
+
+def test_logits_processor_hook_inside_transformers_generate(model):
+    """The per-position hook runs inside ``generate``; every emitted token of the first block is
+    one its position allows (joint validity needs the exact sampler, tested above)."""
+    tpl = cd.compile_regex("[a-c]{2}-[0-9]{1,2}", model.vocab, max_tokens=6)
+    prompt = torch.tensor([model.format_prompt("code")])
+    proc = BlockLogitsProcessor(CanvasMatcher(tpl), prompt.shape[1])
+    torch.manual_seed(0)
+    out = model.model.generate(prompt, max_new_tokens=8, max_denoising_steps=4,
+                               logits_processor=LogitsProcessorList([proc]), eos_token_id=1,
+                               pad_token_id=0)
+    block = out.sequences[0, prompt.shape[1]:prompt.shape[1] + len(tpl)]
+    assert all(proc.allowed[0, i, int(t)] for i, t in enumerate(block))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,3 +52,10 @@ def test_batch_run(tmp_path):
 @pytest.mark.parametrize("name", ["quickstart.py"])
 def test_quickstart(name):
     assert _run(name)
+
+
+def test_matcher_loop():
+    out = _run("matcher_loop.py").strip().splitlines()
+    assert out[-2] == "step 8: 0 positions left"
+    schema = json.loads((ROOT / "examples" / "person.schema.json").read_text())
+    jsonschema.validate(json.loads(out[-1]), schema)
