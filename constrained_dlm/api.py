@@ -8,7 +8,7 @@ from typing import Sequence
 
 from .automata.lru import LRU
 from .compile.template import CompileOptions, Template
-from .decode.block_diffusion import BlockOptions, fill_blocks
+from .decode.block_diffusion import fill_grouped
 from .decode.sampler import Result, SamplerOptions, denoise
 from .errors import ContextLengthError, ModelError
 from .specs.grammar import Grammar, load_grammar
@@ -99,20 +99,11 @@ def _fill_blocks(model, templates, prompt_ids, options: SamplerOptions, on_step,
     """Uniform-noise block diffusion (DiffusionGemma): the block sampler, with the model's own
     step count when ``options.steps`` is unset; rows with prompts of different lengths run
     apart (the encoder's cache carries no padding mask)."""
-    if on_step is not None or row_seeds is not None or options.record_history:
-        raise ModelError("on_step, row_seeds and record_history are not available for "
-                         "block-diffusion models yet")
-    opts = BlockOptions(seed=options.seed,
-                        **({"steps": options.steps} if options.steps else {}))
-    out: list = [None] * len(templates)
-    by_len: dict[int, list[int]] = {}
-    for i, p in enumerate(prompt_ids):
-        by_len.setdefault(len(p), []).append(i)
-    for rows in by_len.values():
-        for i, r in zip(rows, fill_blocks(model, [templates[i] for i in rows],
-                                          [prompt_ids[i] for i in rows], opts)):
-            out[i] = r
-    return out
+    if on_step is not None or options.record_history:
+        raise ModelError("on_step and record_history are not available for block-diffusion "
+                         "models yet")
+    return fill_grouped(model, templates, prompt_ids, options,
+                        None if row_seeds is None else list(row_seeds))
 
 
 def check_context(limit: int | None, templates, prompt_ids) -> None:

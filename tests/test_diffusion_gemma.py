@@ -3,6 +3,7 @@ own ``generate``, and exact constraints under uniform noise. Tiny random checkpo
 
 from __future__ import annotations
 
+import json
 import re
 
 import jsonschema
@@ -16,7 +17,6 @@ from constrained_dlm.cli import main
 from constrained_dlm.decode import block_diffusion as bd
 from constrained_dlm.decode.block_diffusion import BlockOptions, generate_free
 from constrained_dlm.decode.matcher import BlockLogitsProcessor, CanvasMatcher
-from constrained_dlm.errors import ModelError
 from tests.fixtures.checkpoints import build_diffusion_gemma
 
 pytestmark = pytest.mark.skipif(not hasattr(transformers, "DiffusionGemmaForBlockDiffusion"),
@@ -80,7 +80,10 @@ def test_json_across_blocks_is_valid_and_scaffold_never_renoised(model, monkeypa
                                                                                    seed=seed))
         jsonschema.validate(res.value, SCHEMA)
         assert res.nfe == len(seen) > 0
-        for cached, canvas in seen:
+        again = cd.generate_json(model, SCHEMA, "Ada, 36", options=cd.SamplerOptions(
+            steps=4, seed=seed))
+        assert again.token_ids == res.token_ids                  # seeded: reproducible
+        for cached, canvas in seen[:res.nfe]:                     # not the rerun's
             lo = cached - prompt_len
             want = torch.as_tensor(tpl.token_ids[lo:lo + 8])
             f = fixed[lo:lo + 8]
@@ -111,15 +114,40 @@ def test_every_step_draws_a_valid_completion(model, monkeypatch):
             assert re.fullmatch(pattern, text), text
 
 
-def test_cli_json_and_a_clear_refusal_from_the_server(model, capsys):
-    code = main(["json", "--schema", '{"type": "object", "properties": {"ok": {"type": '
-                 '"boolean"}}, "required": ["ok"]}', "--prompt", "yes", "--model", model.name,
-                 "--device", "cpu", "--steps", "3"])
+def test_cli_json_single_and_batch(model, capsys, tmp_path):
+    schema = '{"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}'
+    flags = ["--model", model.name, "--device", "cpu", "--steps", "3"]
+    code = main(["json", "--schema", schema, "--prompt", "yes", *flags])
     out = capsys.readouterr().out
     assert code == 0 and out.strip() in ('{"ok": true}', '{"ok": false}')
-    serve = pytest.importorskip("constrained_dlm.serve")     # the [serve] extra
-    with pytest.raises(ModelError, match="block-diffusion"):
-        serve.create_app(model)
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "prompt": p}) + "\n"
+                           for i, p in enumerate(["yes", "no, not at all", "maybe"])))
+    code = main(["json", "--schema", schema, "--input", str(src), "--output", str(dst),
+                 "--no-progress", *flags])
+    rows = [json.loads(x) for x in dst.read_text().splitlines()]
+    assert code == 0 and len(rows) == 3 and all(r["ok"] for r in rows)
+
+
+def test_server_answers_json_schema_and_infill(model):
+    pytest.importorskip("fastapi")                            # the [serve] extra
+    httpx = pytest.importorskip("httpx")
+    from test_serve import serving
+
+    from constrained_dlm.serve import ServerConfig, create_app
+
+    with serving(create_app(model, ServerConfig())) as base:
+        r = httpx.post(f"{base}/v1/chat/completions", timeout=120, json={
+            "messages": [{"role": "user", "content": "Ada, 36"}], "max_tokens": 64,
+            "response_format": {"type": "json_schema",
+                                "json_schema": {"name": "p", "schema": SCHEMA}}})
+        assert r.status_code == 200, r.text
+        jsonschema.validate(json.loads(r.json()["choices"][0]["message"]["content"]), SCHEMA)
+        prefix, suffix = "def f(x):\n    y = ", "\n    return y\n"
+        r = httpx.post(f"{base}/v1/completions", timeout=120, json={
+            "prompt": prefix, "suffix": suffix, "max_tokens": 8, "language": "python"})
+        assert r.status_code == 200, r.text
+        compile(prefix + r.json()["choices"][0]["text"] + suffix, "<t>", "exec")
 
 
 def test_logits_processor_hook_inside_transformers_generate(model):

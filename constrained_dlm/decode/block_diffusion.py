@@ -28,9 +28,9 @@ import torch
 from ..compile.template import Template
 from .constraint import HoleConstraints
 from .noise import Noise, row_keys
-from .sampler import Result
+from .sampler import Result, SamplerOptions
 
-__all__ = ["BlockOptions", "BlockDenoiser", "generate_free", "fill_blocks"]
+__all__ = ["BlockOptions", "BlockDenoiser", "generate_free", "fill_blocks", "fill_grouped"]
 
 
 @dataclass(frozen=True)
@@ -202,11 +202,14 @@ class _Constrained:
 
 @torch.no_grad()
 def fill_blocks(model: BlockDenoiser, templates: list[Template], prompts: list[list[int]],
-                opts: BlockOptions = BlockOptions()) -> list[Result]:
+                opts: BlockOptions = BlockOptions(), *,
+                row_seeds: list[int] | None = None) -> list[Result]:
     """Fill ``templates`` (one per prompt) block by block under their exact constraints.
 
     Prompts are left-aligned as given (rows of a batch need prompts of equal length: the
-    encoder's cache has no padding mask here). Returns validated results."""
+    encoder's cache has no padding mask here). The joint draws are keyed per row by
+    ``row_seeds`` (default: ``opts.seed`` mixed with the row index); the noise the model is
+    shown comes from a generator seeded by ``opts.seed``. Returns validated results."""
     if len({len(p) for p in prompts}) > 1:
         raise ValueError("fill_blocks: prompts of one batch must have the same length")
     vocab = templates[0].vocab
@@ -221,7 +224,9 @@ def fill_blocks(model: BlockDenoiser, templates: list[Template], prompts: list[l
     canvas = canvas.to(dev)
     prompt = torch.tensor(prompts, dtype=torch.long, device=dev)
     state = model.start(prompt)
-    keys = row_keys([opts.seed or 0] * b, range(b)).to(dev)
+    keys = (row_keys(row_seeds) if row_seeds is not None
+            else row_keys([opts.seed or 0] * b, range(b))).to(dev)
+    gen = torch.Generator(device=dev).manual_seed(opts.seed or 0)
     nfe = 0
     for k in range(n_blocks):
         lo, hi = k * L, (k + 1) * L
@@ -234,7 +239,7 @@ def fill_blocks(model: BlockDenoiser, templates: list[Template], prompts: list[l
         if window and bool((~fixed).any()):
             choose = _Constrained(canvas, window, first, hi, vocab, keys + k, dev)
             out, used = denoise_block(model, state, opts, b, choose, fixed=fixed,
-                                      fixed_ids=block)
+                                      fixed_ids=block, generator=gen)
             nfe += used
             canvas[:, lo:hi] = out
     results = []
@@ -246,3 +251,22 @@ def fill_blocks(model: BlockDenoiser, templates: list[Template], prompts: list[l
         results.append(Result(text=text, value=value, nfe=nfe, token_ids=filled, template=t))
     return results
 
+
+
+def fill_grouped(model: BlockDenoiser, templates: list[Template], prompts: list[list[int]],
+                 options: SamplerOptions, row_seeds: list[int] | None = None) -> list[Result]:
+    """:func:`fill_blocks` for any batch: the library's sampler options mapped onto the block
+    sampler's (``steps`` per block when set, else the model's default; the seed), rows with
+    prompts of different lengths run apart (the encoder's cache has no padding mask)."""
+    opts = BlockOptions(seed=options.seed, **({"steps": options.steps} if options.steps else {}))
+    out: list = [None] * len(templates)
+    by_len: dict[int, list[int]] = {}
+    for i, p in enumerate(prompts):
+        by_len.setdefault(len(p), []).append(i)
+    for rows in by_len.values():
+        seeds = None if row_seeds is None else [row_seeds[i] for i in rows]
+        for i, r in zip(rows, fill_blocks(model, [templates[i] for i in rows],
+                                          [list(prompts[i]) for i in rows], opts,
+                                          row_seeds=seeds)):
+            out[i] = r
+    return out

@@ -65,6 +65,9 @@ class BlockDiffusionDenoiser(HFDenoiser):
         self.dtype = next(self.model.parameters()).dtype
 
     def start(self, prompt: torch.Tensor) -> _State:
+        if prompt.shape[1] == 0:             # e.g. infill: all context is in the canvas
+            bos = self.model.config.get_text_config().bos_token_id
+            prompt = torch.full((prompt.shape[0], 1), bos, dtype=torch.long, device=prompt.device)
         cache = DynamicCache(config=self.model.config.get_text_config(decoder=True))
         b, s = prompt.shape
         state = _State(cache, torch.ones(b, s, dtype=torch.bool, device=prompt.device), 0)

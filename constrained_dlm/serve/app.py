@@ -23,7 +23,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ModelError
 from .protocol import ApiError, ChatCompletionRequest, CompletionRequest, InfillRequest
 from .routes import add_routes
 from .server import Server, ServerConfig, model_context
@@ -33,11 +32,6 @@ __all__ = ["ServerConfig", "create_app", "model_context"]
 
 def create_app(model, config: ServerConfig | None = None):
     """A FastAPI app serving ``model`` (any :class:`~constrained_dlm.models.base.Denoiser`)."""
-    if getattr(model, "block_diffusion", False):
-        raise ModelError(f"{model.family.name} is a block-diffusion model; the server's engine "
-                         "batches mask-diffusion canvases only so far",
-                         hint="use it through the Python API or the CLI (cdlm json / regex / "
-                              "grammar / fill / infill)")
     srv = Server(model, config or ServerConfig())
 
     @asynccontextmanager

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..compile.template import Template
+from ..decode.block_diffusion import fill_grouped
 from ..decode.sampler import Result, Run, SamplerOptions
 
 __all__ = ["Engine", "Job", "Overloaded", "ShuttingDown"]
@@ -208,6 +209,9 @@ class Engine:
                 self.counters["jobs_cancelled"] += 1
                 job.future.cancel() or job.future.set_exception(RuntimeError("cancelled"))
                 continue
+            if getattr(self.model, "block_diffusion", False):
+                self._run_whole(job)
+                continue
             try:
                 job.run = Run(job.templates, job.prompts, job.options, sweeps=self.sweeps,
                               device=getattr(self.model, "device", torch.device("cpu")))
@@ -220,6 +224,20 @@ class Engine:
             self._active.append(job)
             self._join(job)
             rows += job.rows
+
+    def _run_whole(self, job: Job) -> None:
+        """A block-diffusion model (DiffusionGemma) runs a job start to end here: its canvases
+        are not yet batched step by step with other jobs' (nor cut short by a deadline)."""
+        job.started = time.monotonic()
+        self._active.append(job)
+        try:
+            results = fill_grouped(self.model, list(job.templates), list(job.prompts),
+                                   job.options)
+        except Exception as e:  # noqa: BLE001 - fail this job, not the server
+            self._finish(job, error=e)
+            return
+        self.counters["forward_passes"] += max(r.nfe for r in results)
+        self._finish(job, results=results)
 
     def _key(self, job: Job):
         return job.options.batch_key() if self.share_constraints else id(job)
