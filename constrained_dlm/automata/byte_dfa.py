@@ -13,6 +13,7 @@ alternations such as ``(a|\\\\b){0,20}``.
 
 from __future__ import annotations
 
+import bisect
 import re
 import time
 from dataclasses import dataclass
@@ -272,7 +273,6 @@ def subset_construction(nfa, start: int, final: int, max_states: int) -> ByteDFA
     its members' groups, and the closure of a target set is memoised (the same sets recur), so
     the work is proportional to the edges of the subsets visited. Raises ``_Timeout`` past the
     deadline and :class:`TooManyStates` past ``max_states``."""
-    import bisect
     bounds = byte_class_bounds(nfa.edges)
     k_n = len(bounds) - 1
     moves: list = [None] * len(nfa.eps)

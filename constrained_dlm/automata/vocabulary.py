@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
+from tokenizers import Tokenizer
 
 from constrained_dlm.errors import SpecError
 
@@ -246,7 +247,6 @@ class Vocabulary:
 
 def _is_raw(tokenizer) -> bool:
     """A bare ``tokenizers.Tokenizer`` (as opposed to a transformers wrapper)."""
-    from tokenizers import Tokenizer
     return isinstance(tokenizer, Tokenizer)
 
 
@@ -254,7 +254,6 @@ def _load(tokenizer):
     """Accept a tokenizer object or a path to tokenizer.json / a directory holding one."""
     if not isinstance(tokenizer, (str, os.PathLike)):
         return tokenizer
-    from tokenizers import Tokenizer
     path = Path(tokenizer)
     if path.is_file():
         return Tokenizer.from_file(str(path))

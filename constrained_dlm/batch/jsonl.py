@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
+from tqdm.auto import tqdm
+
 from .. import api
 from ..trace import write_trace_html
 from .tasks import record_key, run_records
@@ -190,6 +192,5 @@ class _NoBar:
 def _bar(total: int, progress: bool):
     if not progress or total == 0:
         return _NoBar()
-    from tqdm.auto import tqdm
     return tqdm(total=total, unit="rec", file=sys.stderr, dynamic_ncols=True,
                 desc="records", smoothing=0.1)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from .. import api
@@ -168,7 +169,6 @@ def error_row(rid, kind: str, message: str) -> dict:
 
 
 def jsonable(x):
-    from decimal import Decimal
     if isinstance(x, Decimal):
         return int(x) if x == x.to_integral_value() else float(x)
     if isinstance(x, dict):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
+import regex as rx
 
 from ..automata.automaton import CompileLimits, TokenAutomaton, token_automaton
 from ..automata.byte_dfa import regex_to_byte_dfa
@@ -94,7 +95,6 @@ class Template:
         """The substring of ``text`` each hole would hold (scaffold text matched literally, each
         hole by its slot regex), or ``None`` if ``text`` does not fit the template. Raises
         ``TimeoutError`` past ``timeout`` seconds."""
-        import regex as rx
         pattern = getattr(self, "_split_pattern", None)
         if pattern is None:
             v = self.vocab

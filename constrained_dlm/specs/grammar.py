@@ -78,7 +78,9 @@ rule templates are not supported.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import time
 
 import lark
 
@@ -174,7 +176,6 @@ def default_depth(grammar: "Grammar", max_tokens: int, *, vocab_size: int | None
     (5,263 states, 128k transitions), csv exact (21), sql 2 (4,272, 93k), python_expr 0 (286,
     17k; depth 1 has 7,292 states and 450k transitions: pass ``max_depth=1``, best on a GPU).
     """
-    import time
     if not grammar.recursive:
         return 0
     if max_states is None:
@@ -236,7 +237,6 @@ def grammar_hole(grammar: "Grammar | str", vocab, *, max_tokens: int,
     stand-in ``(?s:.*)`` (what splits a text into holes in ``Template.render``, which then checks
     the hole's automaton anyway).
     """
-    import hashlib
 
     g = grammar if isinstance(grammar, Grammar) else load_grammar(grammar)
     limits = limits or CompileLimits()

@@ -3,6 +3,8 @@ into a byte automaton directly (which stays small where the regex would blow up)
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..automata.byte_dfa import regex_to_byte_dfa
@@ -65,7 +67,6 @@ class _DFABackend(_Backend):
     name = "dfa"
 
     def __init__(self, max_states: int, timeout_s: float, max_edges: int | None = None):
-        import time
         self.max_states = max_states
         self.max_edges = max_edges
         self.deadline = time.monotonic() + timeout_s
@@ -96,7 +97,6 @@ class _DFABackend(_Backend):
         return hit
 
     def finish_rule(self, expr):
-        import time
 
         left = self.deadline - time.monotonic()
         if left <= 0:

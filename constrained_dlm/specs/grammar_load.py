@@ -10,13 +10,12 @@ from pathlib import Path
 import lark
 from lark import Token, Tree
 from lark.grammar import NonTerminal
+from lark.load_grammar import load_grammar as lark_load_grammar
 
 from ..errors import CompileLimitError, not_utf8
 from .grammar_model import Grammar
 from .grammar_terms import BUNDLED, GrammarError, _locate, grammars_dir
 from .linear_match import linear_terminals
-
-
 
 # --- loading --------------------------------------------------------------------------------------
 
@@ -78,7 +77,6 @@ def _rules_too_deep(name: str) -> CompileLimitError:
 
 
 def _load_checked(text: str, start: str | None, import_dir: str | None, name: str) -> "Grammar":
-    from lark.load_grammar import load_grammar as lark_load_grammar
     paths = [import_dir] if import_dir else []
     try:
         built, _ = lark_load_grammar(text, name, paths, False)

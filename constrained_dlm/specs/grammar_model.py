@@ -10,6 +10,8 @@ from typing import Any
 import lark
 from lark import Tree
 from lark.grammar import NonTerminal, Terminal
+from lark.lexer import PatternRE
+from lark.load_grammar import _literal_to_pattern
 
 from ..errors import BudgetError
 from .grammar_backends import _Backend, _RegexBackend
@@ -26,7 +28,6 @@ from .grammar_terms import (
     _sym_name,
     _terminal_info,
 )
-
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,8 +239,6 @@ class Grammar:
         raise GrammarError(f"unsupported grammar construct {d!r} in rule {rule!r}")
 
     def _pattern(self, sym):
-        from lark.lexer import PatternRE
-        from lark.load_grammar import _literal_to_pattern
         if isinstance(sym, Terminal):
             pat = self._terms.get(sym.name)
             if pat is None:

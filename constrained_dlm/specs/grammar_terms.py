@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from lark import Tree
 from lark.grammar import Terminal
+from lark.lexer import PatternStr
 
 from ..automata.byte_dfa import DEAD, regex_to_byte_dfa
 from ..automata.dfa_ops import WORD_BYTES
@@ -237,7 +238,6 @@ def _escape_controls(rx: str) -> str:
 
 
 def _terminal_info(name: str, pattern) -> tuple[str, _Flags] | None:
-    from lark.lexer import PatternStr
 
     if isinstance(pattern, PatternStr):
         rx = regex_escape(pattern.value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from typing import Any, Optional
+from urllib.parse import unquote
 
 from ..errors import InvalidSchemaError, UnsupportedSchemaError
 from .schema_load import (
@@ -48,7 +49,6 @@ class _Merging:
         if frag is None:
             raise UnsupportedSchemaError(f"only local $ref is supported, not {ref!r}",
                                          keyword="$ref", pointer=pointer)
-        from urllib.parse import unquote
         frag = unquote(frag)
         if frag and not frag.startswith("/"):
             # $anchor
