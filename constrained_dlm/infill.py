@@ -53,6 +53,7 @@ from .decode.sampler import SamplerOptions
 from .errors import BudgetError, CompileLimitError, SpecError, ValidationFailure
 
 __all__ = ["Gap", "InfillResult", "PreparedInfill", "infill", "infill_document", "prepare_infill",
+           "grow_prepared",
            "prepare_middle", "middle_between",
            "DEFAULT_CONTEXT"]
 
@@ -123,26 +124,18 @@ def infill_document(model, segments: Sequence, *, language: str | None = "python
     prep = prepare_infill(model.vocab, segments, language=language, regex=regex,
                           grammar=grammar, max_tokens=max_tokens, context_tokens=context_tokens,
                           subset=subset, compile_options=compile_options)
-    tpl, texts, specs = prep.template, prep.texts, prep.specs
-    vocab = model.vocab
-    res = api.generate(model, tpl, [prompt], options=options)[0]
+    res = api.generate(model, prep.template, [prompt], options=options)[0]
     nfe, forced, timings, grown = res.nfe, res.forced, dict(res.timings), 0
     for _ in range(grow):
-        full = full_holes(tpl, res.token_ids, vocab.pad_id)
-        if not full:
+        bigger = grow_prepared(prep, res.token_ids, compile_options.max_budget,
+                               context_tokens=context_tokens, compile_options=compile_options)
+        if bigger is None:
             break
-        cap = compile_options.max_budget
-        full = {k for k in full if specs[k].max_tokens < cap}       # no room past the cap
-        if not full:
-            break
-        specs = [replace(s, max_tokens=min(s.max_tokens * 2, cap)) if k in full else s
-                 for k, s in enumerate(specs)]
-        tpl = _regrow(tpl, res.token_ids, full, infill_template(texts, specs, prep.autos, vocab,
-                                                           context_tokens, compile_options)[0])
-        res = api.generate(model, tpl, [prompt], options=options)[0]
+        prep = bigger
+        res = api.generate(model, prep.template, [prompt], options=options)[0]
         nfe, forced, grown = nfe + res.nfe, forced + res.forced, grown + 1
         timings = {k: timings.get(k, 0.0) + v for k, v in res.timings.items()}
-    out = replace(prep, template=tpl, specs=specs).finish(res)
+    out = prep.finish(res)
     out.nfe, out.forced, out.grown = nfe, forced, grown
     out.timings = {"compile_s": prep.compile_s, **timings}
     return out
@@ -260,6 +253,23 @@ def full_holes(tpl: Template, ids, pad_id: int) -> set[int]:
         if ids[h.start + h.length - 1] != pad_id and (longest is None or longest > h.length):
             out.add(k)
     return out
+
+
+def grow_prepared(prep: PreparedInfill, ids, cap: int, *,
+                  context_tokens: tuple[int | None, int | None] = DEFAULT_CONTEXT,
+                  compile_options: CompileOptions = CompileOptions()) -> PreparedInfill | None:
+    """``prep`` with every hole that ended full (``ids``: its decoded canvas) doubled, up to
+    ``cap`` tokens, and everything decoded so far committed; None when no hole can grow. The
+    one growth rule of :func:`infill_document` (``grow=``) and the server's infill."""
+    full = {k for k in full_holes(prep.template, ids, prep.template.vocab.pad_id)
+            if prep.specs[k].max_tokens < cap}
+    if not full:
+        return None
+    specs = [replace(s, max_tokens=min(s.max_tokens * 2, cap)) if k in full else s
+             for k, s in enumerate(prep.specs)]
+    new, _ = infill_template(prep.texts, specs, prep.autos, prep.template.vocab, context_tokens,
+                             compile_options)
+    return replace(prep, template=_regrow(prep.template, ids, full, new), specs=specs)
 
 
 def _regrow(old: Template, ids, full: set[int], new: Template) -> Template:

@@ -20,7 +20,7 @@ uvicorn = pytest.importorskip("uvicorn")
 openai = pytest.importorskip("openai")
 httpx = pytest.importorskip("httpx")
 
-from constrained_dlm import load_model  # noqa: E402
+from constrained_dlm import RandomDenoiser, load_model  # noqa: E402
 from constrained_dlm.serve import ServerConfig, create_app  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -432,3 +432,44 @@ def test_infill_time_limit_answers_early_and_still_compiles(model):
     compile(prefix + r["content"] + suffix, "<infill>", "exec")
     assert r["forward_passes"] < unlimited["forward_passes"]
     assert r["timings"]["predicted_ms"] < 3000
+
+
+class _PadBias:
+    """A stand-in that prefers (``bias`` > 0) or avoids (< 0) the pad token."""
+
+    def __init__(self, vocab, bias):
+        self.vocab, self.device, self.bias = vocab, torch.device("cpu"), bias
+        self.inner = RandomDenoiser(vocab, seed=0)
+
+    def __call__(self, ids, attn):
+        out = self.inner(ids, attn)
+        out[..., self.vocab.pad_id] += self.bias
+        return out
+
+
+@pytest.mark.parametrize("language", ["python", "text"])
+def test_infill_middle_grows_until_it_fits_or_reaches_max_tokens(model, language):
+    """The hole starts at 16 tokens; a model that fills it gets 32, then 64 (max_tokens) with
+    what it wrote kept; a model that ends early gets no growth. Python middles still compile."""
+    prefix, suffix = "def f(x):\n    y = ", "\n    return y\n"
+    body = {"prompt": prefix, "suffix": suffix, "max_tokens": 64, "seed": 0,
+            "language": language}
+    for bias, grows in ((-30.0, True), (30.0, False)):
+        with serving(create_app(_PadBias(model.vocab, bias), ServerConfig())) as base:
+            r = httpx.post(f"{base}/v1/completions", json=body, timeout=120).json()
+            runs = metrics(base)["jobs_completed"]          # 16 -> 32 -> 64: three runs
+        # a fresh stand-in (its logits depend on how often it was called), streamed
+        with serving(create_app(_PadBias(model.vocab, bias), ServerConfig())) as base:
+            with httpx.stream("POST", f"{base}/v1/completions", json={**body, "stream": True},
+                              timeout=120) as s:
+                streamed = "".join(json.loads(x[6:])["choices"][0]["text"] for x in s.iter_lines()
+                                   if x.startswith("data: {") and json.loads(x[6:])["choices"])
+        assert streamed == r["choices"][0]["text"]          # the stream grows the same way
+        text, usage = r["choices"][0]["text"], r["usage"]
+        if language == "python":
+            compile(prefix + text + suffix, "<t>", "exec")
+        if grows:
+            assert usage["completion_tokens"] > 32 and r["choices"][0]["finish_reason"] == "length"
+            assert runs == 3
+        else:
+            assert usage["completion_tokens"] <= 16 and runs == 1

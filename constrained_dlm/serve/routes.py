@@ -76,7 +76,8 @@ def add_routes(app: FastAPI, srv: Server) -> None:
                                                req.suffix or "", n=req.n, cap=budget,
                                                language=language, prompt=[],
                                                compile_options=copts,
-                                               context_tokens=cfg.context_tokens))
+                                               context_tokens=cfg.context_tokens,
+                                               start=cfg.infill_start_tokens))
             return T.Task([c for t in parts for c in t.choices], parts[0].constraint,
                           prompt_tokens=sum(t.prompt_tokens for t in parts),
                           truncated=any(t.truncated for t in parts))
@@ -92,8 +93,7 @@ def add_routes(app: FastAPI, srv: Server) -> None:
 
             return srv.stream(task, options, request, stops=stops, chunk=chunk,
                           final=srv.openai_final(req, task, base, chunk))
-        job = srv.submit(task, options, stops=stops)
-        results = await srv.wait(job, request)
+        job, results = await srv.run(task, options, request, stops=stops)
         outs = srv.outputs(task, job, results, stops)
         return srv.openai_answer(task, base, outs, results, lambda k, text, reason: {
             "index": k, "text": text, "logprobs": None, "finish_reason": reason})
@@ -162,7 +162,8 @@ def add_routes(app: FastAPI, srv: Server) -> None:
         def build():
             return T.infill_task(model, prefix, req.input_suffix, n=1, cap=budget,
                                  language=req.language, prompt=[], compile_options=copts,
-                                 context_tokens=cfg.context_tokens)
+                                 context_tokens=cfg.context_tokens,
+                                 start=cfg.infill_start_tokens)
         task = await srv.compile_task(build, request)
         truncated = task.truncated
         if extra_ids and limit is not None:  # like llama.cpp: keep the newest extra context
@@ -200,8 +201,7 @@ def add_routes(app: FastAPI, srv: Server) -> None:
             return srv.stream(task, options, request, stops=req.stop, chunk=chunk, final=final,
                           done_marker=False, time_limit_ms=req.t_max_predict_ms,
                           param="input_extra")
-        job = srv.submit(task, options, time_limit_ms=req.t_max_predict_ms, param="input_extra",
-                     stops=req.stop)
-        results = await srv.wait(job, request)
+        job, results = await srv.run(task, options, request, time_limit_ms=req.t_max_predict_ms,
+                                     param="input_extra", stops=req.stop)
         return W.fields(body(srv.outputs(task, job, results, req.stop), results),
                        req.response_fields)

@@ -52,6 +52,7 @@ class ServerConfig:
     max_n: int = 8                          # choices per request
     default_text_tokens: int = 64           # free-text budget when the request gives none
     default_infill_tokens: int = 64         # /infill with n_predict -1
+    infill_start_tokens: int = 16           # an infill hole's first budget; full holes double
     context_tokens: tuple[int, int] = (512, 256)   # infill: tokens of code seen before / after
     max_context: int | None = None          # prompt + canvas; None: the model's own limit
     compile_limits: CompileLimits = field(default_factory=CompileLimits)
@@ -229,6 +230,32 @@ class Server:
             raise ApiError(400, str(e), param="n", code="n_too_large") from e
         return job
 
+    async def run(self, task: T.Task, options, request: Request, *, param="prompt", stops=(),
+                  time_limit_ms=None) -> tuple[Job, list]:
+        """Submit, wait, and grow: a choice whose hole the model filled (and that no stop string
+        has ended) runs again in a hole twice as long, keeping what it committed, until it ends
+        with room to spare or reaches its cap; all within the request's time limit. Returns the
+        last job and the results; ``task.choices`` are updated in place."""
+        limit_s = self.cfg.request_timeout_s
+        if time_limit_ms:
+            limit_s = min(limit_s, time_limit_ms / 1000)
+        deadline = time.monotonic() + limit_s
+        job = self.submit(task, options, time_limit_ms=limit_s * 1000, param=param, stops=stops)
+        results = list(await self.wait(job, request))
+        while not job.timed_out and (left := deadline - time.monotonic()) > 0:
+            grown = [(i, c.grow(r)) for i, (c, r) in enumerate(zip(task.choices, results))
+                     if c.grow is not None and W.cut(c.finish(r), list(stops)) is None]
+            grown = [(i, replace(g, prompt=task.choices[i].prompt)) for i, g in grown
+                     if g is not None]
+            if not grown:
+                break
+            job = self.submit(T.Task([g for _, g in grown], task.constraint), options,
+                              time_limit_ms=left * 1000, param=param, stops=stops)
+            for (i, g), r in zip(grown, await self.wait(job, request)):
+                task.choices[i] = g
+                results[i] = replace(r, nfe=r.nfe + results[i].nfe)
+        return job, results
+
     async def wait(self, job: Job, request: Request):
         """The job's results; cancels it when the client goes away first."""
         fut = asyncio.wrap_future(job.future)
@@ -299,57 +326,76 @@ class Server:
         (``rests``: per choice, the text not streamed yet and the finish reason)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
+        limit_s = self.cfg.request_timeout_s
+        if time_limit_ms:
+            limit_s = min(limit_s, time_limit_ms / 1000)
+        deadline = time.monotonic() + limit_s
 
-        def progress(canvases):
-            loop.call_soon_threadsafe(queue.put_nowait, canvases)
-        job = self.submit(task, options, time_limit_ms=time_limit_ms, on_progress=progress,
-                     param=param, stops=stops)
-        fut = asyncio.wrap_future(job.future)
-        fut.add_done_callback(lambda _: queue.put_nowait(None))
+        def start(sub: T.Task, left_s: float) -> Job:
+            def progress(canvases):
+                loop.call_soon_threadsafe(queue.put_nowait, canvases)
+            job = self.submit(sub, options, time_limit_ms=left_s * 1000, on_progress=progress,
+                              param=param, stops=stops)
+            asyncio.wrap_future(job.future).add_done_callback(lambda _: queue.put_nowait(None))
+            return job
+        jobs = [start(task, limit_s)]               # the first submit's errors answer 4xx
         sent = ["" for _ in task.choices]
-        decoders = [W.PrefixText(self.model.vocab, c.region) for c in task.choices]
         hold = max((len(s) for s in stops), default=1) - 1 if stops else 0
+
+        def deltas_of(rows: list[int], canvases) -> list:
+            deltas = [("", None)] * len(task.choices)
+            for k, cv in zip(rows, canvases):
+                text = W.PrefixText(self.model.vocab, task.choices[k].region).text(cv)
+                # never send what a stop string may cut: up to a stop found, else all but the
+                # last len(stop) - 1 characters (a stop may start there)
+                cut = W.cut(text, stops)
+                safe = cut if cut is not None else text[:len(text) - hold] if hold else text
+                if len(safe) > len(sent[k]) and safe.startswith(sent[k]):
+                    deltas[k] = (safe[len(sent[k]):], None)
+                    sent[k] = safe
+            return deltas
 
         async def events():
             try:
                 first = chunk([("", None)] * len(task.choices), first=True)
                 if first is not None:
                     yield W.sse(first)
-                while True:
-                    canvases = await queue.get()
-                    if canvases is None:
-                        break
-                    while not queue.empty():          # only the newest view matters
-                        nxt = queue.get_nowait()
-                        if nxt is None:
-                            canvases = None
+                rows, results = list(range(len(task.choices))), [None] * len(task.choices)
+                while True:                          # one round per growth of the holes
+                    while True:
+                        canvases = await queue.get()
+                        while canvases is not None and not queue.empty():
+                            canvases = queue.get_nowait()   # only the newest view matters
+                        if canvases is None:
                             break
-                        canvases = nxt
-                    if canvases is None:
+                        deltas = deltas_of(rows, canvases)
+                        if any(t for t, _ in deltas):
+                            yield W.sse(chunk(deltas))
+                    try:
+                        got = jobs[-1].future.result()
+                    except BaseException as e:  # noqa: BLE001
+                        err = e if isinstance(e, ApiError) else ApiError(
+                            500, f"decoding failed: {type(e).__name__}: {e}",
+                            code="internal_error")
+                        yield W.sse(err.body())
+                        return
+                    for k, r in zip(rows, got):
+                        results[k] = r if results[k] is None else replace(
+                            r, nfe=r.nfe + results[k].nfe)
+                    left = deadline - time.monotonic()
+                    grown = [] if jobs[-1].timed_out or left <= 0 else [
+                        (k, task.choices[k].grow(results[k])) for k in rows
+                        if task.choices[k].grow is not None
+                        and W.cut(task.choices[k].finish(results[k]), list(stops)) is None]
+                    grown = [(k, replace(g, prompt=task.choices[k].prompt)) for k, g in grown
+                             if g is not None]
+                    if not grown:
                         break
-                    deltas = []
-                    for k, (d, cv) in enumerate(zip(decoders, canvases)):
-                        text = d.text(cv)
-                        # never send what a stop string may cut: up to a stop found, else all
-                        # but the last len(stop) - 1 characters (a stop may start there)
-                        cut = W.cut(text, stops)
-                        safe = cut if cut is not None else text[:len(text) - hold] if hold \
-                            else text
-                        if len(safe) > len(sent[k]) and safe.startswith(sent[k]):
-                            deltas.append((safe[len(sent[k]):], None))
-                            sent[k] = safe
-                        else:
-                            deltas.append(("", None))
-                    if any(t for t, _ in deltas):
-                        yield W.sse(chunk(deltas))
-                try:
-                    results = fut.result()
-                except BaseException as e:  # noqa: BLE001
-                    err = e if isinstance(e, ApiError) else ApiError(
-                        500, f"decoding failed: {type(e).__name__}: {e}", code="internal_error")
-                    yield W.sse(err.body())
-                    return
-                outs = self.outputs(task, job, results, stops)
+                    for k, g in grown:
+                        task.choices[k] = g
+                    rows = [k for k, _ in grown]
+                    jobs.append(start(T.Task([g for _, g in grown], task.constraint), left))
+                outs = self.outputs(task, jobs[-1], results, stops)
                 rests = [(o[0][len(sent[k]):] if o[0].startswith(sent[k]) else "", o[1])
                          for k, o in enumerate(outs)]
                 for obj in final(outs, results, rests):
@@ -357,7 +403,8 @@ class Server:
                 if done_marker:
                     yield "data: [DONE]\n\n"
             finally:
-                if not job.future.done():
-                    job.cancel()
+                for job in jobs:
+                    if not job.future.done():
+                        job.cancel()
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from .. import api
 from ..compile.template import CompileOptions, Template
 from ..errors import BudgetError, CompileLimitError, SpecError
-from ..infill import TEXT_REGEX, middle_between, prepare_middle
+from ..infill import TEXT_REGEX, grow_prepared, middle_between, prepare_middle
 from .protocol import ApiError
 
 log = logging.getLogger("constrained_dlm.serve")
@@ -29,6 +29,7 @@ class Choice:
     prompt: list[int]
     finish: Callable[[Any], str]       # decoded Result -> the text sent back
     region: tuple[int, int]            # the template slice whose committed prefix is streamed
+    grow: Callable[[Any], "Choice | None"] | None = None   # decoded Result -> a bigger hole
 
 
 @dataclass
@@ -75,23 +76,36 @@ def text_task(model, prompt: list[int], *, n: int, cap: int) -> Task:
 
 def infill_task(model, prefix: str, suffix: str, *, n: int, cap: int, language: str,
                 prompt: list[int], compile_options: CompileOptions,
-                context_tokens: tuple[int, int]) -> Task:
+                context_tokens: tuple[int, int], start: int | None = None) -> Task:
     """A hole between ``prefix`` and ``suffix``: Python-valid when ``language`` is python (or
-    auto and the code around the hole is Python), else free text."""
+    auto and the code around the hole is Python), else free text.
+
+    ``start``: the hole's first budget (default ``cap``); a choice whose hole the model fills
+    grows (doubles, up to ``cap``) through its ``grow``, keeping what it committed, so the
+    middle's length is not the caller's problem."""
     try:
         prep, kind, notes = prepare_middle(model.vocab, prefix, suffix, language=language,
-                                           max_tokens=cap, context_tokens=context_tokens,
+                                           max_tokens=min(cap, start or cap),
+                                           context_tokens=context_tokens,
                                            compile_options=compile_options)
     except Exception as e:  # noqa: BLE001
         raise library_error(e, param="language" if language == "python" else None) from e
     if notes:       # auto fell back to free text: say so, never silently
         log.info("infill hole constrained as %s: %s", kind, "; ".join(notes))
-    hole = prep.template.holes[0]
+    def choice_of(prep):
+        hole = prep.template.holes[0]
 
-    def finish(res, prep=prep):
-        return middle_between(prefix, suffix, prep.finish(res), python=kind == "python")
-    choice = Choice(prep.template, prompt, finish=finish,
-                    region=(hole.start, hole.start + hole.length))
+        def finish(res):
+            return middle_between(prefix, suffix, prep.finish(res), python=kind == "python")
+
+        def grow(res):
+            bigger = grow_prepared(prep, res.token_ids, cap, context_tokens=context_tokens,
+                                   compile_options=compile_options)
+            return None if bigger is None else choice_of(bigger)
+        return Choice(prep.template, prompt, finish=finish,
+                      region=(hole.start, hole.start + hole.length), grow=grow)
+    choice = choice_of(prep)
+    hole = prep.template.holes[0]
     return Task([choice] * n, kind, prompt_tokens=len(prompt) + len(prep.template) - hole.length,
                 truncated=prep.truncated, notes=notes)
 
