@@ -125,3 +125,19 @@ def test_cursor_on_a_blank_line_keeps_the_callers_text(bpe_vocab, indent, traili
             res = infill(cls(bpe_vocab, seed=seed), prefix, suffix, options=FAST, max_tokens=8)
             assert res.document == prefix + res.text + suffix
             compile(res.document, "<t>", "exec")
+
+
+@pytest.mark.parametrize("blank", ["\x1c", "\x1f", "\u2028", "\x85"])
+def test_a_line_of_non_python_whitespace_is_not_a_blank_line(bpe_vocab, blank):
+    """str.strip() drops these, Python's tokenizer does not: such a line is not a place for a
+    line-boundary hole; the answer is a named refusal or a middle that compiles in place."""
+    prefix, suffix = "x = 1\n" + blank, ""
+    for seed in range(3):
+        try:
+            res = infill(AdversarialDenoiser(bpe_vocab, seed=seed), prefix, suffix, options=FAST,
+                         max_tokens=6)
+        except (SpecError, BudgetError) as e:
+            assert "hole" in str(e)
+            continue
+        assert res.document == prefix + res.text + suffix
+        compile(res.document, "<t>", "exec")

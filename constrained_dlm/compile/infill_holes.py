@@ -63,6 +63,9 @@ def split_segments(segments) -> tuple[list[str], list[Gap]]:
     return texts, gaps
 
 
+_BLANK = " \t\f"
+
+
 def normalise_holes(texts: list[str], gaps: list[Gap], language) -> tuple[list[str], list[Gap]]:
     """A hole on a line holding only whitespace replaces that line (a line-boundary hole)."""
     texts = list(texts)
@@ -72,7 +75,10 @@ def normalise_holes(texts: list[str], gaps: list[Gap], language) -> tuple[list[s
         head = before[line_start:]
         nl = after.find("\n")
         rest = after if nl < 0 else after[:nl]
-        if head and not head.strip() and not rest.strip() and _lang(gaps[i], language) == "python":
+        # Python's blank-line whitespace only: str.strip() also drops "\x1c" and friends,
+        # which Python's tokenizer refuses
+        if head and not head.strip(_BLANK) and not rest.strip(_BLANK + "\r") \
+                and _lang(gaps[i], language) == "python":
             texts[i] = before[:line_start]
             texts[i + 1] = "" if nl < 0 else after[nl + 1:]
     for i in range(1, len(gaps)):
