@@ -202,12 +202,31 @@ class Server:
             raise ApiError(400, f"n is {n}; this server allows at most {self.cfg.max_n}", param="n",
                            code="n_too_large")
 
+    def limit_s(self, time_limit_ms=None) -> float:
+        """Seconds of decoding a request may take: the server's timeout, or less when the
+        request asks (llama.cpp: 0 or absent means no limit of its own)."""
+        if time_limit_ms:
+            return min(self.cfg.request_timeout_s, time_limit_ms / 1000)
+        return self.cfg.request_timeout_s
+
+    @staticmethod
+    def grown(task: T.Task, rows: list[int], results: list, stops) -> list[tuple[int, T.Choice]]:
+        """(row, its choice in a hole twice as long) for each of ``rows`` whose hole the model
+        filled and that no stop string has ended (the choice keeps the row's prompt)."""
+        out = []
+        for k in rows:
+            c = task.choices[k]
+            if c.grow is None or W.cut(c.finish(results[k]), list(stops)) is not None:
+                continue
+            g = c.grow(results[k])
+            if g is not None:
+                out.append((k, replace(g, prompt=c.prompt)))
+        return out
+
     def submit(self, task: T.Task, options, *, time_limit_ms=None, on_progress=None,
                param="prompt", stops=()) -> Job:
         self.check_context(task, param)
-        limit_s = self.cfg.request_timeout_s
-        if time_limit_ms:                   # llama.cpp: 0 (or absent) means no limit
-            limit_s = min(limit_s, time_limit_ms / 1000)
+        limit_s = self.limit_s(time_limit_ms)
         if stops:       # every choice's committed prefix holds a stop string: finish at once
             views = [W.PrefixText(self.model.vocab, c.region) for c in task.choices]
             inner = on_progress
@@ -236,24 +255,21 @@ class Server:
         has ended) runs again in a hole twice as long, keeping what it committed, until it ends
         with room to spare or reaches its cap; all within the request's time limit. Returns the
         last job and the results; ``task.choices`` are updated in place."""
-        limit_s = self.cfg.request_timeout_s
-        if time_limit_ms:
-            limit_s = min(limit_s, time_limit_ms / 1000)
+        limit_s = self.limit_s(time_limit_ms)
         deadline = time.monotonic() + limit_s
         job = self.submit(task, options, time_limit_ms=limit_s * 1000, param=param, stops=stops)
         results = list(await self.wait(job, request))
+        rows = list(range(len(task.choices)))
         while not job.timed_out and (left := deadline - time.monotonic()) > 0:
-            grown = [(i, c.grow(r)) for i, (c, r) in enumerate(zip(task.choices, results))
-                     if c.grow is not None and W.cut(c.finish(r), list(stops)) is None]
-            grown = [(i, replace(g, prompt=task.choices[i].prompt)) for i, g in grown
-                     if g is not None]
+            grown = self.grown(task, rows, results, stops)
             if not grown:
                 break
             job = self.submit(T.Task([g for _, g in grown], task.constraint), options,
                               time_limit_ms=left * 1000, param=param, stops=stops)
-            for (i, g), r in zip(grown, await self.wait(job, request)):
-                task.choices[i] = g
-                results[i] = replace(r, nfe=r.nfe + results[i].nfe)
+            for (k, g), r in zip(grown, await self.wait(job, request)):
+                task.choices[k] = g
+                results[k] = replace(r, nfe=r.nfe + results[k].nfe)
+            rows = [k for k, _ in grown]
         return job, results
 
     async def wait(self, job: Job, request: Request):
@@ -326,9 +342,7 @@ class Server:
         (``rests``: per choice, the text not streamed yet and the finish reason)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
-        limit_s = self.cfg.request_timeout_s
-        if time_limit_ms:
-            limit_s = min(limit_s, time_limit_ms / 1000)
+        limit_s = self.limit_s(time_limit_ms)
         deadline = time.monotonic() + limit_s
 
         def start(sub: T.Task, left_s: float) -> Job:
@@ -383,12 +397,8 @@ class Server:
                         results[k] = r if results[k] is None else replace(
                             r, nfe=r.nfe + results[k].nfe)
                     left = deadline - time.monotonic()
-                    grown = [] if jobs[-1].timed_out or left <= 0 else [
-                        (k, task.choices[k].grow(results[k])) for k in rows
-                        if task.choices[k].grow is not None
-                        and W.cut(task.choices[k].finish(results[k]), list(stops)) is None]
-                    grown = [(k, replace(g, prompt=task.choices[k].prompt)) for k, g in grown
-                             if g is not None]
+                    grown = [] if jobs[-1].timed_out or left <= 0 else \
+                        self.grown(task, rows, results, stops)
                     if not grown:
                         break
                     for k, g in grown:
