@@ -23,7 +23,8 @@ sys.path.insert(0, str(REPO))
 from constrained_dlm import api  # noqa: E402
 from constrained_dlm.automata.vocabulary import Vocabulary  # noqa: E402
 from constrained_dlm.specs.json_schema import canonical_json  # noqa: E402
-from constrained_dlm.train.corpus import extraction_examples, read_source, stdlib_files  # noqa: E402
+from constrained_dlm.train.code_corpus import read_source, stdlib_files  # noqa: E402
+from constrained_dlm.train.corpus import extraction_examples  # noqa: E402
 
 EMBEDDED = REPO / "constrained_dlm" / "assets" / "default-model"
 

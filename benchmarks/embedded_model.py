@@ -135,7 +135,7 @@ def extraction(model, n: int, steps: int, batch: int, seed: int,
 
 
 def infill_tasks(tok_vocab, n: int, seed: int, prefix_tokens: int, suffix_tokens: int):
-    from constrained_dlm.train.corpus import read_source, stdlib_files
+    from constrained_dlm.train.code_corpus import read_source, stdlib_files
     rng = random.Random(f"infill/{seed}")
     files = stdlib_files("heldout")
     tasks, tries = [], 0

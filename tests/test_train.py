@@ -7,8 +7,9 @@ import json
 import jsonschema
 import pytest
 
-from constrained_dlm.train.corpus import (copy_drills, extraction_examples, key_pool, schema_pool,
-                                         stdlib_files)
+from constrained_dlm.train.code_corpus import stdlib_files
+from constrained_dlm.train.concepts import key_pool
+from constrained_dlm.train.corpus import copy_drills, extraction_examples, schema_pool
 
 
 def _keys(schema, out):

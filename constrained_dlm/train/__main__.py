@@ -44,14 +44,13 @@ import torch.nn.functional as F
 from ..api import compile_json_schema
 from ..automata.vocabulary import Vocabulary
 from ..specs.json_schema import canonical_json
+from .code_corpus import code_windows, stdlib_files
 from .corpus import (
-    code_windows,
     copy_drills,
     copy_schemas,
     extraction_examples,
     json_documents,
     schema_pool,
-    stdlib_files,
 )
 from .tokenizer import build_tokenizer, training_texts
 

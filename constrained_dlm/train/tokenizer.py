@@ -17,7 +17,8 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 
 from ..automata.vocabulary import Vocabulary
 from ..specs.json_schema import canonical_json
-from .corpus import extraction_examples, read_source, stdlib_files
+from .code_corpus import read_source, stdlib_files
+from .corpus import extraction_examples
 
 SPECIALS = ["<|pad|>", "<|mask|>", "<|user|>", "<|assistant|>", "<|endoftext|>"] + \
     [f"<|reserved_{i}|>" for i in range(3)]
