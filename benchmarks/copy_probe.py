@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import constrained_dlm as cd  # noqa: E402
-from constrained_dlm.train.__main__ import drill_prompt  # noqa: E402
 from constrained_dlm.train.corpus import extraction_examples  # noqa: E402
+from constrained_dlm.train.data import drill_prompt  # noqa: E402
 
 
 def probe(model, n: int) -> dict:

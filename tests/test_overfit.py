@@ -16,8 +16,10 @@ import torch
 from transformers import AutoTokenizer
 
 import constrained_dlm as cd
-from constrained_dlm.train.__main__ import build_data, export, make_config, make_model, mdlm_loss
+from constrained_dlm.train.__main__ import export
 from constrained_dlm.train.corpus import extraction_examples, schema_pool
+from constrained_dlm.train.data import build_data
+from constrained_dlm.train.model import make_config, make_model, mdlm_loss
 from constrained_dlm.train.tokenizer import build_tokenizer, training_texts
 
 N, MAX_LEN, POOL = 32, 128, 8    # 64 pairs: 125/128 fields but 6.6 min on 2 cores

@@ -1,0 +1,156 @@
+"""Training tensors of the embedded model: what inference sees, as fixed-shape rows.
+
+An extraction row is [<|user|> prompt <|assistant|>] + canvas, the canvas being the compiled
+template rendered with the record (scaffold ids; each hole = value tokens then pads); a JSON
+document row is a canvas alone; a code row is a stdlib window. ``maskable`` marks what inference
+masks: hole positions of a canvas, every position of a code window.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections import Counter
+
+import torch
+
+from ..api import compile_json_schema
+from ..automata.vocabulary import Vocabulary
+from ..specs.json_schema import canonical_json
+from .code_corpus import code_windows, stdlib_files
+from .corpus import copy_drills, copy_schemas, extraction_examples, json_documents, schema_pool
+
+
+def _vocab(tok_dir):
+    return Vocabulary.from_tokenizer(str(tok_dir))
+
+
+def _pad_row(ids, max_len, pad_id):
+    ids = list(ids)[:max_len]
+    return ids + [pad_id] * (max_len - len(ids)), len(ids)
+
+
+def drill_prompt(record, rng: random.Random) -> str:
+    """A copy drill: the record's own fields as "label: value" lines, in the record's order.
+
+    The easiest extraction there is (the value to write is in the prompt, right after its key's
+    words): it teaches the model to look up the prompt and copy from it, which v2, trained on
+    natural descriptions only, never learned (it wrote a list value whatever the prompt said)."""
+    if not isinstance(record, dict):                 # a top-level array: one line of items
+        return "\n".join(v if isinstance(v, str) else json.dumps(v) for v in record)
+    lines = []
+    for key, value in record.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        label = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", key).replace("_", " ")
+        lines.append(f"{label}: {text}" if rng.random() < 0.8 else f"{key} = {text}")
+    return "\n".join(lines)
+
+
+def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
+               mix=(0.55, 0.15, 0.30), split: str = "train", log=print,
+               drill_share: float = 0.0, copy_share: float = 0.0) -> dict:
+    """Token tensors for ``n`` examples: input_ids (n, max_len) int16, prompt_len, length (n,).
+
+    ``drill_share``: the share of extraction examples whose prompt is a copy drill
+    (:func:`drill_prompt`) instead of the natural description (kind 3). ``copy_share``: the
+    share of extraction examples that are synthetic copy drills (:func:`copy_drills`, kind 4)."""
+
+    vocab = _vocab(tok_dir)
+    user_id = vocab.tokenizer.token_to_id("<|user|>")
+    asst_id = vocab.tokenizer.token_to_id("<|assistant|>")
+    pad = vocab.pad_id
+    n_ext = int(round(n * mix[0]))
+    n_doc = int(round(n * mix[1])) if split == "train" else 0
+    n_code = n - n_ext - n_doc
+    t0 = time.time()
+    pool = schema_pool(pool_size, seed, split)
+    tpls, bad_schema = {}, 0
+    for i, spec in enumerate(pool):
+        try:
+            tpls[i] = compile_json_schema(spec["schema"], vocab)
+        except Exception as e:  # noqa: BLE001 - count and skip
+            bad_schema += 1
+            log(f"schema {i} does not compile: {e}")
+    log(f"compiled {len(tpls)}/{len(pool)} schemas in {time.time() - t0:.1f}s")
+
+    rows, hole_rows, plens, lens, kinds = [], [], [], [], []
+    stats = Counter()
+
+    def canvas_of(ex):
+        tpl = tpls.get(ex["schema_index"])
+        if tpl is None:
+            stats["no_template"] += 1
+            return None
+        try:
+            ids = tpl.render(canonical_json(ex["record"], ex["schema"]))
+        except ValueError:
+            stats["render_fail"] += 1
+            return None
+        return ids, [int(t) == vocab.mask_id for t in tpl.token_ids]
+
+    def add(ids, holes, plen, kind):
+        if len(ids) > max_len:
+            stats[f"{kind}_too_long"] += 1
+            return False
+        row, ln = _pad_row(ids, max_len, pad)
+        rows.append(row)
+        hole_rows.append(_pad_row(holes, max_len, False)[0])
+        plens.append(plen)
+        lens.append(ln)
+        kinds.append(kind)
+        stats[kind] += 1
+        return True
+
+    n_copy = int(round(n_ext * copy_share))
+    if n_copy:
+        copy_tpls = {i: compile_json_schema(sc, vocab)
+                     for i, sc in enumerate(copy_schemas(64, seed, split))}
+        for ex in copy_drills(n_copy, seed, split):
+            tpl = copy_tpls[ex["schema_index"]]
+            ids = tpl.render(canonical_json(ex["record"], ex["schema"]))
+            prompt = [user_id] + vocab.encode(ex["prompt"]) + [asst_id]
+            add(prompt + ids, [False] * len(prompt) + [int(t) == vocab.mask_id
+                                                       for t in tpl.token_ids], len(prompt), 4)
+    # extraction / documents: draw more than needed, since some are too long for max_len
+    src = extraction_examples(10 ** 9, seed, split, pool=pool)
+    drill_rng = random.Random(f"drill/{seed}/{split}")
+    got = 0
+    while got < n_ext - n_copy:
+        ex = next(src)
+        canvas = canvas_of(ex)
+        if canvas is None:
+            continue
+        drill = drill_rng.random() < drill_share
+        text = drill_prompt(ex["record"], drill_rng) if drill else ex["prompt"]
+        prompt = [user_id] + vocab.encode(text) + [asst_id]
+        got += add(prompt + canvas[0], [False] * len(prompt) + canvas[1], len(prompt),
+                   3 if drill else 0)
+    if n_doc:
+        src = json_documents(10 ** 9, seed, pool=pool)
+        got = 0
+        while got < n_doc:
+            canvas = canvas_of(next(src))
+            if canvas is not None:
+                got += add(canvas[0], canvas[1], 0, 1)
+    rng = random.Random(f"slack/{seed}/{split}")
+    for prefix, span, suffix in code_windows(stdlib_files(split), n_code, seed if split == "train" else seed + 1):
+        if rng.random() < 0.5:
+            ids = vocab.encode(prefix) + vocab.encode(span) + [pad] * rng.randint(0, 16) + vocab.encode(suffix)
+        else:
+            ids = vocab.encode(prefix + span + suffix)
+        row, ln = _pad_row(ids, max_len, pad)
+        rows.append(row)
+        hole_rows.append([True] * ln + [False] * (max_len - ln))
+        plens.append(0)
+        lens.append(ln)
+        kinds.append(2)
+        stats["code"] += 1
+    log(f"data: {dict(stats)} in {time.time() - t0:.1f}s")
+    return {"input_ids": torch.tensor(rows, dtype=torch.int16),
+            "maskable": torch.tensor(hole_rows, dtype=torch.bool),
+            "prompt_len": torch.tensor(plens, dtype=torch.int16),
+            "length": torch.tensor(lens, dtype=torch.int16),
+            "kind": torch.tensor(kinds, dtype=torch.int8),
+            "stats": dict(stats), "max_len": max_len, "seed": seed}
