@@ -21,7 +21,7 @@ import regex as rx
 from ..automata.automaton import CompileLimits, TokenAutomaton, token_automaton
 from ..automata.byte_dfa import regex_to_byte_dfa
 from ..errors import BudgetError, CompileLimitError, SpecError
-from ..specs.document import Field
+from ..specs.document_fields import Field
 from ..specs.grammar import grammar_finisher, grammar_hole
 from ..specs.json_check import json_finisher
 from ..specs.json_schema import load_schema, schema_to_pieces
