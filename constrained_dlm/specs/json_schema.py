@@ -34,7 +34,8 @@ reject some valid instances but never produce an invalid one:
 
 Layout of the front end: this module holds the compiler's state, its top-level walk and the
 public functions; ``schema_load`` reads and checks schemas and defines the merged nodes;
-``schema_merge`` resolves ``$ref`` and merges subschemas; ``schema_objects``, ``schema_arrays``
+``schema_merge`` resolves ``$ref`` and merges subschemas, ``schema_branches`` checks
+satisfiability and ``oneOf`` disjointness; ``schema_objects``, ``schema_arrays``
 and ``schema_values`` build the pieces and regexes of each kind of value (mixins of
 :class:`_Compiler`).
 """
@@ -68,6 +69,7 @@ from .schema_load import (
     _validator_for,
     load_schema,
 )
+from .schema_branches import _Branches
 from .schema_merge import _Merging
 from .schema_objects import _Objects
 from .schema_values import _Values
@@ -75,7 +77,7 @@ from .schema_values import _Values
 __all__ = ["schema_to_pieces", "canonical_json", "pieces_regex", "load_schema"]
 
 
-class _Compiler(_Merging, _Objects, _Arrays, _Values):
+class _Compiler(_Merging, _Branches, _Objects, _Arrays, _Values):
     """One schema being compiled: the state (root, refs, report, caches) and the top-level
     walk; the keyword families live in the mixins (schema_merge, schema_objects,
     schema_arrays, schema_values)."""
