@@ -128,6 +128,17 @@ def test_compile_peers_smoke(tokenizer_file, tmp_path):
     assert ours["outcomes"]["compiled"] >= 1
     assert ours["instances"].get("invalid_accepted", 0) == 0, ours["invalidation_examples"]
     assert (tmp_path / "c.json").is_file()
+    table = _load("keyword_coverage").main([str(tmp_path / "c.json"), "--dir", str(DATA), "--min", "1"])
+    assert "| `type` |" in table and "| **all** | 4 |" in table
+
+
+def test_keyword_coverage_walks_subschemas_not_property_names():
+    kc = _load("keyword_coverage")
+    schema = {"type": "object", "properties": {"pattern": {"type": "string", "maxLength": 3},
+                                               "x": {"anyOf": [{"const": 1}, {"not": {"enum": [2]}}]}},
+              "items": [{"minimum": 0}], "definitions": {"d": {"format": "email"}}}
+    assert kc.keywords(schema) == {"type", "properties", "maxLength", "anyOf", "const", "not",
+                                   "enum", "items", "minimum", "definitions", "format"}
 
 
 def test_lift_speed_smoke(tokenizer_file):
