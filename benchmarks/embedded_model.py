@@ -82,7 +82,8 @@ def score(text: str, schema: dict, record) -> tuple[bool, int, int]:
 
 
 def extraction(model, n: int, steps: int, batch: int, seed: int,
-               split: str = "heldout") -> dict:
+               split: str = "heldout", modes=("free", "scaffold", "constrained"),
+               revise: float = 0.5) -> dict:
     from constrained_dlm import api, denoise_unconstrained
     from constrained_dlm.errors import ConstrainedDLMError
     from constrained_dlm.train.corpus import extraction_examples
@@ -101,15 +102,16 @@ def extraction(model, n: int, steps: int, batch: int, seed: int,
         items.append((ex, tpl, model.format_prompt(ex["prompt"])))
     compile_s = time.perf_counter() - t0
     out = {}
-    for mode in ("free", "scaffold", "constrained"):
+    for mode in modes:
         valid = hit = total = 0
         nfe, wall = [], []
         for i in range(0, len(items), batch):
             chunk = items[i:i + batch]
-            opts = api.sampler_options(model, steps=steps, seed=seed + i)
+            opts = api.sampler_options(model, steps=steps, seed=seed + i,
+                                       revise=revise if mode == "revised" else None)
             prompts = [c[2] for c in chunk]
             t = time.perf_counter()
-            if mode == "constrained":
+            if mode in ("constrained", "revised"):
                 res = api.generate(model, [c[1] for c in chunk], prompts, options=opts)
                 texts, nfes = [r.text for r in res], [r.nfe for r in res]
             else:
@@ -216,6 +218,10 @@ def main(argv=None) -> dict:
     p.add_argument("--prefix", type=int, default=120, help="prefix tokens the model sees")
     p.add_argument("--suffix", type=int, default=60, help="suffix tokens the model sees")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--modes", default="free,scaffold,constrained",
+                   help="decoders to run, of free, scaffold, constrained and revised (constrained "
+                        "with SamplerOptions.revise=--revise)")
+    p.add_argument("--revise", type=float, default=0.5)
     p.add_argument("--out", help="write results JSON here")
     p.add_argument("--curve", help="training loss PNG to copy next to --out")
     a = p.parse_args(argv)
@@ -226,11 +232,13 @@ def main(argv=None) -> dict:
            "steps": a.steps, "batch": a.batch, "threads": a.threads,
            "sampler": repr(__import__("constrained_dlm").sampler_options(model, steps=a.steps))}
     if a.n:
-        res["extraction"] = extraction(model, a.n, a.steps, a.batch, a.seed, a.split)
+        modes = tuple(a.modes.split(","))
+        res["extraction"] = extraction(model, a.n, a.steps, a.batch, a.seed, a.split, modes,
+                                       a.revise)
         res["split"] = a.split
-        print(f"extraction ({a.split} keys), {res['extraction']['constrained']['objects']} "
+        print(f"extraction ({a.split} keys), {res['extraction'][modes[0]]['objects']} "
               f"objects, steps {a.steps}:")
-        for mode in ("free", "scaffold", "constrained"):
+        for mode in modes:
             r = res["extraction"][mode]
             print(f"  {mode:12s} valid {r['valid']:4d}/{r['objects']} ({r['validity']:.1%})  "
                   f"field exact {r['field_exact']:.1%}  NFE {r['nfe_mean']:.1f}  "

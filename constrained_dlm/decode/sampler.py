@@ -44,6 +44,12 @@ class SamplerOptions:
     # replace it: a row's output then ignores its batch-mates.
     seed: int | None = 0
     record_history: bool = False      # keep the canvas after every step (for traces)
+    # Revision (ReMDM-style remasking, for mask models): a hole token committed with a
+    # remasking score below this is masked again, once, at the end of a later step of its row
+    # while the row still has masked positions, so it is proposed anew with more of the canvas
+    # known. The constraint keeps every revision valid (a masked position is a wildcard).
+    # None: committed tokens are final. BENCHMARKS §14 measures whether it helps.
+    revise: float | None = None
 
     def batch_key(self) -> "SamplerOptions":
         """What rows must share to be decoded in one batch: everything but the seed, which each
@@ -192,6 +198,12 @@ class Run:
         self._free_idx = None
         self._step = 0
         self._an = self._masked = self._act = self._act_t = self._skip = None
+        # revision: each position's score when committed (+inf: never revised) and whether it
+        # was revised already; the candidates of the next revision (host, from the read-back)
+        if self.options.revise is not None:
+            self.scores = torch.full(ids.shape, float("inf"), device=device)
+            self.revised = torch.zeros(ids.shape, dtype=torch.bool, device=device)
+        self._low = None
 
     @classmethod
     def gather(cls, parts: Sequence[tuple["Run", Sequence[int]]]) -> "Run":
@@ -217,6 +229,9 @@ class Run:
         out.options, out.on_step, out.device = first.options, None, dev
         out._setup([run.rows[b] for run, b in picked], ids, attn, keys, device=dev,
                    sync_timings=first.sync_timings, sweeps=first.sweeps)
+        if out.options.revise is not None:
+            for i, ((run, b), n) in enumerate(zip(picked, lengths)):
+                out.scores[i, :n], out.revised[i, :n] = run.scores[b, :n], run.revised[b, :n]
         return out
 
     @property
@@ -265,11 +280,18 @@ class Run:
         an = self.cons.analyze(ids, self._skip)
         per_row = self.cons.commit_forced(ids, an)
         masked = ids == self.mask_id
-        back = torch.cat([an.dead.view(1).int(), per_row.int(), masked.view(-1).int()]).cpu().numpy()
+        parts = [an.dead.view(1).int(), per_row.int(), masked.view(-1).int()]
+        revise = self.options.revise
+        if revise is not None:       # committed earlier with a low score, not revised yet
+            parts.append(((self.scores < revise) & ~self.revised & ~masked).view(-1).int())
+        back = torch.cat(parts).cpu().numpy()
         if back[0]:
             raise RuntimeError("a hole became uncompletable: this is a bug in constrained-dlm")
         forced = back[1:1 + b_n]
-        canvas_masked = back[1 + b_n:].reshape(b_n, self.seq_len).astype(bool)
+        n_flat = b_n * self.seq_len
+        canvas_masked = back[1 + b_n:1 + b_n + n_flat].reshape(b_n, self.seq_len).astype(bool)
+        if revise is not None:
+            self._low = back[1 + b_n + n_flat:].reshape(b_n, self.seq_len).astype(bool)
         self._skip = self.cons.locate(an, canvas_masked)   # hints for the next analysis
         for b in np.flatnonzero(forced):
             self.rows[b].forced += int(forced[b])
@@ -327,11 +349,30 @@ class Run:
             if finish.any():
                 keep |= upload(finish, self.device).bool()[pos // seq_len]
             flat[pos] = torch.where(keep, tok, flat[pos])
+        if o.revise is not None:
+            self._revise(pos, conf, keep if not finish.all() else None, finish)
         if self.sync_timings:
             torch.cuda.synchronize()
         self.spent(constraint_s=time.perf_counter() - t2)
         self._an = None
         self._snapshot()
+
+    def _revise(self, pos, conf, keep, finish: np.ndarray) -> None:
+        """Record the scores of this step's commits, then mask again the positions committed
+        earlier with a score below ``options.revise`` (known on the host from this step's
+        read-back), once each, in rows that still have masked positions and are not finishing."""
+        scores = self.scores.view(-1)
+        new = conf.float() if keep is None else torch.where(keep, conf.float(), scores[pos])
+        scores[pos] = new
+        low = self._low & self._masked.any(1, keepdims=True) & ~finish[:, None]
+        if self._free is not None:
+            low &= ~self._free                       # the unconstrained baseline is not revised
+        idx = np.flatnonzero(low)
+        if idx.size:
+            at = upload(idx, self.device)
+            self.ids.view(-1)[at] = self.mask_id
+            self.revised.view(-1)[at] = True
+            self._skip = None                         # the analysis hints assumed these committed
 
     @property
     def nfe(self) -> int:
