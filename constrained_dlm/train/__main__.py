@@ -161,6 +161,10 @@ def parse_args(argv=None):
                    help="training loss weights (evaluation always reports the ELBO weighting)")
     p.add_argument("--local-attention", type=int, default=1024,
                    help="sliding window of the local layers (1024: the whole context)")
+    p.add_argument("--bf16", action="store_true",
+                   help="forward pass and loss under bfloat16 autocast (weights, gradients and "
+                        "optimiser stay float32): 1.6x faster steps on a CPU with AVX512-BF16 "
+                        "(measured: 6 layers, 32 x 256 tokens, 5.0 -> 3.1 s per step, 1 thread)")
     p.add_argument("--log-every", type=int, default=10)
     args = p.parse_args(argv)
     if args.tiny:
@@ -320,8 +324,9 @@ def main(argv=None):
         # bounded (memory grew with every new shape) and each step's cost is predictable
         L = min(ids_all.shape[1], int(math.ceil(int(lens.max()) / 64) * 64))
         ids = ids_all[idx, :L].long()
-        loss, nm = mdlm_loss(model, ids, hole_all[idx, :L], lens, mask_id, gen,
-                             weighting=args.weighting)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss, nm = mdlm_loss(model, ids, hole_all[idx, :L], lens, mask_id, gen,
+                                 weighting=args.weighting)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
