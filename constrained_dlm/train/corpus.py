@@ -32,7 +32,20 @@ from .concepts import (
     key_pool,
     list_text,
 )
-from .words import money_text, novel_word
+from .words import (
+    CITIES,
+    COLORS,
+    COMPANIES,
+    COUNTRIES,
+    EVENTS,
+    FIRST,
+    HOBBIES,
+    JOBS,
+    LAST,
+    PRODUCTS,
+    money_text,
+    novel_word,
+)
 
 # --- schema and record generation ---------------------------------------------------------------
 
@@ -244,8 +257,8 @@ def extraction_examples(n: int, seed: int, split: str = "train", *, pool: list[d
 
 def copy_drills(n: int, seed: int, split: str = "train", *, pool_size: int = 64) -> Iterator[dict]:
     """``n`` synthetic copy drills {prompt, schema, record, schema_index}: 1-4 string fields
-    named by the split's keys, each value a made-up word (a value no list holds), the prompt
-    the same fields as ``key: value`` lines.
+    named by the split's keys, each value a made-up word (a value no list holds) or a real one
+    (:func:`_copy_value`), the prompt the same fields as ``key: value`` lines.
 
     The curriculum's first rung. Measured (a 4-layer, 128-wide model): on such drills the copy
     circuit forms in ~500 steps; on the natural mixture, where 70% of values can be guessed
@@ -258,10 +271,24 @@ def copy_drills(n: int, seed: int, split: str = "train", *, pool_size: int = 64)
     for _ in range(n):
         i = rng.randrange(len(schemas))
         keys = list(schemas[i]["properties"])
-        record = {k: novel_word(rng) if rng.random() < 0.8 else f"{novel_word(rng)} {novel_word(rng)}"
-                  for k in keys}
+        record = {k: _copy_value(rng) for k in keys}
         yield {"prompt": "\n".join(f"{k}: {v}" for k, v in record.items()),
                "schema": schemas[i], "record": record, "schema_index": i}
+
+
+def _copy_value(rng: random.Random) -> str:
+    """A copy drill's value: a made-up word (or two) half the time, else a real one from the
+    lists (a city, a full name, a company...). Made-up words alone taught v10 to copy syllables
+    but not whole-word tokens: it copied "Varoki" and wrote a list word for "London"."""
+    r = rng.random()
+    if r < 0.4:
+        return novel_word(rng)
+    if r < 0.5:
+        return f"{novel_word(rng)} {novel_word(rng)}"
+    pool = rng.choice([CITIES, COUNTRIES, COMPANIES, JOBS, PRODUCTS, COLORS, HOBBIES, EVENTS])
+    if rng.random() < 0.3:
+        return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+    return rng.choice(pool)
 
 
 def copy_schemas(n: int, seed: int, split: str = "train") -> list[dict]:
