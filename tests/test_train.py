@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -10,6 +12,8 @@ import pytest
 from constrained_dlm.train.code_corpus import stdlib_files
 from constrained_dlm.train.concepts import key_pool
 from constrained_dlm.train.corpus import copy_drills, extraction_examples, schema_pool
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _keys(schema, out):
@@ -121,6 +125,12 @@ def test_two_step_training_run_exports(tmp_path):
     main(["--out", str(tmp_path), "--tiny", "--steps", "3", "--resume"])
     rows = (tmp_path / "loss.csv").read_text().strip().splitlines()
     assert len(rows) == 4 and rows[-1].startswith("3,")
+    # the copy-circuit probe reads the checkpoint and its args (benchmarks/copy_circuit.py)
+    spec = importlib.util.spec_from_file_location("copy_circuit", REPO / "benchmarks" / "copy_circuit.py")
+    cc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cc)
+    out = cc.main(["--threads", "1", "probe", str(tmp_path), "--n", "4"])
+    assert "step 3: first value token of 4 unseen copy drills" in out
 
 
 def test_isolated_spaces_make_prompt_words_and_json_values_the_same_tokens(tmp_path):
