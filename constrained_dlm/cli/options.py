@@ -28,7 +28,8 @@ def sampler_overrides(args) -> dict:
     """The sampler flags given (None: the model family's default)."""
     return {"steps": args.steps, "block_size": args.block_size, "remasking": args.remasking,
             "temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
-            "seed": args.seed, "threshold": args.threshold}
+            "seed": args.seed, "threshold": args.threshold,
+            "revise": getattr(args, "revise", None)}
 
 
 def sampler(args, model) -> SamplerOptions:
@@ -66,6 +67,9 @@ def sampler_flags(p: argparse.ArgumentParser) -> None:
     s.add_argument("--top-k", type=int)
     s.add_argument("--top-p", type=float)
     s.add_argument("--threshold", type=float, help="commit every position above this confidence")
+    s.add_argument("--revise", type=float,
+                   help="mask again, once, hole tokens committed with a confidence below this "
+                        "(mask models; off by default: BENCHMARKS §14)")
     s.add_argument("--seed", type=int, default=0)
     p.add_argument("--lenient", action="store_true",
                    help="drop schema keywords we cannot enforce (each is reported) instead of failing")
