@@ -233,7 +233,6 @@ def test_grammar_hole(bpe_vocab):
 # --- unsupported positions and budgets -----------------------------------------------------------
 
 @pytest.mark.parametrize("prefix,suffix,match", [
-    ('x = """\n', 'text\n"""\n', "statement boundary"),
     ("def f(\n", "    a):\n    pass\n", "statement boundary"),     # parameters are no items
     ("f(a=1,\n", "  b)\n", "statement boundary"),               # positional after keyword
     ("x = 1 + \\\n", "2\n", "statement boundary"),             # a backslash continuation
@@ -246,19 +245,19 @@ def test_unsupported_positions_are_refused_clearly(bpe_vocab, prefix, suffix, ma
         infill(RandomDenoiser(bpe_vocab), prefix, suffix, subset=DECODE, options=FAST)
 
 
-@pytest.mark.parametrize("prefix,suffix", [
-    ("x = a + ", "\n"),                         # an expression, then the line's end
-    ("def f():\n    return x", "\n"),           # mid-word: the name may go on, or not
-    ('x = "abc ', ' def"\n'),                   # inside a string the suffix closes
-    ("x = 1  # note: ", "\n"),                  # inside a comment
+@pytest.mark.parametrize("prefix,suffix,kind", [
+    ("x = a + ", "\n", "span"),                 # an expression, then the line's end
+    ("def f():\n    return x", "\n", "span"),   # mid-word: the name may go on, or not
+    ('x = "abc ', ' def"\n', "literal"),        # inside a string the suffix closes
+    ("x = 1  # note: ", "\n", "literal"),       # inside a comment
 ])
-def test_positions_inside_lines_are_quotients_of_the_line(bpe_vocab, prefix, suffix):
+def test_positions_inside_lines_are_quotients_of_the_line(bpe_vocab, prefix, suffix, kind):
     """Refused before issue 23; now the middle is any text that makes the whole line (and the
     file) valid, and the caller's text is kept as it is."""
     for seed in range(3):
         res = infill(AdversarialDenoiser(bpe_vocab, seed=seed), prefix, suffix, subset=DECODE,
                      options=FAST, max_tokens=8)
-        assert res.contexts[0].kind == "span"
+        assert res.contexts[0].kind == kind
         assert res.document == prefix + res.text + suffix
         compile(res.document, "<infill>", "exec")
 

@@ -21,6 +21,7 @@ from ..specs.grammar import grammar_finisher, grammar_hole, load_grammar
 from ..specs.pieces import Slot
 from ..specs.python_code import DEFAULT_SUBSET
 from ..specs.python_context import compiles, guess_witness
+from ..specs.python_literal import literal_dfa, literal_key
 from ..specs.python_span import any_hole_context, span_dfa, span_key
 from ..specs.regex import regex_finisher
 from .template import CompileOptions, Hole, Template, add_hole
@@ -241,6 +242,14 @@ def hole_automaton(spec: HoleSpec, ctx, vocab, options: CompileOptions):
             def dfa():
                 out = span_dfa(ctx, timeout_s=lim.regex_timeout_s, max_states=lim.max_states)
                 if out is None:           # pragma: no cover - the context found a witness
+                    raise SpecError(f"no middle fits the hole in {ctx.before!r}<hole>")
+                return out
+        elif ctx.kind == "literal":       # inside one string or comment: its body's language
+            key = literal_key(ctx)
+
+            def dfa():
+                out = literal_dfa(ctx, timeout_s=lim.regex_timeout_s, max_states=lim.max_states)
+                if out is None:           # pragma: no cover - the context checked it
                     raise SpecError(f"no middle fits the hole in {ctx.before!r}<hole>")
                 return out
         elif ctx.kind == "block":

@@ -27,6 +27,7 @@ from ..automata.dfa_ops import quotient, shortest_text
 from ..errors import CompileLimitError, SpecError
 from . import python_code as pc
 from .python_context import HoleContext, compiles, first_code_line, hole_context, line_indent
+from .python_literal import LiteralContext, literal_context
 from .python_subset import DEFAULT_SUBSET, PythonSubset
 
 __all__ = ["SpanContext", "any_hole_context", "span_dfa", "span_key"]
@@ -62,13 +63,17 @@ class SpanContext:
 
 
 def any_hole_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = None,
-                     document=None) -> HoleContext | SpanContext:
+                     document=None) -> HoleContext | LiteralContext | SpanContext:
     """:func:`~.python_context.hole_context` where it applies (a line boundary, or where an
-    expression is expected), else the hole as a quotient of the enclosing lines."""
+    expression is expected), else text inside the string or comment around the cursor
+    (:mod:`.python_literal`), else the hole as a quotient of the enclosing lines."""
     cfg = cfg or DEFAULT_SUBSET
     try:
         return hole_context(prefix, suffix, cfg=cfg, document=document)
     except SpecError as first:
+        inside = literal_context(prefix, suffix, document=document)
+        if inside is not None:
+            return inside
         try:
             return span_context(prefix, suffix, cfg=cfg, document=document)
         except SpecError as e:
