@@ -126,6 +126,35 @@ def test_every_text_of_the_language_compiles_in_place(case, data):
     check(prefix + middle + suffix)
 
 
+WIDE = PythonSubset(max_expr_depth=0, max_block_depth=1, paren_headers=True, defs=True,
+                    inline_bodies=True)
+WIDE_CASES = ("loop body", "module level", "open headers", "suffix brings else")
+
+
+@pytest.mark.parametrize("case", WIDE_CASES)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_widened_languages_compile_in_place(case, data):
+    """`if(c):`, nested `def` with its own body, one-line `if c: stmt` (what span holes widen
+    to when the caller's line uses them): every text compiles in place."""
+    prefix, suffix = CASES[case]
+    ctx, dfa = _language(prefix, suffix, WIDE)
+    middle = data.draw(texts_of(dfa))
+    check(prefix + middle + suffix)
+
+
+def test_widened_language_holds_each_feature():
+    ctx, dfa = _language(*CASES["loop body"], WIDE)
+    for text in ("        if(a):\n            y = 1\n", "        def g(x=a):\n            return x\n",
+                 "        if a: y = 1\n", "        for j in a: break\n",
+                 "        def h() -> int:\n            pass\n"):
+        assert dfa.matches(text.encode()), text
+    for text in ("        def g(x, x):\n            pass\n",         # two parameters
+                 "        def g():\n            break\n",            # break leaves the def
+                 "        ifa:\n            y = 1\n"):
+        assert not dfa.matches(text.encode()), text
+
+
 def test_contexts_are_read_from_the_file():
     ctx, _ = _language(*CASES["open headers"], SMALL)
     assert ctx.shape.chain[0] <= {"for", "while"}            # the suffix's break needs a loop

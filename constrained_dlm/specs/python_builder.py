@@ -80,9 +80,26 @@ class _Builder(_Exprs):
                 self.lit(c2, "\n", b)
         self.eps(a, hit)
 
-    def simple_line(self, ls: int, l1: int, loop_ok: bool, ret_ok: bool, d: int) -> None:
-        """One simple statement after the indentation (ls), through the newline (to l1)."""
+    def simple_line(self, ls: int, l1: int, loop_ok: bool, ret_ok: bool, d: int,
+                    inline: bool = True) -> None:
+        """One simple statement after the indentation (ls), through the newline (to l1); with
+        ``inline_bodies``, also a one-line ``if`` / ``while`` / ``for`` whose body is one."""
         cfg = self.cfg
+        if inline and cfg.inline_bodies:
+            hd = min(d, cfg.header_depth)
+            for kw, body_loop in (("if", loop_ok), ("while", loop_ok or cfg.loop_break)):
+                e, c, b = self.st(), self.st(), self.st()
+                self.lit(ls, kw + " ", e)
+                self.expr(e, c, hd)
+                self.lit(c, ": ", b)
+                self.simple_line(b, l1, body_loop, ret_ok, d, inline=False)
+            f, f2, e, c, b = (self.st() for _ in range(5))
+            self.lit(ls, "for ", f)
+            self.targets(f, f2, simple=True)
+            self.lit(f2, " in ", e)
+            self.expr(e, c, hd)
+            self.lit(c, ": ", b)
+            self.simple_line(b, l1, loop_ok or cfg.loop_break, ret_ok, d, inline=False)
         rhs, eol = self.st(), self.st()
         self.exprlist(rhs, eol, d)
         self.eol(eol, l1)
@@ -182,10 +199,11 @@ class _Builder(_Exprs):
         aif = self.st()
         self.eps(aif, l1)
         if_body = self.suite(inner, loop_ok, depth_left - 1, aif, nonempty=True, ret_ok=ret_ok)
-        cond_if = self._header_expr(if_body, hd)
-        self.lit(ls, "if ", cond_if)
+        self._cond(ls, "if", if_body, hd)
         if cfg.elif_:
-            self.lit(aif, ind + "elif ", cond_if)
+            e = self.st()
+            self.lit(aif, ind, e)
+            self._cond(e, "elif", if_body, hd)
         if cfg.else_:
             else_body = self.suite(inner, loop_ok, depth_left - 1, l1, nonempty=True,
                                    ret_ok=ret_ok)
@@ -196,12 +214,14 @@ class _Builder(_Exprs):
             after_loop = l1 if cfg.elif_ or not cfg.else_ else aif
             loop_body = self.suite(inner, loop_ok or cfg.loop_break, depth_left - 1, after_loop,
                                    nonempty=True, ret_ok=ret_ok)
-            cond_loop = self._header_expr(loop_body, hd)
-            self.lit(ls, "while ", cond_loop)
+            self._cond(ls, "while", loop_body, hd)
             f, f2 = self.st(), self.st()
             self.lit(ls, "for ", f)
             self.targets(f, f2, simple=True)
-            self.lit(f2, " in ", cond_loop)
+            self.lit(f2, " in ", self._header_expr(loop_body, hd))
+        if cfg.defs:
+            body = self.suite(inner, False, depth_left - 1, l1, nonempty=True, ret_ok=True)
+            self.def_header(ls, body, hd)
         if cfg.with_:
             body = self.suite(inner, loop_ok, depth_left - 1, l1, nonempty=True, ret_ok=ret_ok)
             w, w2, w3 = self.st(), self.st(), self.st()
@@ -215,6 +235,47 @@ class _Builder(_Exprs):
             self.lit(c, ":", c2)
             self.eol(c2, body)
         return aif
+
+    def _cond(self, at: int, keyword: str, body: int, d: int) -> None:
+        """``keyword EXPR:`` from ``at`` into ``body``; also ``keyword(EXPR):`` when the subset
+        takes parenthesised headers with no space."""
+        self.lit(at, keyword + " ", self._header_expr(body, d))
+        if self.cfg.paren_headers:
+            key = ("phdr", body, d)
+            if key not in self._memo:
+                e, c, c2 = self.st(), self.st(), self.st()
+                self.expr(e, c, max(d - 1, 0))
+                self.lit(c, "):", c2)
+                self.eol(c2, body)
+                self._memo[key] = e
+            self.lit(at, keyword + "(", self._memo[key])
+
+    def def_header(self, at: int, body: int, d: int) -> None:
+        """``def NAME(PARAM):`` from ``at`` into ``body``, at most one parameter (with an
+        optional annotation and default) and an optional return annotation."""
+        n, o, p, a, q, r, c, c2 = (self.st() for _ in range(8))
+        self.lit(at, "def ", n)
+        self.name(n, o)
+        self.lit(o, "(", p)
+        self.eps(p, q)
+        pn = self.st()
+        self.rx(p, r"\*{0,2}", pn)
+        self.name(pn, a)
+        self.eps(a, q)
+        ann, dflt = self.st(), self.st()
+        self.lit(a, ": ", ann)
+        self.expr(ann, q, d)
+        qd = self.st()
+        self.eps(q, qd)
+        self.rx(q, " ?= ?", dflt)
+        self.expr(dflt, qd, d)
+        self.lit(qd, ")", r)
+        self.eps(r, c)
+        ret = self.st()
+        self.lit(r, " -> ", ret)
+        self.expr(ret, c, d)
+        self.lit(c, ":", c2)
+        self.eol(c2, body)
 
     def _header_expr(self, body: int, d: int) -> int:
         """Entry of `EXPR:` + newline leading into ``body`` (memoised per body)."""
@@ -311,9 +372,9 @@ class _Builder(_Exprs):
             self.lit(f, ind, h)
         hdr = self._header_expr(nxt, hd)
         if "if" in kinds:
-            self.lit(h, "if ", hdr)
+            self._cond(h, "if", nxt, hd)
         if "while" in kinds:
-            self.lit(h, "while ", hdr)
+            self._cond(h, "while", nxt, hd)
         if "for" in kinds:
             f, f2 = self.st(), self.st()
             self.lit(h, "for ", f)
@@ -324,7 +385,9 @@ class _Builder(_Exprs):
             self.lit(h, "try:", c)
             self.eol(c, nxt)
         if aif is not None and "elif" in kinds and cfg.elif_:
-            self.lit(aif, ind + "elif ", hdr)
+            e = self.st()
+            self.lit(aif, ind, e)
+            self._cond(e, "elif", nxt, hd)
         if aif is not None and "else" in kinds and cfg.else_:
             c = self.st()
             self.lit(aif, ind + "else:", c)
@@ -338,8 +401,9 @@ class _Builder(_Exprs):
             self.eps(f, t)
         self.eps(aif, final)
         body = self.suite(ind + self.unit, loop_ok, 0, aif, nonempty=True, ret_ok=ret_ok)
-        cond = self._header_expr(body, self.cfg.header_depth)
         self.lit(t, ind, h)
-        self.lit(h, "if ", cond)
+        self._cond(h, "if", body, self.cfg.header_depth)
         if self.cfg.elif_:
-            self.lit(aif, ind + "elif ", cond)
+            e = self.st()
+            self.lit(aif, ind, e)
+            self._cond(e, "elif", body, self.cfg.header_depth)

@@ -264,15 +264,14 @@ def python_line_dfa(indent: str, cfg: PythonSubset | None = None, *, header: boo
         if not header:
             b.simple_line(ls, t, loop_ok, ret_ok, cfg.max_expr_depth)
             return _determinize(b, s, t, max_states)
-        cond, c, c2 = b.st(), b.st(), b.st()
-        b.expr(cond, c, cfg.header_depth)
-        b.lit(c, ":", c2)
-        b.eol(c2, t)
-        b.rx(ls, "(if|while) ", cond)
+        b._cond(ls, "if", t, cfg.header_depth)
+        b._cond(ls, "while", t, cfg.header_depth)
         f, f2 = b.st(), b.st()
         b.lit(ls, "for ", f)
         b.targets(f, f2, simple=True)
-        b.lit(f2, " in ", cond)
+        b.lit(f2, " in ", b._header_expr(t, cfg.header_depth))
+        if cfg.defs:
+            b.def_header(ls, t, cfg.header_depth)
         return _determinize(b, s, t, max_states)
 
     return _cached_dfa(python_line_key(indent, cfg, header=header, ret_ok=ret_ok,

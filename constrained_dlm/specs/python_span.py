@@ -103,6 +103,14 @@ def _features(line: str) -> dict:
         out["dicts"] = True
     if re.search(r"\bif\b.*\belse\b", code) and not code.startswith(("if ", "elif ")):
         out["conditional"] = True
+    if re.match(r"(if|elif|while)\(", code):
+        out["paren_headers"] = True
+    if code.startswith("def "):
+        out["defs"] = True
+    if re.match(r"(if|while|for)\b[^#]*:[ \t]*[^\s#]", code):
+        out["inline_bodies"] = True
+    if code.startswith(("import ", "from ")):
+        out["import_"] = True
     if code.startswith("raise"):
         out["raise_"] = True
     if code.startswith("assert"):
@@ -133,9 +141,18 @@ def span_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = None,
             wide = replace(cfg, **{**LINE_DEPTHS, **used, **extra})
             candidates.append(SpanContext(base=base, before=before, after=after, cfg=wide,
                                           mode="line", indent=indent, header=header))
+    if base.kind == "block" and before.strip():
+        # the lines the middle spans, in the subset widened by the cursor lines' features
+        used = _features(before + after)
+        if used:
+            candidates.append(SpanContext(base=base, before=before, after=after,
+                                          cfg=replace(cfg, **LINE_DEPTHS, **used)))
     if base.kind == "block" and cfg.max_block_depth < 1:    # the middle may cross a header
         candidates.append(SpanContext(base=base, before=before, after=after,
                                       cfg=replace(cfg, max_block_depth=1)))
+        if before.strip() and used:
+            candidates.append(SpanContext(base=base, before=before, after=after, cfg=replace(
+                cfg, max_block_depth=1, **LINE_DEPTHS, **used)))
     reason = "no middle of the Python subset makes the file compile here"
     for ctx in candidates:
         try:

@@ -47,6 +47,10 @@ class PythonSubset:
     del_: bool = False              # `del targets`
     import_: bool = False           # `import a.b as c`, `from a import b as c`
     with_: bool = False             # `with EXPR as NAME:` (one item)
+    paren_headers: bool = False     # `if(c):`, `while(c):`, `elif(c):` (no space, parenthesised)
+    defs: bool = False              # nested `def NAME(PARAM):` (at most one parameter: two could
+    #                                 repeat a name, which no regular language can rule out)
+    inline_bodies: bool = False     # one-line compound statements: `if c: stmt`, `for ...: stmt`
     comments: bool = True           # comment lines and trailing comments
     chain_statements: bool = False  # statements between two open headers (else headers only)
     start_levels: int = 2           # indentations the middle may start at: the enclosing block's,
