@@ -184,8 +184,9 @@ def prepare_infill(vocab, segments: Sequence, *, language: str | None = "python"
     if not gaps:
         raise SpecError("no hole: segments contain no Gap")
     original = texts
-    texts, gaps = normalise_holes(texts, gaps, language)
-    specs = [resolve_gap(g, language, regex, grammar, max_tokens, subset) for g in gaps]
+    texts, lines = normalise_holes(texts, gaps, language)
+    specs = [replace(resolve_gap(g, language, regex, grammar, max_tokens, subset), whole_lines=w)
+             for g, w in zip(gaps, lines)]
     for s in specs:                      # before any automaton is sized from a budget
         check_budget(s.max_tokens, compile_options, where=f" {s.name!r}" if s.name else "")
     if len({s.kind == "python" for s in specs}) > 1:

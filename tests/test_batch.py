@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from constrained_dlm import RandomDenoiser, SamplerOptions
-from constrained_dlm.batch import FillTask, JsonTask, run_jsonl
+from constrained_dlm.batch import FillTask, run_jsonl
 from constrained_dlm.cli import main
 from constrained_dlm.specs.document import Document
 

@@ -10,7 +10,6 @@ import itertools
 import re
 
 import numpy as np
-import pytest
 import torch
 from hypothesis import given, settings, HealthCheck
 from hypothesis import strategies as st

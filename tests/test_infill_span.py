@@ -141,3 +141,19 @@ def test_a_line_of_non_python_whitespace_is_not_a_blank_line(bpe_vocab, blank):
             continue
         assert res.document == prefix + res.text + suffix
         compile(res.document, "<t>", "exec")
+
+
+def test_a_hole_from_a_blank_cursor_into_a_bracket_keeps_the_callers_text(bpe_vocab):
+    """HumanEval/156 cut at the indentation of a line, ending inside a list that goes on below:
+    once a library error ("no way to insert the middles"); now whole lines or a named refusal."""
+    prefix = 'def f():\n    """Doc."""\n\n    '
+    suffix = '\n           "L", "XC"] \n    return sym\n'
+    for seed in range(3):
+        try:
+            res = infill(RandomDenoiser(bpe_vocab, seed=seed), prefix, suffix, options=FAST,
+                         max_tokens=8)
+        except SpecError as e:
+            assert "hole" in str(e) or "statement" in str(e)
+            continue
+        assert res.document == prefix + res.text + suffix
+        compile(res.document, "<infill>", "exec")

@@ -7,7 +7,6 @@ import json
 from decimal import Decimal
 
 import jsonschema
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 

@@ -107,3 +107,14 @@ def test_a_line_hole_inside_a_docstring_is_text_of_it(bpe_vocab):
                  max_tokens=8)
     assert res.contexts[0].kind == "literal"
     assert res.document == prefix + res.text + suffix and _compiles(res.document)
+
+
+def test_a_blank_line_inside_a_docstring_is_text_of_it(bpe_vocab):
+    """A cursor on a whitespace-only line of a docstring is not a blank line between
+    statements: the hole is text of the string, and the caller's indentation stays."""
+    prefix, suffix = 'def f():\n    """Doc.\n\n    ', '\n    more.\n    """\n'
+    for seed in range(3):
+        res = infill(AdversarialDenoiser(bpe_vocab, seed=seed), prefix, suffix, options=FAST,
+                     max_tokens=8)
+        assert res.contexts[0].kind == "literal"
+        assert res.document == prefix + res.text + suffix and _compiles(res.document)

@@ -20,8 +20,8 @@ from ..specs import python_code as pc
 from ..specs.grammar import grammar_finisher, grammar_hole, load_grammar
 from ..specs.pieces import Slot
 from ..specs.python_code import DEFAULT_SUBSET
-from ..specs.python_context import compiles, guess_witness
-from ..specs.python_literal import literal_dfa, literal_key
+from ..specs.python_context import compiles, guess_witness, hole_context
+from ..specs.python_literal import literal_context, literal_dfa, literal_key
 from ..specs.python_span import any_hole_context, span_dfa, span_key
 from ..specs.regex import regex_finisher
 from .template import CompileOptions, Hole, Template, add_hole
@@ -67,9 +67,12 @@ def split_segments(segments) -> tuple[list[str], list[Gap]]:
 _BLANK = " \t\f"
 
 
-def normalise_holes(texts: list[str], gaps: list[Gap], language) -> tuple[list[str], list[Gap]]:
-    """A hole on a line holding only whitespace replaces that line (a line-boundary hole)."""
+def normalise_holes(texts: list[str], gaps: list[Gap],
+                    language) -> tuple[list[str], list[bool]]:
+    """A hole on a line holding only whitespace replaces that line (a line-boundary hole).
+    Returns the texts and, per hole, whether it did (its middle must then be whole lines)."""
     texts = list(texts)
+    lines = [False] * len(gaps)
     for i in range(len(gaps)):
         before, after = texts[i], texts[i + 1]
         line_start = before.rfind("\n") + 1
@@ -79,14 +82,16 @@ def normalise_holes(texts: list[str], gaps: list[Gap], language) -> tuple[list[s
         # Python's blank-line whitespace only: str.strip() also drops "\x1c" and friends,
         # which Python's tokenizer refuses
         if head and not head.strip(_BLANK) and not rest.strip(_BLANK + "\r") \
-                and _lang(gaps[i], language) == "python":
+                and _lang(gaps[i], language) == "python" \
+                and literal_context(before, after) is None:     # not a blank line of a string
             texts[i] = before[:line_start]
             texts[i + 1] = "" if nl < 0 else after[nl + 1:]
+            lines[i] = True
     for i in range(1, len(gaps)):
         if not texts[i].strip() and _lang(gaps[i], language) == "python":
             raise SpecError(f"holes {i} and {i + 1} have no code between them; merge them into "
                             "one hole")
-    return texts, gaps
+    return texts, lines
 
 
 def caller_middles(original: list[str], texts: list[str], middles: list[str]) -> list[str]:
@@ -135,6 +140,7 @@ class HoleSpec:
     grammar: Any = None
     subset: Any = None
     name: str = ""
+    whole_lines: bool = False   # the hole replaced a blank line: its middle is whole lines
 
 
 def resolve_gap(g: Gap, language, regex, grammar, max_tokens, subset) -> HoleSpec:
@@ -198,10 +204,12 @@ def contexts_from(texts: list[str], specs: list[HoleSpec], witness: list[str]):
 
             def doc(m, i=i):
                 return join_document(texts, [m if j == i else witness[j] for j in range(n)])
+            # a hole that replaced a blank line takes whole lines (what caller_middles undoes)
+            analyse = hole_context if s.whole_lines else any_hole_context
             try:
-                c = any_hole_context(join_part(texts, witness, i, before=True),
-                                     join_part(texts, witness, i, before=False),
-                                     cfg=s.subset, document=doc)
+                c = analyse(join_part(texts, witness, i, before=True),
+                            join_part(texts, witness, i, before=False), cfg=s.subset,
+                            document=doc)
             except SpecError as e:
                 errors[i] = e
                 ctxs[i] = None

@@ -118,7 +118,7 @@ def _is_atom(rx: str) -> bool:
         return True
     if not rx or rx[0] not in "([":
         return False
-    depth, i, in_class = 0, 0, False
+    depth, i, in_class, start_class = 0, 0, False, 0
     while i < len(rx):
         c = rx[i]
         if c == "\\":

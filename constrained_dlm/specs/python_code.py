@@ -90,7 +90,15 @@ _DFA_CACHE = LRU(DFA_CACHE_SIZE)
 
 
 def _cached_dfa(key: str, build) -> ByteDFA:
-    return _DFA_CACHE.get_or_build(key, build)
+    def limited() -> ByteDFA:            # the NFA build itself may pass the deadline
+        try:
+            return build()
+        except _bd._Timeout:
+            raise CompileLimitError(
+                "building the Python automaton took too long; lower max_expr_depth / "
+                "max_block_depth or raise CompileLimits.regex_timeout_s",
+                limit="regex_timeout_s") from None
+    return _DFA_CACHE.get_or_build(key, limited)
 
 
 def _determinize(b: _Builder, s: int, t: int, max_states: int) -> ByteDFA:
@@ -305,7 +313,6 @@ def _distances(dfa: ByteDFA) -> np.ndarray:
     cache = getattr(dfa, "_dist", None)
     if cache is not None:
         return cache
-    n = dfa.num_states
     dist = np.where(dfa.accepting, 0, -1).astype(np.int64)
     src, byte = np.nonzero(dfa.table >= 0)
     dst = dfa.table[src, byte]

@@ -20,6 +20,7 @@ statement or item boundary.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, replace
 
 from ..automata.byte_dfa import ByteDFA
@@ -38,6 +39,8 @@ LINE_DEPTHS = {"list_depth": 1, "subscript_depth": 1}
 """Bracket depths a cursor line gets inside list displays and subscripts (the caller's code)."""
 SPAN_TIMEOUT_S = 10.0
 """Compile time allowed for the language a span hole is cut from (then the hole is refused)."""
+SPAN_BUDGET_S = 25.0
+"""Compile time allowed for all the languages tried for one span hole."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ def _features(line: str) -> dict:
     feature turned on that the line does not need only costs states)."""
     code = line.lstrip()
     out = {}
-    if re.search(r"[\[({][^\])}]*\bfor\b", line):
+    if re.search(r"[\[({].*\bfor\b", line):
         out["comprehensions"] = True
     if re.search(r"\(\s*(?:[^()]*,\s*)?\w+=(?!=)", line):
         out["keyword_args"] = True
@@ -123,40 +126,45 @@ def span_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = None,
     """The hole between ``prefix`` and ``suffix`` as a quotient (see the module docstring):
     of the enclosing lines' block language first (middles may span lines), else of one line
     of the cursor line's kind, in the subset widened by the features that line uses, else of
-    the block language with one level of nested blocks (a middle that crosses a header)."""
+    the block language widened the same way, then with one level of nested blocks (a middle
+    that crosses a header). The middle starts at the cursor line's indentation, however far
+    out of the prefix's last block that is. All tries share a time budget."""
     cfg = cfg or DEFAULT_SUBSET
     doc = document or (lambda m: prefix + m + suffix)
     head, before, after, tail = _split(prefix, suffix)
-    base = hole_context(head, tail, cfg=cfg)
-    candidates = [SpanContext(base=base, before=before, after=after, cfg=cfg)]
     indent = before[:len(before) - len(before.lstrip(" \t"))]
-    if before.strip() and base.kind == "block":
+    base = _base_at(head, tail, cfg, indent if before.strip() else None)
+    candidates = [SpanContext(base=base, before=before, after=after, cfg=cfg)]
+    used = _features(before + after)
+    line = before.strip() and base.kind == "block"
+    if line:
         nxt = first_code_line(tail)
         header = nxt is not None and len(line_indent(nxt)) > len(indent) \
             and line_indent(nxt).startswith(indent)
-        used = _features(before + after)
         # the features the line shows, then each other one alone on top (the middle may hold
         # what the line's text does not show, e.g. the `for` of a comprehension)
         for extra in ({}, *({f: True} for f in WIDENINGS if f not in used)):
             wide = replace(cfg, **{**LINE_DEPTHS, **used, **extra})
             candidates.append(SpanContext(base=base, before=before, after=after, cfg=wide,
                                           mode="line", indent=indent, header=header))
-    if base.kind == "block" and before.strip():
-        # the lines the middle spans, in the subset widened by the cursor lines' features
-        used = _features(before + after)
-        if used:
-            candidates.append(SpanContext(base=base, before=before, after=after,
-                                          cfg=replace(cfg, **LINE_DEPTHS, **used)))
+        # the lines the middle spans, in the subset widened by the cursor line's features
+        candidates.append(SpanContext(base=base, before=before, after=after,
+                                      cfg=replace(cfg, **LINE_DEPTHS, **used)))
     if base.kind == "block" and cfg.max_block_depth < 1:    # the middle may cross a header
         candidates.append(SpanContext(base=base, before=before, after=after,
                                       cfg=replace(cfg, max_block_depth=1)))
-        if before.strip() and used:
+        if line:
             candidates.append(SpanContext(base=base, before=before, after=after, cfg=replace(
                 cfg, max_block_depth=1, **LINE_DEPTHS, **used)))
     reason = "no middle of the Python subset makes the file compile here"
+    deadline = time.monotonic() + SPAN_BUDGET_S
     for ctx in candidates:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            reason += f" (stopped after {SPAN_BUDGET_S:.0f} s of languages tried)"
+            break
         try:
-            dfa = span_dfa(ctx)
+            dfa = span_dfa(ctx, timeout_s=min(SPAN_TIMEOUT_S, left))
         except CompileLimitError as e:
             reason = f"its language is too large to compile ({e})"
             continue
@@ -176,6 +184,29 @@ def span_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = None,
     raise SpecError(f"the hole cuts the line {before!r}<hole>{after.rstrip(chr(10))!r}, and "
                     f"{reason}", hint="move the hole to the start of a line or to where an "
                     "expression starts, or widen the Python subset (PythonSubset)")
+
+
+MAX_START_LEVELS = 6
+"""How far out of the prefix's last block the cursor line may sit (levels probed)."""
+
+
+def _base_at(head: str, tail: str, cfg: PythonSubset, indent: str | None) -> HoleContext:
+    """The line-boundary context of the enclosing lines. When the cursor line (``indent``)
+    sits further out than the levels probed by default (the prefix ends in a deeper block),
+    the levels are probed out to it and the middle starts there: its first line is the
+    cursor line."""
+    base = hole_context(head, tail, cfg=cfg)
+    if indent is None or base.kind != "block" or base.pending \
+            or any(s.indent == indent for s in base.shapes):
+        return base
+    try:
+        wide = hole_context(head, tail, cfg=replace(cfg, start_levels=MAX_START_LEVELS))
+    except SpecError:
+        return base
+    shapes = tuple(s for s in wide.shapes if len(s.indent) <= len(indent))
+    if wide.kind != "block" or wide.pending or not shapes or shapes[0].indent != indent:
+        return base
+    return replace(wide, shape=shapes[0], shapes=shapes[:max(1, cfg.start_levels)])
 
 
 def _why_empty(ctx: SpanContext) -> str:

@@ -161,7 +161,6 @@ class _Arrays:
         contains = kw.get("contains")
         # regex for each position: prefix positions, then the rest
         rest_rx: Optional[str]
-        free_items = items_sub is None
         if items_sub is not None:
             try:
                 rest = self.sub_regex(items_sub, depth + 1)

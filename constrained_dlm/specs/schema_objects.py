@@ -61,7 +61,6 @@ class _Objects:
                 for names_i, p_i, _, _ in prop_sources:
                     if p_i == src_ptr:
                         listed |= names_i
-                src_patterns = []
                 if name in listed:
                     continue
                 if pattern_props and any(re.search(p, name) for p in pattern_props):
