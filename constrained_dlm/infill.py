@@ -193,7 +193,16 @@ def prepare_infill(vocab, segments: Sequence, *, language: str | None = "python"
         raise SpecError("a document cannot mix Python holes with regex / grammar holes: the "
                         "whole-file compile guarantee would then depend on the regexes")
     t0 = time.perf_counter()
-    contexts = python_contexts(texts, specs)
+    try:
+        contexts = python_contexts(texts, specs)
+    except SpecError:
+        if texts == original:
+            raise
+        # a blank-line hole whose middle must run on into the next line: the caller's own
+        # text, cursor and all, with no hole taken as whole lines
+        specs = [replace(s, whole_lines=False) for s in specs]
+        texts = original
+        contexts = python_contexts(texts, specs)
     autos = [hole_automaton(s, c, vocab, compile_options) for s, c in zip(specs, contexts)]
     tpl, truncated = infill_template(texts, specs, autos, vocab, context_tokens, compile_options)
     return PreparedInfill(template=tpl, texts=texts, original=original, specs=specs, autos=autos, contexts=contexts,

@@ -157,3 +157,16 @@ def test_a_hole_from_a_blank_cursor_into_a_bracket_keeps_the_callers_text(bpe_vo
             continue
         assert res.document == prefix + res.text + suffix
         compile(res.document, "<infill>", "exec")
+
+
+def test_span_languages_stay_small_enough_to_decode(monkeypatch):
+    """A widened block language with a nested level reaches ~50k states, whose token automaton
+    took over 20 GB (HumanEval/159 was killed for memory): such a candidate is skipped by name."""
+    from constrained_dlm.specs import python_span as ps
+    prefix = "def f(need, remaining):\n    x = 1\n    if(need <="
+    suffix = " remaining):\n        return [need, 0]\n    return 0\n"
+    ctx = ps.any_hole_context(prefix, suffix)
+    assert ps.span_dfa(ctx).num_states <= ps.SPAN_MAX_STATES
+    monkeypatch.setattr(ps, "SPAN_MAX_STATES", 10)
+    with pytest.raises(SpecError, match="too large"):
+        ps.any_hole_context(prefix, suffix)

@@ -118,3 +118,10 @@ def test_a_blank_line_inside_a_docstring_is_text_of_it(bpe_vocab):
                      max_tokens=8)
         assert res.contexts[0].kind == "literal"
         assert res.document == prefix + res.text + suffix and _compiles(res.document)
+
+
+def test_offsets_follow_the_tokenizer_lines():
+    """A form feed or a line separator inside a string is no line break for the tokenizer."""
+    prefix, suffix = 'x = "a\x0cb\u2028c"\ny = "de', 'f"\n'
+    ctx = literal_context(prefix, suffix)
+    assert ctx is not None and (ctx.before, ctx.after) == ("de", "f")

@@ -69,8 +69,10 @@ COMMENT_BODY = r"[^\n\r\x00]*"
 
 
 def _offsets(source: str) -> list[int]:
+    """Offsets of the line starts, lines cut as the tokenizer cuts them (at ``\\n`` only, not
+    at the form feeds and line separators ``str.splitlines`` also cuts at)."""
     starts = [0]
-    for line in source.splitlines(True):
+    for line in io.StringIO(source):
         starts.append(starts[-1] + len(line))
     return starts
 
