@@ -41,10 +41,10 @@ SPAN_TIMEOUT_S = 10.0
 """Compile time allowed for the language a span hole is cut from (then the hole is refused)."""
 SPAN_BUDGET_S = 40.0
 """Compile time allowed for all the languages tried for one span hole."""
-SPAN_MAX_STATES = 16_000
-"""The largest byte automaton a span hole may have (the plain block languages stay under
-~14k states; a widened block with a nested level reaches ~50k, whose token automaton at an 8k
-vocabulary would take over 20 GB)."""
+SPAN_MAX_STATES = 30_000
+"""The largest byte automaton a span hole may have (plain block languages with a nested
+level reach ~22k states, widened lines ~17k; a widened block with a nested level reaches ~50k,
+and decoding it took over 20 GB at an 8k vocabulary)."""
 
 
 @dataclass(frozen=True)
@@ -155,9 +155,11 @@ def span_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = None,
         candidates.append(SpanContext(base=base, before=before, after=after,
                                       cfg=replace(cfg, **LINE_DEPTHS, **used)))
     if base.kind == "block" and cfg.max_block_depth < 1:    # the middle may cross a header
-        # (with a cursor line, the widened language holds the plain one: that one is skipped)
-        cross = replace(cfg, max_block_depth=1, **(dict(LINE_DEPTHS, **used) if line else {}))
-        candidates.append(SpanContext(base=base, before=before, after=after, cfg=cross))
+        candidates.append(SpanContext(base=base, before=before, after=after,
+                                      cfg=replace(cfg, max_block_depth=1)))
+        if line:
+            candidates.append(SpanContext(base=base, before=before, after=after, cfg=replace(
+                cfg, max_block_depth=1, **LINE_DEPTHS, **used)))
     reason = "no middle of the Python subset makes the file compile here"
     deadline = time.monotonic() + SPAN_BUDGET_S
     for ctx in candidates:
@@ -166,8 +168,7 @@ def span_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = None,
             reason += f" (stopped after {SPAN_BUDGET_S:.0f} s of languages tried)"
             break
         try:
-            dfa = span_dfa(ctx, timeout_s=min(SPAN_TIMEOUT_S, left),
-                           max_states=4 * SPAN_MAX_STATES)
+            dfa = span_dfa(ctx, timeout_s=min(SPAN_TIMEOUT_S, left))
         except CompileLimitError as e:
             reason = f"its language is too large to compile ({e})"
             continue
