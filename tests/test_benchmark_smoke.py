@@ -251,7 +251,10 @@ def test_engine_cohorts_smoke(tmp_path):
     res = ec.main(["--requests", "2", "--repeat", "1", "--json", str(tmp_path / "e.json")])
     sep, shared = res["rows"]
     assert (sep["mode"], shared["mode"]) == ("separate", "shared")
-    assert sep["constraint_batches_per_pass"] == 2 and shared["constraint_batches_per_pass"] == 1
-    assert shared["syncs_per_pass"] == 1 and sep["syncs_per_pass"] == 2
+    # separate: one batch (and one read-back) per request still in flight, so between 1 and 2
+    # per pass (the two prompts may finish at different passes); shared: one, whatever
+    assert shared["constraint_batches_per_pass"] == 1 and shared["syncs_per_pass"] == 1
+    assert 1 < sep["constraint_batches_per_pass"] <= 2
+    assert sep["syncs_per_pass"] == sep["constraint_batches_per_pass"]
     assert shared["ops_per_pass"] < 0.7 * sep["ops_per_pass"]
     assert sep["valid"] == shared["valid"] == "2/2"

@@ -143,7 +143,7 @@ def test_max_records(vocab, tmp_path):
 
 
 def test_html_escapes_markup_in_tokens(vocab, tmp_path):
-    r = run(vocab, [compile_regex("<[a&]{2}>\"'", vocab)], steps=3)[0]
+    r = run(vocab, [compile_regex("<[a&]&>\"'", vocab)], steps=3)[0]   # an & whatever is drawn
     assert r.text.startswith("<") and "&" in r.text
     page = write_trace_html([r], tmp_path / "t.html", title='<b>"x" & y</b>').read_text("utf-8")
     assert "<b>" not in page and "&lt;b&gt;&quot;x&quot; &amp; y&lt;/b&gt;" in page
