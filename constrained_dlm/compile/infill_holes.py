@@ -244,20 +244,15 @@ def hole_automaton(spec: HoleSpec, ctx, vocab, options: CompileOptions):
         cfg = replace(spec.subset, excluded_names=frozenset(spec.subset.excluded_names)
                       | ctx.excluded_names)
         lim = options.limits
-        if ctx.kind == "span":            # cut inside lines: a quotient of the lines' language
-            key = span_key(ctx)
+        if ctx.kind in ("span", "literal"):
+            # cut inside lines (a quotient of the lines' language) or inside one string or
+            # comment (a quotient of its body's language)
+            key, build = (span_key, span_dfa) if ctx.kind == "span" else (literal_key, literal_dfa)
+            key = key(ctx)
 
             def dfa():
-                out = span_dfa(ctx, timeout_s=lim.regex_timeout_s, max_states=lim.max_states)
+                out = build(ctx, timeout_s=lim.regex_timeout_s, max_states=lim.max_states)
                 if out is None:           # pragma: no cover - the context found a witness
-                    raise SpecError(f"no middle fits the hole in {ctx.before!r}<hole>")
-                return out
-        elif ctx.kind == "literal":       # inside one string or comment: its body's language
-            key = literal_key(ctx)
-
-            def dfa():
-                out = literal_dfa(ctx, timeout_s=lim.regex_timeout_s, max_states=lim.max_states)
-                if out is None:           # pragma: no cover - the context checked it
                     raise SpecError(f"no middle fits the hole in {ctx.before!r}<hole>")
                 return out
         elif ctx.kind == "block":

@@ -90,7 +90,9 @@ _DFA_CACHE = LRU(DFA_CACHE_SIZE)
 
 
 def _cached_dfa(key: str, build) -> ByteDFA:
-    def limited() -> ByteDFA:            # the NFA build itself may pass the deadline
+    """The cached DFA of ``key``; a build past its deadline (NFA wiring or subset
+    construction) is a :class:`CompileLimitError`."""
+    def limited() -> ByteDFA:
         try:
             return build()
         except _bd._Timeout:
@@ -103,13 +105,9 @@ def _cached_dfa(key: str, build) -> ByteDFA:
 
 def _determinize(b: _Builder, s: int, t: int, max_states: int) -> ByteDFA:
     """The shared subset construction (:func:`byte_dfa.subset_construction`), with errors
-    worded for Python holes."""
+    worded for Python holes (a timeout is worded by :func:`_cached_dfa`, around every build)."""
     try:
         return _bd.subset_construction(b.nfa, s, t, max_states)
-    except _bd._Timeout:
-        raise CompileLimitError(
-            "building the Python automaton took too long; lower max_expr_depth / "
-            "max_block_depth or raise CompileLimits.regex_timeout_s", limit="regex_timeout_s") from None
     except _bd.TooManyStates:
         raise CompileLimitError(
             f"the Python automaton passes {max_states:,} states; lower "
