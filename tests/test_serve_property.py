@@ -130,12 +130,13 @@ def _check(path, body, resp):
             jsonschema.validate(json.loads(c["message"]["content"]), schema)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_body_gets_a_valid_answer_or_a_named_4xx(api_client, data):
     path = data.draw(st.sampled_from(ENDPOINTS))
-    body = data.draw(st.one_of(bodies[path], json_values), label="body")
+    # two in three bodies are shaped like a request, so each endpoint also answers some with 200
+    body = data.draw(st.one_of(bodies[path], bodies[path], json_values), label="body")
     if isinstance(body, dict) and data.draw(st.booleans(), label="corrupt one field"):
         key = data.draw(st.sampled_from(sorted(body) + ["bogus_field"]), label="field")
         body[key] = data.draw(corrupt, label="value")
