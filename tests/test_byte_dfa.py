@@ -59,3 +59,37 @@ def test_why_not_outlines_core_index():
     assert build_byte_dfa("(aa)?").matches(b"aa")
     if index.get_next_state(init, ord("a")) is not None:
         pytest.skip("this outlines-core version keeps the transition; the workaround may go")
+
+
+# Regexes built the way the JSON compiler builds them, with the same sub-pattern written in
+# several places (in-order optional members, X(, X)* lists, nested): the NFA shares equal
+# sub-sequences wired to the same target, and must still accept exactly what `re` accepts.
+_atoms = st.sampled_from(["a", "b", "ab", "[ab]", "a*", "(a|bb)", "b?", "a{0,2}", "(ab)*"])
+
+
+def _members(inner):
+    def opt_subsets(items):                      # the JSON compiler's _in_order_subsets shape
+        x = None
+        for it in items:
+            x = it if x is None else f"({x}(,{it})?|{it})"
+        return f"({x})?"
+    return st.one_of(
+        st.lists(inner, min_size=1, max_size=4).map(opt_subsets),
+        inner.map(lambda x: f"\\[({x}(,{x})*)?\\]"),
+        st.tuples(inner, inner).map(lambda p: f"({p[0]}|{p[1]}){p[0]}"),
+        inner.map(lambda x: f"({x}){{1,3}}"))
+
+
+shared_regexes = st.recursive(_atoms, _members, max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(regex=shared_regexes, data=st.data())
+def test_shared_subpatterns_keep_the_language(regex, data):
+    dfa = build_byte_dfa(regex)
+    alphabet = "ab,[]"
+    for _ in range(20):
+        text = data.draw(st.text(alphabet=alphabet, max_size=12))
+        assert dfa.matches(text.encode()) == bool(re.fullmatch(regex, text)), (regex, text)
+    text = data.draw(st.from_regex(re.compile(regex), fullmatch=True))
+    assert dfa.matches(text.encode()), (regex, text)

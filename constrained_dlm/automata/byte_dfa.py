@@ -66,9 +66,23 @@ def check_regex_syntax(regex: str) -> None:
     try:
         re.compile(regex)
     except re.error as e:
-        pos = f" at position {e.pos}" if e.pos is not None else ""
-        caret = f"\n  {regex}\n  {' ' * (e.pos or 0)}^" if e.pos is not None else ""
-        raise RegexError(f"invalid regex: {e.msg}{pos}{caret}") from None
+        raise _syntax_error(regex, e) from None
+
+
+def _parse(regex: str):
+    """``re``'s parse tree; a syntax error as :func:`check_regex_syntax` words it. (What only
+    ``re.compile`` rejects beyond the parser, such as variable-width look-behind, is refused
+    later as not regular; compiling a 28k-character schema regex here cost 50 ms.)"""
+    try:
+        return sre_parse.parse(regex)
+    except re.error as e:
+        raise _syntax_error(regex, e) from None
+
+
+def _syntax_error(regex: str, e: re.error) -> RegexError:
+    pos = f" at position {e.pos}" if e.pos is not None else ""
+    caret = f"\n  {regex}\n  {' ' * (e.pos or 0)}^" if e.pos is not None else ""
+    return RegexError(f"invalid regex: {e.msg}{pos}{caret}")
 
 
 # --- code points -> UTF-8 byte ranges ------------------------------------------------------------
@@ -138,11 +152,60 @@ _CATEGORIES[sre_c.CATEGORY_NOT_SPACE] = _negate(_CATEGORIES[sre_c.CATEGORY_SPACE
 # --- Thompson NFA over bytes ---------------------------------------------------------------------
 
 class _NFA:
+    """Thompson NFA over bytes, wired from ``re``'s parse tree.
+
+    Equal sub-sequences wired to the same target state are wired once and shared (keyed by a
+    structural id of the parse subtree): a regex is a tree, so the JSON compiler's in-order
+    optional members (``(A(, B)?|B)``) write each member twice, and nested objects doubled at
+    every level; shared, the subset construction no longer builds those copies (issue 25)."""
+
     def __init__(self, deadline: float, max_states: int):
         self.eps: list[list[int]] = []
         self.edges: list[list[tuple[int, int, int]]] = []   # (byte_lo, byte_hi, target)
         self.deadline = deadline
         self.max_states = max_states
+        self._ids: dict = {}          # structural form of a parse subtree -> small int
+        self._seqs: dict = {}         # id(SubPattern) -> (SubPattern, its structural id)
+        self._wired: dict = {}        # (suffix id, target, flags) -> entry state
+        self._size: dict = {}         # structural id -> parse items in it
+
+    def _intern(self, form, size: int = 1) -> int:
+        i = self._ids.setdefault(form, len(self._ids))
+        self._size[i] = size
+        return i
+
+    def _seq_id(self, p) -> int:
+        hit = self._seqs.get(id(p))
+        if hit is None:
+            hit = self._seqs[id(p)] = (p, self._suffix_ids(list(p))[0])
+        return hit[1]
+
+    def _suffix_ids(self, items) -> list[int]:
+        """Structural id of ``items[k:]`` for every k (plus the empty suffix at the end)."""
+        out = [0] * (len(items) + 1)
+        out[-1] = nxt = self._intern(("",), 0)
+        size = self._size
+        for k in range(len(items) - 1, -1, -1):
+            op, av = items[k]
+            if op is sre_c.SUBPATTERN:
+                kids = (self._seq_id(av[3]),)
+                form = (op, av[1], av[2], kids[0])
+            elif op is sre_c.BRANCH:
+                kids = tuple(self._seq_id(a) for a in av[1])
+                form = (op, kids)
+            elif op in _REPEATS:
+                kids = (self._seq_id(av[2]),)
+                form = (op, av[0], av[1], kids[0])
+            else:
+                kids = ()
+                form = (op, tuple(av)) if op is sre_c.IN else (op, av)
+            n = 1 + sum(size[c] for c in kids)
+            try:
+                item = self._intern(form, n)
+            except TypeError:                      # unhashable: never shared
+                item = self._intern(("unique", len(self._ids)), n)
+            out[k] = nxt = self._intern((item, nxt), n + size[nxt])
+        return out
 
     def state(self) -> int:
         if len(self.eps) >= self.max_states:
@@ -167,15 +230,28 @@ class _NFA:
         if time.monotonic() > self.deadline:
             raise _Timeout
         check_clock()
-        cur = s
-        for k, (op, av) in enumerate(items):
-            nxt = t if k == len(items) - 1 else self.state()
-            self.item(op, av, cur, nxt, flags)
-            cur = nxt
         if not items:
             self.eps[s].append(t)
+            return
+        suffix = self._suffix_ids(items)
+        cur = s
+        for k, (op, av) in enumerate(items):
+            key = (suffix[k], t, flags)
+            shared = self._wired.get(key)
+            if shared is not None:
+                self.eps[cur].append(shared)
+                return
+            if not k and self._size[suffix[0]] >= SHARE_MIN_ITEMS:
+                cur = self.state()             # s may have other ways out: enter by a new state
+                self.eps[s].append(cur)
+            if cur != s:         # a state of ours with no other way out: safe to share
+                self._wired[key] = cur
+            nxt = t if k == len(items) - 1 else self.state()
+            self.item(op, av, cur, nxt, flags, own=cur != s)
+            cur = nxt
 
-    def item(self, op, av, s: int, t: int, flags: int) -> None:
+    def item(self, op, av, s: int, t: int, flags: int, own: bool = False) -> None:
+        """Wire one parse item between s and t (``own``: s has no other way out)."""
         ignore = flags & re.IGNORECASE
         if op is sre_c.LITERAL:
             self.ranges(_case([(av, av)], ignore), s, t)
@@ -193,7 +269,7 @@ class _NFA:
                 a = self.state()
                 self.eps[s].append(a)
                 self.build(list(alt), a, t, flags)
-        elif op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, getattr(sre_c, "POSSESSIVE_REPEAT", None)):
+        elif op in _REPEATS:
             lo, hi, p = av
             body = list(p)
             cur = s
@@ -202,15 +278,18 @@ class _NFA:
                 self.build(body, cur, nxt, flags)
                 cur = nxt
             if hi == sre_c.MAXREPEAT:
-                loop = self.state()
-                self.eps[cur].append(loop)
-                back = self.state()
-                self.build(body, loop, back, flags)
-                self.eps[back].append(loop)
+                loop = cur       # body*: each pass ends where it began (X(, X)* shares its X)
+                if cur == s and not own:
+                    loop = self.state()
+                    self.eps[cur].append(loop)
+                self.build(body, loop, loop, flags)
                 self.eps[loop].append(t)
             else:
                 self.eps[cur].append(t)
-                for _ in range(hi - lo):
+                for i in range(hi - lo):
+                    if i == hi - lo - 1:             # the last copy ends at t itself (shareable)
+                        self.build(body, cur, t, flags)
+                        break
                     nxt = self.state()
                     self.build(body, cur, nxt, flags)
                     self.eps[nxt].append(t)
@@ -224,6 +303,11 @@ class _NFA:
             name = str(op).lower()
             raise RegexError(f"regex construct {name!r} (lookaround, backreference, conditional) "
                              "is not regular and cannot be compiled to an automaton")
+
+
+SHARE_MIN_ITEMS = 8    # smaller sub-sequences are rewired rather than entered by an extra state
+_REPEATS = tuple(op for op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT,
+                               getattr(sre_c, "POSSESSIVE_REPEAT", None)) if op is not None)
 
 
 def _case(ranges, ignore):
@@ -356,7 +440,7 @@ def row_labels(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = rows.shape[0]
     if n <= 1:
         return np.zeros(n, dtype=np.int64), np.zeros(min(n, 1), dtype=np.int64)
-    r = np.random.default_rng(0xB10C).integers(1, 2 ** 62, size=rows.shape[1], dtype=np.int64)
+    r = _hash_weights(rows.shape[1])
     with np.errstate(over="ignore"):
         h = (rows.astype(np.int64) + 1) @ r                            # wraps mod 2**64
     _, first, label = np.unique(h, return_index=True, return_inverse=True)
@@ -365,6 +449,18 @@ def row_labels(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         _, first, label = np.unique(rows, axis=0, return_index=True, return_inverse=True)
         label = label.reshape(-1)
     return label, first
+
+
+_WEIGHTS = np.random.default_rng(0xB10C).integers(1, 2 ** 62, size=4096, dtype=np.int64)
+
+
+def _hash_weights(n: int) -> np.ndarray:
+    """Random odd-ish 64-bit weights for row hashing, fixed per process (a new generator per
+    call cost more than the hash itself on the lift's many small levels)."""
+    global _WEIGHTS
+    if n > len(_WEIGHTS):
+        _WEIGHTS = np.random.default_rng(0xB10C).integers(1, 2 ** 62, size=2 * n, dtype=np.int64)
+    return _WEIGHTS[:n]
 
 
 def _unique_rows(rows: np.ndarray) -> np.ndarray:
@@ -422,8 +518,7 @@ def _first_seen_order(block: np.ndarray, initial: int, n_blocks: int) -> np.ndar
 
 def build_byte_dfa(regex: str, *, timeout_s: float = 10.0, max_states: int = 200_000) -> ByteDFA:
     """Compile ``regex`` (whole-string match) to a byte DFA, uncached."""
-    check_regex_syntax(regex)
-    parsed = sre_parse.parse(regex)
+    parsed = _parse(regex)
     nfa = _NFA(time.monotonic() + timeout_s, max_states)
     s, t = nfa.state(), nfa.state()
     try:

@@ -287,6 +287,16 @@ def _trim_minimize(t: np.ndarray, accepting: np.ndarray, initial: int):
     return out, out_acc, 0
 
 
+def distinct(x: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """The distinct values of ``x`` (indices into ``scratch``), in no particular order, in
+    O(len(x)): whichever write to ``scratch`` survives marks one copy of each value. Breadth-first
+    layers call this thousands of times on small arrays (a length counter of 2,048 characters),
+    where ``np.unique`` cost more than the layer itself."""
+    pos = np.arange(len(x))
+    scratch[x] = pos
+    return x[scratch[x] == pos]
+
+
 def coaccessible(t: np.ndarray, accepting: np.ndarray) -> np.ndarray:
     """States from which an accepting state can be reached (reverse breadth-first search)."""
     q_n = t.shape[0]
@@ -297,6 +307,7 @@ def coaccessible(t: np.ndarray, accepting: np.ndarray) -> np.ndarray:
     bounds = np.searchsorted(dst[order], np.arange(q_n + 1))
     live = accepting.copy()
     frontier = np.nonzero(live)[0]
+    scratch = np.empty(q_n, dtype=np.int64)
     while frontier.size:
         check_clock()
         lo, hi = bounds[frontier], bounds[frontier + 1]
@@ -305,7 +316,7 @@ def coaccessible(t: np.ndarray, accepting: np.ndarray) -> np.ndarray:
             break
         idx = np.repeat(lo - np.concatenate([[0], np.cumsum(n_per)[:-1]]), n_per) + \
             np.arange(int(n_per.sum()))
-        preds = np.unique(src_by_dst[idx])
+        preds = distinct(src_by_dst[idx], scratch)
         frontier = preds[~live[preds]]
         live[frontier] = True
     return live
