@@ -2,8 +2,8 @@
 
 Python's own parser (``re._parser``) reads the regex, so syntax and errors are exactly Python's;
 we build a Thompson NFA over bytes (:mod:`.nfa`: code-point classes become UTF-8 byte ranges)
-and determinise it by subset construction over byte classes. Time and state caps turn runaway regexes (huge counted
-repetitions) into :class:`CompileLimitError` instead of a hang.
+and determinise it by subset construction over byte classes. Time and state caps turn runaway
+regexes (huge counted repetitions) into :class:`CompileLimitError` instead of a hang.
 
 Why not outlines-core's ``Index``: with outlines-core 0.2.14, an ``Index`` over single-byte tokens
 drops every transition from an accepting state into a non-accepting one (``(aa)?`` loses its
