@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from constrained_dlm.automata import automaton as A
+from constrained_dlm.automata import lift as Lf
 from constrained_dlm.automata.byte_dfa import DEAD, regex_to_byte_dfa
 from constrained_dlm.specs.pieces import string_slot_regex
 from constrained_dlm.specs.pieces import CharLength
@@ -46,14 +47,14 @@ def _reference(dfa, vocab, inc):
 
 @pytest.mark.parametrize("regex,length", CASES)
 def test_lift_matches_token_by_token_walk(regex, length, bpe_vocab, monkeypatch):
-    monkeypatch.setattr(A, "TRIE_DEPTH", 3)            # exercise the long-token tail too
-    A._TRIES.pop(bpe_vocab, None)
+    monkeypatch.setattr(Lf, "TRIE_DEPTH", 3)           # exercise the long-token tail too
+    Lf._TRIES.pop(bpe_vocab, None)
     try:
         dfa = regex_to_byte_dfa(regex)
         inc = None if length is None else A._counter_increments(dfa, length)[0]
         nxt, cnt, rep = A._lift(dfa, bpe_vocab, inc, A.CompileLimits())
     finally:
-        A._TRIES.pop(bpe_vocab, None)
+        Lf._TRIES.pop(bpe_vocab, None)
     want_n, want_c = _reference(dfa, bpe_vocab, inc)
     got_n = np.where(rep[:, None] >= 0, nxt.T[np.maximum(rep, 0)], -1)
     assert np.array_equal(got_n, want_n)
@@ -67,3 +68,54 @@ def test_lift_matches_token_by_token_walk(regex, length, bpe_vocab, monkeypatch)
 def test_lift_work_cap_is_a_clear_error(bpe_vocab):
     with pytest.raises(A.CompileLimitError, match="max_lift_work"):
         A.build_token_automaton(r"[a-z]{0,30}", bpe_vocab, limits=A.CompileLimits(max_lift_work=10))
+
+
+JSON_STRING = r'"([^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
+NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?"
+
+
+@pytest.mark.parametrize("regex", [
+    f'(, "units": {JSON_STRING})?', f'("x\\"y": {JSON_STRING}, )?', f'"n": {NUMBER}',
+    f'(, "é": {NUMBER})?'])
+def test_reused_tail_lift_matches_token_by_token_walk(regex, bpe_vocab, monkeypatch):
+    """An optional property's hole reuses its value's lift (states copied from the value's DFA,
+    checked state for state); every token from every state must still land where walking its
+    bytes lands."""
+    monkeypatch.setattr(Lf, "REUSE_MIN_COLUMNS", 0)
+    A.clear_caches()
+    dfa = regex_to_byte_dfa(regex)
+    limits = A.CompileLimits()
+    assert Lf.lift_reusing_tail(regex, dfa, bpe_vocab, limits) is None     # first sighting
+    out = Lf.lift_reusing_tail(regex, dfa, bpe_vocab, limits)
+    assert out is not None, "the tail was not reused"
+    nxt, _, rep = out
+    want, _ = _reference(dfa, bpe_vocab, None)
+    got = np.where(rep[:, None] >= 0, nxt.T[np.maximum(rep, 0)], -1)
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("regex", ["ab|cd", "ab(c|d)*|x", "(ab)?c", "a(bc)?d"])
+def test_a_wrong_tail_guess_is_refused(regex, bpe_vocab, monkeypatch):
+    """The literal head is read by characters, not parsed: where the rest is not what follows
+    the head (a top-level |, a group), the state-for-state check must refuse it."""
+    monkeypatch.setattr(Lf, "REUSE_MIN_COLUMNS", 0)
+    A.clear_caches()
+    dfa = regex_to_byte_dfa(regex)
+    for _ in range(2):
+        out = Lf.lift_reusing_tail(regex, dfa, bpe_vocab, A.CompileLimits())
+    if out is not None:           # a guess that happens to be right must still be exact
+        want, _ = _reference(dfa, bpe_vocab, None)
+        got = np.where(out[2][:, None] >= 0, out[0].T[np.maximum(out[2], 0)], -1)
+        assert np.array_equal(got, want)
+    head = Lf._literal_head(regex)
+    if regex in ("ab|cd", "ab(c|d)*|x"):
+        assert head is not None and out is None
+
+
+@pytest.mark.parametrize("tail,whole", [("b", "b|c"), ("b", "b?"), ("bc", "b(c|d)"), ("b*", "b*c?")])
+def test_the_embedding_check_refuses_a_state_with_more_or_less(tail, whole):
+    """A state of the hole's DFA is a copy of a tail state only with the same acceptance and the
+    same dead bytes: extra ways out (``b|c`` against ``b``) or a different end must refuse."""
+    t, d = regex_to_byte_dfa(tail), regex_to_byte_dfa(whole)
+    assert Lf._embedding(t, d, d.initial) is None
+    assert Lf._embedding(t, regex_to_byte_dfa(tail), d.initial) is not None

@@ -20,7 +20,6 @@ vocabulary.
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,9 +27,10 @@ import numpy as np
 
 from ..errors import CompileLimitError
 from . import byte_dfa, disk_cache
-from .byte_dfa import DEAD, ByteDFA, _unique_rows, regex_to_byte_dfa, row_labels
+from .byte_dfa import DEAD, ByteDFA, _unique_rows, regex_to_byte_dfa
 from .clock import check_clock, compile_clock
 from .dfa_ops import coaccessible, distinct
+from .lift import _TAIL_LIFTS, _TAIL_SEEN, _lift, _vocab_trie, lift_reusing_tail, warm_vocabulary  # noqa: F401
 from .lru import LRU
 
 
@@ -117,180 +117,6 @@ class TokenAutomaton:
         return self.trans.nbytes + self.accepting.nbytes + self.token_class.nbytes + self.class_size.nbytes
 
 
-# --- lifting -------------------------------------------------------------------------------------
-
-TRIE_DEPTH = 1000   # trie levels; bytes past this (no real token) are walked token by token
-_TRIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-@dataclass(frozen=True, eq=False)
-class _Trie:
-    """The vocabulary's tokens as a byte trie, one level per byte position (built once).
-
-    Node ``i`` at depth ``j`` spells ``parent[j][i]``'s bytes + ``byte[j][i]``; ``end_tok[j]``
-    are the tokens that end at depth ``j``, at nodes ``end_node[j]``. Tokens longer than
-    ``TRIE_DEPTH`` keep the rest of their bytes in ``deep_bytes`` (padded with 256).
-    """
-
-    parent: list
-    byte: list
-    end_tok: list
-    end_node: list
-    deep_tok: np.ndarray
-    deep_node: np.ndarray
-    deep_bytes: np.ndarray
-    size: int
-
-
-def _vocab_trie(vocab) -> _Trie:
-    trie = _TRIES.get(vocab)
-    if trie is not None:
-        return trie
-    lengths = np.asarray(vocab.token_lengths()).astype(np.int64)
-    bm = np.asarray(vocab.byte_matrix())
-    depth = min(TRIE_DEPTH, int(lengths.max(initial=0)))
-    prev = np.zeros(len(lengths), dtype=np.int64)
-    parent, byte, end_tok, end_node = [], [], [], []
-    for j in range(depth):
-        on = np.nonzero(lengths > j)[0]
-        uk, inv = np.unique(prev[on] * 257 + bm[on, j], return_inverse=True)
-        inv = inv.reshape(-1)
-        parent.append(uk // 257)
-        byte.append((uk % 257).astype(np.int64))
-        ends = lengths[on] == j + 1
-        end_tok.append(on[ends])
-        end_node.append(inv[ends])
-        prev[on] = inv
-    deep = np.nonzero(lengths > depth)[0]
-    deep_bytes = bm[deep, depth:int(lengths.max(initial=0))].astype(np.int64)
-    trie = _Trie(parent, byte, end_tok, end_node, deep, prev[deep], deep_bytes, len(lengths))
-    _TRIES[vocab] = trie
-    return trie
-
-
-def warm_vocabulary(vocab) -> None:
-    """Build the vocabulary's token trie now (about 0.5 s at 128k tokens) rather than on the
-    first compile: model loaders and long-running servers call this once. Also computes the
-    vocabulary's fingerprint (the cache key, about 0.2 s at 128k)."""
-    _vocab_trie(vocab)
-    vocab.fingerprint
-
-
-def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits: CompileLimits):
-    """Every token from every state: (Q, U) next states (-1 dead), (Q, U) counter increments
-    (or None), and (V,) the column of each token (-1: dead everywhere or spells nothing).
-
-    The walk goes down the vocabulary's byte trie, but two prefixes are kept apart only while
-    they can still behave differently: bytes the DFA never tells apart are one class, and
-    prefixes that take *every* state to the same place (same counter too) are merged, because
-    every continuation then treats them alike. A JSON string automaton's 128k tokens collapse
-    to a few hundred walked prefixes; prefixes dead in every state are dropped. Cost: the trie's
-    nodes (a few gathers each) plus states x merged prefixes.
-    """
-    trie = _vocab_trie(vocab)
-    q_n = dfa.num_states
-    table = dfa.table if inc_table is None else np.concatenate([dfa.table, inc_table], axis=0)
-    byte_cls, _ = row_labels(table.T)                                  # (256,) byte -> class
-    k_n = int(byte_cls.max()) + 1
-    byte_cls = np.append(byte_cls, byte_cls[255])        # the trie's pad byte 256 reads as 255
-    dead = q_n
-    ext = np.full((q_n + 1, 257), dead, dtype=np.int32)   # row `dead` absorbs; column 256 = pad
-    ext[:q_n, :256] = np.where(dfa.table == DEAD, dead, dfa.table)
-    ext[:, 256] = np.arange(q_n + 1)
-    inc_ext = None
-    if inc_table is not None:
-        inc_ext = np.zeros((q_n + 1, 257), dtype=np.int32)
-        inc_ext[:q_n, :256] = inc_table
-    cur = np.arange(q_n, dtype=np.int32)[None, :]       # per live prefix: state after it, per start
-    acc = np.zeros_like(cur) if inc_ext is not None else None
-    node_pre = np.zeros(1, dtype=np.int64)              # vocab trie node -> live prefix (-1 dead)
-    cols, accs, toks, tok_col = [], [], [], []
-    n_cols = [0]
-
-    def emit(tok, pre, states, counts):
-        if not tok.size:
-            return
-        uniq, _, inv = _group(pre, len(states))
-        base = n_cols[0]
-        n_cols[0] += len(uniq)
-        cols.append(states[uniq])
-        if counts is not None:
-            accs.append(counts[uniq])
-        toks.append(tok)
-        tok_col.append(inv.reshape(-1) + base)
-
-    for j in range(len(trie.parent)):
-        check_clock()
-        pre = node_pre[trie.parent[j]]
-        on = np.nonzero(pre >= 0)[0]
-        if not on.size:
-            node_pre = pre
-            break
-        key = pre[on] * k_n + byte_cls[trie.byte[j][on]]
-        _, first, inv = _group(key, len(cur) * k_n)
-        if len(first) * q_n > limits.max_lift_work:
-            raise CompileLimitError(
-                f"lifting a {q_n}-state automaton walks {len(first):,} distinct token prefixes "
-                f"at byte {j + 1} ({len(first) * q_n:,} > {limits.max_lift_work:,} state-prefix "
-                "pairs); raise CompileLimits.max_lift_work", limit="max_lift_work",
-                value=len(first) * q_n)
-        src, byte = pre[on[first]], trie.byte[j][on[first]][:, None]
-        new = ext[cur[src], byte]                                          # (P, Q)
-        new_acc = acc[src] + inc_ext[cur[src], byte] if acc is not None else None
-        label, keep = row_labels(new if acc is None else np.concatenate([new, new_acc], axis=1))
-        new = new[keep]
-        new_acc = new_acc[keep] if acc is not None else None
-        alive = (new != dead).any(axis=1)
-        renum = np.where(alive, np.cumsum(alive) - 1, -1)
-        node_pre = np.full(len(pre), -1, dtype=np.int64)
-        node_pre[on] = renum[label[inv.reshape(-1)]]
-        end = node_pre[trie.end_node[j]]
-        ok = end >= 0
-        cur, acc = new[alive], (new_acc[alive] if acc is not None else None)
-        emit(trie.end_tok[j][ok], end[ok], cur, acc)
-    else:
-        if trie.deep_tok.size:                       # long tokens: the rest of each, one by one
-            pre = node_pre[trie.deep_node]
-            ok = pre >= 0
-            st = cur[pre[ok]]
-            ac = acc[pre[ok]] if acc is not None else None
-            rest = trie.deep_bytes[ok]
-            for j in range(rest.shape[1]):
-                b = rest[:, j][:, None]
-                if ac is not None:
-                    ac = ac + inc_ext[st, b]
-                st = ext[st, b]
-            idx = np.arange(len(st))
-            emit(trie.deep_tok[ok], idx, st, ac)
-    q_cols = np.concatenate(cols) if cols else np.zeros((0, q_n), dtype=np.int32)
-    nxt = np.where(q_cols == dead, -1, q_cols).T.astype(np.int32)       # (Q, U)
-    cnt = None
-    if inc_ext is not None:
-        a = np.concatenate(accs) if accs else np.zeros((0, q_n), dtype=np.int32)
-        cnt = np.where(q_cols == dead, 0, a).T.astype(np.int32)
-    token_rep = np.full(trie.size, -1, dtype=np.int64)
-    if toks:
-        token_rep[np.concatenate(toks)] = np.concatenate(tok_col)
-    return nxt, cnt, token_rep
-
-
-def _group(key: np.ndarray, size: int):
-    """``np.unique(key, return_index=True, return_inverse=True)`` for keys in ``0..size-1``,
-    in O(len + size) instead of a sort when ``size`` is not much larger than ``len(key)`` (the
-    lift groups the nodes of every trie level; sorting them was a third of its time). ``first``
-    holds *an* occurrence of each key, not necessarily the first: callers only need one."""
-    if size > 4 * len(key) + 1024:
-        u, first, inv = np.unique(key, return_index=True, return_inverse=True)
-        return u, first, inv.reshape(-1)
-    present = np.zeros(size, dtype=bool)
-    present[key] = True
-    rank = np.cumsum(present) - 1
-    where = np.empty(size, dtype=np.int64)
-    where[key] = np.arange(len(key))
-    u = np.nonzero(present)[0]
-    return u, where[u], rank[key]
-
-
 def _classes(nxt: np.ndarray, cnt: np.ndarray | None, token_rep: np.ndarray):
     """Group tokens by their column (next state and count in every state)."""
     if nxt.shape[1] == 0:                                   # no token survives anywhere
@@ -334,10 +160,13 @@ def build_token_automaton(regex: str, vocab, length: CharLength | None = None,
 
     With ``dfa`` the byte automaton is given (built without a regex, e.g. from a grammar) and
     ``regex`` is only its label."""
+    lifted = None
     if dfa is None:
         dfa = regex_to_byte_dfa(regex, timeout_s=limits.regex_timeout_s)
+        if length is None:
+            lifted = lift_reusing_tail(regex, dfa, vocab, limits)
     inc_table, lo, hi = (None, 0, None) if length is None else _counter_increments(dfa, length)
-    nxt, cnt, token_rep = _lift(dfa, vocab, inc_table, limits)
+    nxt, cnt, token_rep = lifted or _lift(dfa, vocab, inc_table, limits)
     token_class, reps = _classes(nxt, cnt, token_rep)
     base = nxt[:, reps]                                   # (Q, C)
     acc = dfa.accepting
@@ -490,4 +319,6 @@ def token_automaton(regex: str, vocab, length: CharLength | None = None,
 def clear_caches() -> None:
     """Forget compiled automata (for benchmarks that measure cold compiles)."""
     _AUTO_CACHE.clear()
+    _TAIL_LIFTS.clear()
+    _TAIL_SEEN.clear()
     byte_dfa._CACHE.clear()

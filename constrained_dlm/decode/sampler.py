@@ -360,11 +360,15 @@ class Run:
     def _revise(self, pos, conf, keep, finish: np.ndarray) -> None:
         """Record the scores of this step's commits, then mask again the positions committed
         earlier with a score below ``options.revise`` (known on the host from this step's
-        read-back), once each, in rows that still have masked positions and are not finishing."""
+        read-back), once each, in rows that still have masked positions, are not finishing and
+        have scheduled steps left."""
         scores = self.scores.view(-1)
         new = conf.float() if keep is None else torch.where(keep, conf.float(), scores[pos])
         scores[pos] = new
-        low = self._low & self._masked.any(1, keepdims=True) & ~finish[:, None]
+        # not at a row's last scheduled step: a position masked then would cost passes past
+        # the schedule (steps bound the passes, revision or not)
+        more = np.array([r.steps_left > 0 for r in self.rows])
+        low = self._low & self._masked.any(1, keepdims=True) & ~finish[:, None] & more[:, None]
         if self._free is not None:
             low &= ~self._free                       # the unconstrained baseline is not revised
         idx = np.flatnonzero(low)
