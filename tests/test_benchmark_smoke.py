@@ -257,3 +257,10 @@ def test_engine_cohorts_smoke(tmp_path):
     assert sep["syncs_per_pass"] == sep["constraint_batches_per_pass"]
     assert shared["ops_per_pass"] < 0.7 * sep["ops_per_pass"]
     assert sep["valid"] == shared["valid"] == "2/2"
+
+
+def test_cold_compile_smoke(capsys):
+    """The cold-compile benchmark times each stage of a new process's first schema."""
+    res = _load("cold_compile").main([])
+    assert res["first_compile_ms"] > 0 and res["second_compile_ms"] > 0 and res["vocab_size"] > 0
+    assert "first compile" in capsys.readouterr().out
