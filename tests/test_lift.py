@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from constrained_dlm.automata import automaton as A
+from constrained_dlm.automata import components as C
 from constrained_dlm.automata import lift as Lf
 from constrained_dlm.automata.byte_dfa import DEAD, regex_to_byte_dfa
 from constrained_dlm.specs.pieces import string_slot_regex
@@ -119,3 +120,45 @@ def test_the_embedding_check_refuses_a_state_with_more_or_less(tail, whole):
     t, d = regex_to_byte_dfa(tail), regex_to_byte_dfa(whole)
     assert Lf._embedding(t, d, d.initial) is None
     assert Lf._embedding(t, regex_to_byte_dfa(tail), d.initial) is not None
+
+
+STRUCTURES = [
+    rf'\{{"name": {JSON_STRING}, "age": {NUMBER}(, "city": {JSON_STRING})?\}}',
+    rf'\[({JSON_STRING}(, {JSON_STRING})*)?\]',
+    rf' \{{("a": {JSON_STRING}(, "b": \{{"c": {JSON_STRING}\}})?|"b": \{{"c": {JSON_STRING}\}})?\}}',
+    rf'\{{"s": {JSON_STRING}, "t": ({JSON_STRING}|null)\}}',
+    JSON_STRING,                         # nothing but the string: no token moves from its end
+]
+
+
+@pytest.mark.parametrize("regex", STRUCTURES)
+def test_structures_reuse_the_string_lift_exactly(regex, bpe_vocab, monkeypatch):
+    """The states of a structure that copy a JSON string's states take the string's token moves;
+    tokens that close the string and go on (``",``, ``"}``) are walked from its end. Every
+    token from every state must land where walking its bytes lands."""
+    monkeypatch.setattr(C, "_DECLARED", [JSON_STRING])
+    C._PARTS.clear()
+    dfa = regex_to_byte_dfa(regex)
+    out = C.lift_reusing_components(dfa, bpe_vocab, A.CompileLimits())
+    assert out is not None, "no copy of the string was found"
+    nxt, _, rep = out
+    want, _ = _reference(dfa, bpe_vocab, None)
+    got = np.where(rep[:, None] >= 0, nxt.T[np.maximum(rep, 0)], -1)
+    assert np.array_equal(got, want)
+
+
+def test_a_string_like_part_that_is_not_a_copy_is_left_to_the_walk(bpe_vocab, monkeypatch):
+    """A string whose body refuses a character (``x``) or takes more (raw control characters,
+    any escape) is not a copy of the JSON string: the check must refuse it, and whatever is
+    reused stays exact."""
+    monkeypatch.setattr(C, "_DECLARED", [JSON_STRING])
+    C._PARTS.clear()
+    for regex, refused in ((r'\{"a": "[^"\\x\x00-\x1f]*", "b": (true|false)\}', True),
+                           (r'\{"a": "([^"\\]|\\.)*", "b": (true|false)\}', False)):
+        dfa = regex_to_byte_dfa(regex)
+        out = C.lift_reusing_components(dfa, bpe_vocab, A.CompileLimits())
+        assert out is None or not refused, regex
+        if out is not None:
+            want, _ = _reference(dfa, bpe_vocab, None)
+            got = np.where(out[2][:, None] >= 0, out[0].T[np.maximum(out[2], 0)], -1)
+            assert np.array_equal(got, want), regex

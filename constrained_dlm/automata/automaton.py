@@ -29,6 +29,7 @@ from ..errors import CompileLimitError
 from . import byte_dfa, disk_cache
 from .byte_dfa import DEAD, ByteDFA, _unique_rows, regex_to_byte_dfa
 from .clock import check_clock, compile_clock
+from .components import _PARTS, lift_reusing_components
 from .dfa_ops import coaccessible, distinct
 from .lift import _TAIL_LIFTS, _TAIL_SEEN, _lift, _vocab_trie, lift_reusing_tail, warm_vocabulary  # noqa: F401
 from .lru import LRU
@@ -164,7 +165,8 @@ def build_token_automaton(regex: str, vocab, length: CharLength | None = None,
     if dfa is None:
         dfa = regex_to_byte_dfa(regex, timeout_s=limits.regex_timeout_s)
         if length is None:
-            lifted = lift_reusing_tail(regex, dfa, vocab, limits)
+            lifted = (lift_reusing_tail(regex, dfa, vocab, limits)
+                      or lift_reusing_components(dfa, vocab, limits))
     inc_table, lo, hi = (None, 0, None) if length is None else _counter_increments(dfa, length)
     nxt, cnt, token_rep = lifted or _lift(dfa, vocab, inc_table, limits)
     token_class, reps = _classes(nxt, cnt, token_rep)
@@ -321,4 +323,5 @@ def clear_caches() -> None:
     _AUTO_CACHE.clear()
     _TAIL_LIFTS.clear()
     _TAIL_SEEN.clear()
+    _PARTS.clear()
     byte_dfa._CACHE.clear()

@@ -14,10 +14,12 @@ from typing import Any, Optional
 import jsonschema
 from jsonschema import validators as _jsv
 
+from ..automata.components import declare_component
 from ..errors import CompileLimitError, InvalidSchemaError, not_utf8
 from .pieces import JSON_CHAR
 
 JSON_STRING = '"' + JSON_CHAR + '*"'
+declare_component(JSON_STRING)    # structures reuse its lift for the bodies of string members
 ALL_TYPES = ("null", "boolean", "object", "array", "number", "integer", "string")
 ANNOTATIONS = {
     "title", "description", "default", "examples", "$comment", "$schema", "$id", "id",
