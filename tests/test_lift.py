@@ -137,6 +137,7 @@ def test_structures_reuse_the_string_lift_exactly(regex, bpe_vocab, monkeypatch)
     tokens that close the string and go on (``",``, ``"}``) are walked from its end. Every
     token from every state must land where walking its bytes lands."""
     monkeypatch.setattr(C, "_DECLARED", [JSON_STRING])
+    monkeypatch.setattr(C, "BUILD_AFTER", 1)
     C._PARTS.clear()
     dfa = regex_to_byte_dfa(regex)
     out = C.lift_reusing_components(dfa, bpe_vocab, A.CompileLimits())
@@ -152,6 +153,7 @@ def test_a_string_like_part_that_is_not_a_copy_is_left_to_the_walk(bpe_vocab, mo
     any escape) is not a copy of the JSON string: the check must refuse it, and whatever is
     reused stays exact."""
     monkeypatch.setattr(C, "_DECLARED", [JSON_STRING])
+    monkeypatch.setattr(C, "BUILD_AFTER", 1)
     C._PARTS.clear()
     for regex, refused in ((r'\{"a": "[^"\\x\x00-\x1f]*", "b": (true|false)\}', True),
                            (r'\{"a": "([^"\\]|\\.)*", "b": (true|false)\}', False)):

@@ -29,7 +29,7 @@ from ..errors import CompileLimitError
 from . import byte_dfa, disk_cache
 from .byte_dfa import DEAD, ByteDFA, _unique_rows, regex_to_byte_dfa
 from .clock import check_clock, compile_clock
-from .components import _PARTS, lift_reusing_components
+from .components import _PARTS, _SEEN, lift_reusing_components
 from .dfa_ops import coaccessible, distinct
 from .lift import _TAIL_LIFTS, _TAIL_SEEN, _lift, _vocab_trie, lift_reusing_tail, warm_vocabulary  # noqa: F401
 from .lru import LRU
@@ -324,4 +324,5 @@ def clear_caches() -> None:
     _TAIL_LIFTS.clear()
     _TAIL_SEEN.clear()
     _PARTS.clear()
+    _SEEN.clear()
     byte_dfa._CACHE.clear()

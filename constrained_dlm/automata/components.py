@@ -21,7 +21,9 @@ from .lru import LRU
 
 _DECLARED: list[str] = []
 _PARTS = LRU(64)          # (vocabulary fingerprint, regex) -> _Part
+_SEEN = LRU(64)
 MIN_STATES = 12           # smaller DFAs lift fast enough whole
+BUILD_AFTER = 8           # structures that could use a component before its lift is built
 
 
 def declare_component(regex: str) -> None:
@@ -77,15 +79,22 @@ def lift_reusing_components(dfa: ByteDFA, vocab, limits):
     copies = []                                        # (part, phi, component state per row)
     live_d = dfa.table != DEAD
     for regex in _DECLARED:
-        part = _PARTS.get((vocab.fingerprint, regex))
-        if part is None:
-            part = _Part(regex, vocab, limits)
-            _PARTS.put((vocab.fingerprint, regex), part)
-        p = part.dfa
+        p = regex_to_byte_dfa(regex, timeout_s=limits.regex_timeout_s)
         if p.accepting[p.initial]:
             continue
         start_live = p.table[p.initial] != DEAD
         cands = np.nonzero((live_d == start_live).all(axis=1) & ~dfa.accepting & (owner < 0))[0]
+        if not len(cands):
+            continue
+        key = (vocab.fingerprint, regex)
+        part = _PARTS.get(key)
+        if part is None:
+            seen = (_SEEN.get(key) or 0) + 1
+            _SEEN.put(key, seen)
+            if seen < BUILD_AFTER:       # two lifts of the vocabulary: paid back only by a
+                continue                 # process that compiles many structures (a server)
+            part = _Part(regex, vocab, limits)
+            _PARTS.put(key, part)
         for d in cands.tolist():
             phi = _copies(p, dfa, d)
             if phi is None:
