@@ -32,8 +32,10 @@ class _Trie:
 
     parent: list
     byte: list
-    end_tok: list
+    end_tok: list             # per level, sorted by node
     end_node: list
+    child_start: list         # per level: node i of the level above has children
+    end_start: list           # child_start[j][i]:child_start[j][i+1]; its tokens likewise
     deep_tok: np.ndarray
     deep_node: np.ndarray
     deep_bytes: np.ndarray
@@ -48,20 +50,26 @@ def _vocab_trie(vocab) -> _Trie:
     bm = np.asarray(vocab.byte_matrix())
     depth = min(TRIE_DEPTH, int(lengths.max(initial=0)))
     prev = np.zeros(len(lengths), dtype=np.int64)
-    parent, byte, end_tok, end_node = [], [], [], []
+    parent, byte, end_tok, end_node, child_start, end_start = [], [], [], [], [], []
+    n_prev = 1
     for j in range(depth):
         on = np.nonzero(lengths > j)[0]
         uk, inv = np.unique(prev[on] * 257 + bm[on, j], return_inverse=True)
         inv = inv.reshape(-1)
         parent.append(uk // 257)
         byte.append((uk % 257).astype(np.int64))
+        child_start.append(np.searchsorted(parent[-1], np.arange(n_prev + 1)))
         ends = lengths[on] == j + 1
-        end_tok.append(on[ends])
-        end_node.append(inv[ends])
+        order = np.argsort(inv[ends], kind="stable")
+        end_tok.append(on[ends][order])
+        end_node.append(inv[ends][order])
+        end_start.append(np.searchsorted(end_node[-1], np.arange(len(uk) + 1)))
         prev[on] = inv
+        n_prev = len(uk)
     deep = np.nonzero(lengths > depth)[0]
     deep_bytes = bm[deep, depth:int(lengths.max(initial=0))].astype(np.int64)
-    trie = _Trie(parent, byte, end_tok, end_node, deep, prev[deep], deep_bytes, len(lengths))
+    trie = _Trie(parent, byte, end_tok, end_node, child_start, end_start, deep, prev[deep],
+                 deep_bytes, len(lengths))
     _TRIES[vocab] = trie
     return trie
 
@@ -104,7 +112,6 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits, starts=None
     starts = np.arange(q_n) if starts is None else np.asarray(starts)
     cur = starts.astype(np.int32)[None, :]              # per live prefix: state after it, per start
     acc = np.zeros_like(cur) if inc_ext is not None else None
-    node_pre = np.zeros(1, dtype=np.int64)              # vocab trie node -> live prefix (-1 dead)
     cols, accs, toks, tok_col = [], [], [], []
     n_cols = [0]
 
@@ -120,14 +127,25 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits, starts=None
         toks.append(tok)
         tok_col.append(inv.reshape(-1) + base)
 
+    alive_nodes = np.zeros(1, dtype=np.int64)          # live nodes of the level above, sorted
+    alive_pre = np.zeros(1, dtype=np.int64)            # and their live prefixes
     for j in range(len(trie.parent)):
         check_clock()
-        pre = node_pre[trie.parent[j]]
-        on = np.nonzero(pre >= 0)[0]
+        starts_j = trie.child_start[j]
+        if len(alive_nodes) * SPARSE_BELOW < len(starts_j) - 1:
+            # few live nodes (a walk from a few states): visit their children only
+            lo, n = starts_j[alive_nodes], np.diff(starts_j)[alive_nodes]
+            on, pre_on = _ranges(lo, n), np.repeat(alive_pre, n)
+        else:
+            node_pre = np.full(len(starts_j) - 1, -1, dtype=np.int64)
+            node_pre[alive_nodes] = alive_pre
+            pre = node_pre[trie.parent[j]]
+            on = np.nonzero(pre >= 0)[0]
+            pre_on = pre[on]
         if not on.size:
-            node_pre = pre
+            alive_nodes = on
             break
-        key = pre[on] * k_n + byte_cls[trie.byte[j][on]]
+        key = pre_on * k_n + byte_cls[trie.byte[j][on]]
         _, first, inv = _group(key, len(cur) * k_n)
         if len(first) * q_n > limits.max_lift_work:
             raise CompileLimitError(
@@ -135,7 +153,7 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits, starts=None
                 f"at byte {j + 1} ({len(first) * q_n:,} > {limits.max_lift_work:,} state-prefix "
                 "pairs); raise CompileLimits.max_lift_work", limit="max_lift_work",
                 value=len(first) * q_n)
-        src, byte = pre[on[first]], trie.byte[j][on[first]][:, None]
+        src, byte = pre_on[first], trie.byte[j][on[first]][:, None]
         new = ext[cur[src], byte]                                          # (P, Q)
         new_acc = acc[src] + inc_ext[cur[src], byte] if acc is not None else None
         label, keep = row_labels(new if acc is None else np.concatenate([new, new_acc], axis=1))
@@ -143,14 +161,17 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits, starts=None
         new_acc = new_acc[keep] if acc is not None else None
         alive = (new != dead).any(axis=1)
         renum = np.where(alive, np.cumsum(alive) - 1, -1)
-        node_pre = np.full(len(pre), -1, dtype=np.int64)
-        node_pre[on] = renum[label[inv.reshape(-1)]]
-        end = node_pre[trie.end_node[j]]
-        ok = end >= 0
+        new_pre = renum[label[inv.reshape(-1)]]
+        live = new_pre >= 0
+        alive_nodes, alive_pre = on[live], new_pre[live]
         cur, acc = new[alive], (new_acc[alive] if acc is not None else None)
-        emit(trie.end_tok[j][ok], end[ok], cur, acc)
+        lo, n = trie.end_start[j][alive_nodes], np.diff(trie.end_start[j])[alive_nodes]
+        emit(trie.end_tok[j][_ranges(lo, n)], np.repeat(alive_pre, n), cur, acc)
     else:
         if trie.deep_tok.size:                       # long tokens: the rest of each, one by one
+            n_last = len(trie.end_start[-1]) - 1 if trie.end_start else 1
+            node_pre = np.full(n_last, -1, dtype=np.int64)
+            node_pre[alive_nodes] = alive_pre
             pre = node_pre[trie.deep_node]
             ok = pre >= 0
             st = cur[pre[ok]]
@@ -173,6 +194,15 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits, starts=None
     if toks:
         token_rep[np.concatenate(toks)] = np.concatenate(tok_col)
     return nxt, cnt, token_rep
+
+
+SPARSE_BELOW = 8      # visit children of live nodes when they are under 1/8 of their level
+
+
+def _ranges(lo: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``lo[0]..lo[0]+n[0]-1, lo[1]..``: the indices of the ranges, concatenated."""
+    total = int(n.sum())
+    return np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(total)
 
 
 def _group(key: np.ndarray, size: int):
