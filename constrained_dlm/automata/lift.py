@@ -129,16 +129,20 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits, starts=None
 
     alive_nodes = np.zeros(1, dtype=np.int64)          # live nodes of the level above, sorted
     alive_pre = np.zeros(1, dtype=np.int64)            # and their live prefixes
+    node_pre = None                                    # the same, dense, after a dense level
     for j in range(len(trie.parent)):
         check_clock()
         starts_j = trie.child_start[j]
-        if len(alive_nodes) * SPARSE_BELOW < len(starts_j) - 1:
+        sparse = len(alive_nodes) * SPARSE_BELOW < len(starts_j) - 1
+        if sparse:
             # few live nodes (a walk from a few states): visit their children only
-            lo, n = starts_j[alive_nodes], np.diff(starts_j)[alive_nodes]
+            lo = starts_j[alive_nodes]
+            n = starts_j[alive_nodes + 1] - lo
             on, pre_on = _ranges(lo, n), np.repeat(alive_pre, n)
         else:
-            node_pre = np.full(len(starts_j) - 1, -1, dtype=np.int64)
-            node_pre[alive_nodes] = alive_pre
+            if node_pre is None:
+                node_pre = np.full(len(starts_j) - 1, -1, dtype=np.int64)
+                node_pre[alive_nodes] = alive_pre
             pre = node_pre[trie.parent[j]]
             on = np.nonzero(pre >= 0)[0]
             pre_on = pre[on]
@@ -165,14 +169,24 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits, starts=None
         live = new_pre >= 0
         alive_nodes, alive_pre = on[live], new_pre[live]
         cur, acc = new[alive], (new_acc[alive] if acc is not None else None)
-        lo, n = trie.end_start[j][alive_nodes], np.diff(trie.end_start[j])[alive_nodes]
-        emit(trie.end_tok[j][_ranges(lo, n)], np.repeat(alive_pre, n), cur, acc)
+        if sparse:
+            ends = trie.end_start[j]
+            lo = ends[alive_nodes]
+            n = ends[alive_nodes + 1] - lo
+            emit(trie.end_tok[j][_ranges(lo, n)], np.repeat(alive_pre, n), cur, acc)
+            node_pre = None                          # rebuilt by a dense level if one comes
+        else:
+            node_pre = np.full(len(trie.parent[j]), -1, dtype=np.int64)
+            node_pre[on] = new_pre
+            end = node_pre[trie.end_node[j]]
+            ok = end >= 0
+            emit(trie.end_tok[j][ok], end[ok], cur, acc)
     else:
         if trie.deep_tok.size:                       # long tokens: the rest of each, one by one
             n_last = len(trie.end_start[-1]) - 1 if trie.end_start else 1
-            node_pre = np.full(n_last, -1, dtype=np.int64)
-            node_pre[alive_nodes] = alive_pre
-            pre = node_pre[trie.deep_node]
+            dense = np.full(n_last, -1, dtype=np.int64)
+            dense[alive_nodes] = alive_pre
+            pre = dense[trie.deep_node]
             ok = pre >= 0
             st = cur[pre[ok]]
             ac = acc[pre[ok]] if acc is not None else None
