@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - Python 3.10
 import re
 import threading
 
+from ..automata.nfa import _normalize
 from .regex_parts import PatternUnsupported
 
 # ---------------------------------------------------------------------------------------------
@@ -29,16 +30,6 @@ _EXCLUDED = [(0x00, 0x1F), (ord('"'), ord('"')), (ord("\\"), ord("\\")), (0xD800
 _DIGIT = [(0x30, 0x39)]
 _WORD = [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]
 _SPACE = [(0x20, 0x20)]
-
-
-def _normalize(ranges):
-    out = []
-    for a, b in sorted(ranges):
-        if out and a <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out
 
 
 def _complement(ranges, lo=0, hi=_MAXCP):
