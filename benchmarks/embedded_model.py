@@ -83,8 +83,8 @@ def score(text: str, schema: dict, record) -> tuple[bool, int, int]:
 
 def extraction(model, n: int, steps: int, batch: int, seed: int,
                split: str = "heldout", modes=("free", "scaffold", "constrained"),
-               revise: float = 0.5) -> dict:
-    from constrained_dlm import api, denoise_unconstrained
+               revise: float = 0.5, full_budgets: bool = False) -> dict:
+    from constrained_dlm import CompileOptions, api, denoise_unconstrained
     from constrained_dlm.errors import ConstrainedDLMError
     from constrained_dlm.train.corpus import extraction_examples
 
@@ -95,7 +95,9 @@ def extraction(model, n: int, steps: int, batch: int, seed: int,
     items, skipped = [], 0
     for ex in exs:
         try:
-            tpl = api.compile_json_schema(ex["schema"], model.vocab)
+            tpl = api.compile_json_schema(
+                ex["schema"], model.vocab,
+                CompileOptions(start_budget=None) if full_budgets else CompileOptions())
         except ConstrainedDLMError:
             skipped += 1
             continue
@@ -222,6 +224,9 @@ def main(argv=None) -> dict:
                    help="decoders to run, of free, scaffold, constrained and revised (constrained "
                         "with SamplerOptions.revise=--revise)")
     p.add_argument("--revise", type=float, default=0.5)
+    p.add_argument("--full-budgets", action="store_true",
+                   help="every hole at its full budget from the start (no growth: the canvases "
+                        "models before v4 were trained on)")
     p.add_argument("--out", help="write results JSON here")
     p.add_argument("--curve", help="training loss PNG to copy next to --out")
     a = p.parse_args(argv)
@@ -234,7 +239,8 @@ def main(argv=None) -> dict:
     if a.n:
         modes = tuple(a.modes.split(","))
         res["extraction"] = extraction(model, a.n, a.steps, a.batch, a.seed, a.split, modes,
-                                       a.revise)
+                                       a.revise, a.full_budgets)
+        res["full_budgets"] = a.full_budgets
         res["split"] = a.split
         print(f"extraction ({a.split} keys), {res['extraction'][modes[0]]['objects']} "
               f"objects, steps {a.steps}:")

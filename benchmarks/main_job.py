@@ -26,7 +26,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from constrained_dlm import api, load_model  # noqa: E402
+from constrained_dlm import CompileOptions, api, load_model  # noqa: E402
 
 SCHEMA = json.loads((REPO / "examples" / "person.schema.json").read_text())
 PEOPLE = [json.loads(line) for line in (REPO / "examples" / "people.jsonl").read_text().splitlines()
@@ -55,16 +55,17 @@ def fields_right(value: dict, truth: dict) -> tuple[int, int]:
     return sum(value.get(k) == v for k, v in truth.items()), len(truth)
 
 
-def run(model, name: str, over: dict) -> dict:
+def run(model, name: str, over: dict, copts: CompileOptions = CompileOptions()) -> dict:
     opts = dataclasses.replace(api.sampler_options(model), **over)
-    tpl = api.compile_json_schema(SCHEMA, model.vocab)
+    tpl = api.compile_json_schema(SCHEMA, model.vocab, copts)
     right = total = 0
-    nfe, secs, outputs = [], [], []
+    nfe, secs, outputs, grown = [], [], [], []
     for p in PEOPLE:
         t0 = time.perf_counter()
         r = api.generate(model, tpl, [p["text"]], options=opts)[0]
         secs.append(time.perf_counter() - t0)
         nfe.append(r.nfe)
+        grown.append(len(r.template) - len(tpl))
         h, n = fields_right(r.value, TRUTH[p["id"]])
         right, total = right + h, total + n
         outputs.append(r.text)
@@ -74,7 +75,8 @@ def run(model, name: str, over: dict) -> dict:
     return {"setting": name, "options": repr(opts), "fields_right": f"{right}/{total}",
             "readme_example": outputs[0], "nfe_mean": statistics.mean(nfe),
             "readme_nfe": nfe[0], "readme_s": secs[0], "s_per_record": statistics.mean(secs),
-            "records_per_s_batch": len(PEOPLE) / batch_s, "outputs": outputs}
+            "records_per_s_batch": len(PEOPLE) / batch_s, "outputs": outputs,
+            "canvas": len(tpl), "grown_mean": statistics.mean(grown)}
 
 
 def main(argv=None) -> list[dict]:
@@ -82,18 +84,25 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--model", help="model folder (default: the embedded model)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="write the rows here")
+    p.add_argument("--full-budgets", action="store_true",
+                   help="every hole at its full budget from the start (no growth)")
+    p.add_argument("--settings", help="comma-separated names of SETTINGS to run (default: all)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     model = load_model(a.model, device="cpu")
-    api.compile_json_schema(SCHEMA, model.vocab)                 # compile outside the timings
+    copts = CompileOptions(start_budget=None) if a.full_budgets else CompileOptions()
+    api.compile_json_schema(SCHEMA, model.vocab, copts)          # compile outside the timings
     rows = []
-    for name, over in SETTINGS.items():
-        row = run(model, name, over)
+    names = a.settings.split(",") if a.settings else list(SETTINGS)
+    for name in names:
+        over = SETTINGS[name]
+        row = run(model, name, over, copts)
         rows.append(row)
         print(f"{name:15s} fields {row['fields_right']:6s} NFE mean {row['nfe_mean']:5.1f} "
               f"(README {row['readme_nfe']:3d}, {row['readme_s']:.2f} s)  "
               f"{row['s_per_record']:.2f} s/record alone, {row['records_per_s_batch']:.1f} "
-              f"records/s batched  README: {row['readme_example']}", flush=True)
+              f"records/s batched  canvas {row['canvas']}+{row['grown_mean']:.0f}  "
+              f"README: {row['readme_example']}", flush=True)
     print(f"method: {model!r}, CPU, {a.threads} torch threads; generation time only (load and "
           "compile excluded); fields compared with the truth in this file.")
     if a.json:

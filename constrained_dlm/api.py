@@ -9,6 +9,7 @@ from typing import Sequence
 from .automata.lru import LRU
 from .compile.template import CompileOptions, Template
 from .decode.block_diffusion import fill_grouped
+from .decode.grow import fill_growing
 from .decode.sampler import Result, SamplerOptions, denoise
 from .errors import ContextLengthError, ModelError
 from .specs.grammar import Grammar, load_grammar
@@ -90,9 +91,13 @@ def generate(model, templates: Template | Sequence[Template], prompts=None, *,
     prompt_ids = [_prompt_ids(model, p) for p in prompts]
     check_context(getattr(model, "max_context", None), templates, prompt_ids)
     if getattr(model, "block_diffusion", False):
-        return _fill_blocks(model, list(templates), prompt_ids, options, on_step, row_seeds)
-    return denoise(model, list(templates), prompt_ids, options, on_step=on_step,
-                   row_seeds=row_seeds)
+        def fill(tpls, prompts, seeds, step):
+            return _fill_blocks(model, tpls, prompts, options, step, seeds)
+    else:
+        def fill(tpls, prompts, seeds, step):
+            return denoise(model, tpls, prompts, options, on_step=step, row_seeds=seeds)
+    return fill_growing(fill, templates, prompt_ids, row_seeds=row_seeds, on_step=on_step,
+                        max_context=getattr(model, "max_context", None))
 
 
 def _fill_blocks(model, templates, prompt_ids, options: SamplerOptions, on_step, row_seeds):

@@ -395,6 +395,17 @@ class TerminalView:
         self.committed_at = [np.full(len(t), -1, dtype=np.int64) for t in self.templates]
         self._drawn = 0          # screen lines of the last drawing, to move back over them
 
+    def grew(self, b: int, template) -> None:
+        """Row ``b`` runs on in a grown template (holes that filled up got more room: see
+        ``decode/grow.py``); what was committed keeps its step."""
+        old, at = self.templates[b], self.committed_at[b]
+        new_at = np.full(len(template), -1, dtype=np.int64)
+        for h_old, h_new in zip(old.holes, template.holes):
+            kept = h_old.length - (h_new.length > h_old.length)    # a grown hole's last is open
+            new_at[h_new.start:h_new.start + kept] = at[h_old.start:h_old.start + kept]
+        self.templates[b], self.committed_at[b] = template, new_at
+        self.hole_of[b] = _hole_index(template)
+
     def update(self, step: int, nfe: int, ids_rows: list[np.ndarray]) -> None:
         """Show the canvases after ``step`` (``ids_rows[b]``: template b's ids)."""
         if len(ids_rows) != len(self.templates):

@@ -62,8 +62,15 @@ def test_free_loop_reproduces_transformers_generate(model, seed, kw):
 
 def test_json_across_blocks_is_valid_and_scaffold_never_renoised(model, monkeypatch):
     """A template three canvases long: every output validates, and every canvas the model sees
-    holds the scaffold at its place (only hole positions carry noise)."""
-    tpl = cd.compile_json_schema(SCHEMA, model.vocab)
+    holds the scaffold at its place (only hole positions carry noise). Holes at full size from
+    the start, so that every canvas has this template's layout (growth: tests/test_grow.py,
+    test_block_property.py); with growth, outputs validate too."""
+    full = cd.CompileOptions(start_budget=None)
+    for seed in range(2):
+        grown = cd.generate_json(model, SCHEMA, "Ada, 36", options=cd.SamplerOptions(steps=4,
+                                                                                    seed=seed))
+        jsonschema.validate(grown.value, SCHEMA)
+    tpl = cd.compile_json_schema(SCHEMA, model.vocab, full)
     assert len(tpl) > 2 * model.canvas_length
     seen = []
     real = type(model).denoise
@@ -77,11 +84,12 @@ def test_json_across_blocks_is_valid_and_scaffold_never_renoised(model, monkeypa
     for seed in range(3):
         seen.clear()
         res = cd.generate_json(model, SCHEMA, "Ada, 36", options=cd.SamplerOptions(steps=4,
-                                                                                   seed=seed))
+                                                                                   seed=seed),
+                               compile_options=full)
         jsonschema.validate(res.value, SCHEMA)
         assert res.nfe == len(seen) > 0
         again = cd.generate_json(model, SCHEMA, "Ada, 36", options=cd.SamplerOptions(
-            steps=4, seed=seed))
+            steps=4, seed=seed), compile_options=full)
         assert again.token_ids == res.token_ids                  # seeded: reproducible
         for cached, canvas in seen[:res.nfe]:                     # not the rerun's
             lo = cached - prompt_len

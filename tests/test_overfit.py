@@ -18,7 +18,8 @@ from transformers import AutoTokenizer
 import constrained_dlm as cd
 from constrained_dlm.train.__main__ import export
 from constrained_dlm.train.corpus import extraction_examples, schema_pool
-from constrained_dlm.train.data import build_data
+from constrained_dlm.specs.json_schema import canonical_json
+from constrained_dlm.train.data import render_grown, build_data
 from constrained_dlm.train.model import make_config, make_model, mdlm_loss
 from constrained_dlm.train.tokenizer import build_tokenizer, training_texts
 
@@ -41,7 +42,7 @@ def _train(out):
     recent, steps = [], 0
     model.train()
     while steps < MAX_STEPS:
-        idx = torch.randperm(N, generator=gen)          # every example, every step
+        idx = torch.randperm(len(ids), generator=gen)   # every row, every step
         loss, _ = mdlm_loss(model, ids[idx], holes[idx], length[idx], tok.mask_token_id, gen)
         opt.zero_grad()
         loss.backward()
@@ -64,7 +65,8 @@ def test_memorised_extraction_comes_back_through_the_public_api(tmp_path):
     while len(examples) < N:                   # the same examples build_data kept
         ex = next(src)
         tpl = cd.compile_json_schema(ex["schema"], model.vocab)
-        if len(model.format_prompt(ex["prompt"])) + len(tpl) <= MAX_LEN:
+        canvas = render_grown(tpl, canonical_json(ex["record"], ex["schema"]))  # holes grown to fit
+        if canvas is not None and len(model.format_prompt(ex["prompt"])) + len(canvas[0]) <= MAX_LEN:
             examples.append(ex)
     right = total = 0
     misses = []

@@ -473,3 +473,31 @@ def test_infill_middle_grows_until_it_fits_or_reaches_max_tokens(model, language
             assert runs == 3
         else:
             assert usage["completion_tokens"] <= 16 and runs == 1
+
+
+def test_json_holes_grow_in_the_server_when_the_model_fills_them(model):
+    """A string hole starts at 12 tokens; a model that never ends a value early fills it, and
+    the server runs it again with the hole at its cap (24), keeping what was written; a model
+    that ends early runs once. The value validates either way."""
+    schema = {"type": "object", "properties": {"note": {"type": "string"}},
+              "required": ["note"], "additionalProperties": False}
+    body = {"messages": [{"role": "user", "content": "a note"}], "seed": 0, "steps": 4,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}}}
+    for bias, runs_wanted in ((-30.0, 2), (30.0, 1)):
+        with serving(create_app(_PadBias(model.vocab, bias), ServerConfig())) as base:
+            r = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=120).json()
+            runs = metrics(base)["jobs_completed"]
+        with serving(create_app(_PadBias(model.vocab, bias), ServerConfig())) as base:
+            with httpx.stream("POST", f"{base}/v1/chat/completions",
+                              json={**body, "stream": True}, timeout=120) as s:
+                streamed = "".join(
+                    json.loads(x[6:])["choices"][0]["delta"].get("content") or ""
+                    for x in s.iter_lines()
+                    if x.startswith("data: {") and json.loads(x[6:])["choices"])
+        content = r["choices"][0]["message"]["content"]
+        assert streamed == content           # nothing streamed was taken back by the growth
+        value = json.loads(content)
+        jsonschema.validate(value, schema)
+        assert runs == runs_wanted
+        tokens = len(model.vocab.encode(json.dumps(value["note"])))
+        assert (tokens > 12) == (bias < 0)

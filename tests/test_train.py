@@ -75,6 +75,7 @@ def test_tokenizer_and_rendered_canvas(small_tokenizer):
     from constrained_dlm.api import compile_json_schema
     from constrained_dlm.automata.vocabulary import Vocabulary
     from constrained_dlm.specs.json_schema import canonical_json
+    from constrained_dlm.train.data import render_grown
 
     tok = AutoTokenizer.from_pretrained(str(small_tokenizer))
     assert tok.apply_chat_template([{"role": "user", "content": "P q"}], add_generation_prompt=True,
@@ -85,13 +86,16 @@ def test_tokenizer_and_rendered_canvas(small_tokenizer):
     done = 0
     for ex in extraction_examples(20, seed=0, pool=pool):
         tpl = compile_json_schema(ex["schema"], v)
-        ids = tpl.render(canonical_json(ex["record"], ex["schema"]))
-        assert len(ids) == len(tpl)
-        for i, t in enumerate(tpl.token_ids):          # scaffold unchanged
-            if int(t) != v.mask_id:
-                assert ids[i] == int(t)
-        for h in tpl.holes:
-            seg = ids[h.start:h.start + h.length]
+        ids, flags, sizes = render_grown(tpl, canonical_json(ex["record"], ex["schema"]))
+        assert len(ids) == len(flags) == len(tpl) + sum(sizes) - sum(h.length for h in tpl.holes)
+        scaffold = [int(t) for i, t in enumerate(tpl.token_ids)
+                    if not any(h.start <= i < h.start + h.length for h in tpl.holes)]
+        assert [t for t, f in zip(ids, flags) if not f] == scaffold      # scaffold unchanged
+        at = 0
+        for h, n_h in zip(tpl.holes, sizes):
+            assert n_h == h.length or (h.cap and h.length < n_h <= h.cap)
+            at += flags[at:].index(True)
+            seg, at = ids[at:at + n_h], at + n_h
             n = len(seg)
             while n and seg[n - 1] == v.pad_id:
                 n -= 1

@@ -42,6 +42,11 @@ class CompileOptions:
     lenient: bool = False           # drop unenforceable keywords (reported) instead of raising
     max_depth: int = 3              # recursion bound for recursive $ref and free JSON values
     limits: CompileLimits = field(default_factory=CompileLimits)
+    # JSON holes of these kinds start this small (their key's room added when optional) and
+    # grow, doubling up to their full budget, when the model fills them (Template.grown): a
+    # short canvas is a cheaper forward pass, and most values are short. None: full size.
+    start_budget: dict | None = field(default_factory=lambda: {
+        "string": 12, "array": 16, "object": 32, "any": 16})
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +57,7 @@ class Hole:
     length: int                  # token budget: positions reserved (trailing ones may become pads)
     automaton: TokenAutomaton
     slot: Slot
+    cap: int | None = None       # the most positions it may grow to (Template.grown); None: fixed
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +79,45 @@ class Template:
     @property
     def num_hole_positions(self) -> int:
         return sum(h.length for h in self.holes)
+
+    @property
+    def full_length(self) -> int:
+        """The canvas length once every growable hole has grown to its cap."""
+        return len(self) + sum(h.cap - h.length for h in self.holes if h.cap is not None)
+
+    def grown(self, ids, *, limit: int | None = None) -> "Template | None":
+        """This template after a run that left ``ids`` (the filled canvas): every growable hole
+        the model filled to its last position gets twice the room (up to its cap; the whole
+        canvas up to ``limit`` positions), and every committed token stays committed, except the
+        last one of a grown hole, which may be the forced end of a value cut short (a closing
+        quote). The kept prefix is completable, since the token dropped completed it. None when
+        no hole grows."""
+        pad, mask = self.vocab.pad_id, self.vocab.mask_id
+        room = None if limit is None else limit - len(self)
+        grow = {}
+        for k, h in enumerate(self.holes):
+            if h.cap is None or h.length >= h.cap or int(ids[h.start + h.length - 1]) == pad:
+                continue
+            extra = min(h.cap, 2 * h.length) - h.length
+            if room is not None:
+                extra = min(extra, room)
+                room -= extra
+            if extra > 0:
+                grow[k] = extra
+        if not grow:
+            return None
+        canvas, holes, pos = [], [], 0
+        for k, h in enumerate(self.holes):
+            canvas.extend(int(t) for t in self.token_ids[pos:h.start])
+            content = [int(t) for t in ids[h.start:h.start + h.length]]
+            start = len(canvas)
+            if k in grow:
+                content = content[:-1] + [mask] * (1 + grow[k])
+            canvas.extend(content)
+            holes.append(replace(h, start=start, length=len(content)))
+            pos = h.start + h.length
+        canvas.extend(int(t) for t in self.token_ids[pos:])
+        return replace(self, token_ids=np.asarray(canvas, dtype=np.int64), holes=tuple(holes))
 
     def text_of(self, ids) -> str:
         """The output text of a filled template (pads dropped). A free template (no holes:
@@ -135,7 +180,7 @@ class Template:
     @classmethod
     def from_pieces(cls, pieces: list[Piece], vocab, *, finish: Callable[[str], Any],
                     kind: str = "regex", options: CompileOptions = CompileOptions(),
-                    report: SpecReport | None = None) -> "Template":
+                    report: SpecReport | None = None, grow: bool = False) -> "Template":
         ids: list[int] = []
         holes: list[Hole] = []
         text = ""
@@ -147,7 +192,7 @@ class Template:
                 ids.extend(vocab.encode(text))
                 text = ""
             auto = token_automaton(piece.regex, vocab, piece.length, options.limits)
-            holes.append(add_hole(ids, piece, auto, vocab, options))
+            holes.append(add_hole(ids, piece, auto, vocab, options, grow=grow))
         if text:
             ids.extend(vocab.encode(text))
         return cls(token_ids=np.asarray(ids, dtype=np.int64), holes=tuple(holes), vocab=vocab,
@@ -225,7 +270,8 @@ class Template:
         pieces = schema_to_pieces(schema, lenient=options.lenient, max_depth=options.max_depth,
                                   report=report)
         return cls.from_pieces(pieces, vocab, finish=json_finisher(schema, model), kind="json",
-                               options=options, report=report)
+                               options=options, report=report,
+                               grow=options.start_budget is not None)
 
     @classmethod
     def from_pydantic(cls, model: type, vocab, *, options: CompileOptions = CompileOptions()):
@@ -318,12 +364,19 @@ def check_budget(tokens: int, options: CompileOptions, *, where: str = "",
 
 
 def add_hole(ids: list[int], slot: Slot, auto: TokenAutomaton, vocab,
-             options: CompileOptions) -> Hole:
+             options: CompileOptions, *, grow: bool = False) -> Hole:
     """The one way a hole joins a canvas (JSON, regex, grammar, document and infill holes
-    alike): its budget by :func:`hole_budget`, then that many masks appended to ``ids``."""
-    budget = hole_budget(slot, auto, options)
-    hole = Hole(start=len(ids), length=budget, automaton=auto, slot=slot)
-    ids.extend([vocab.mask_id] * budget)
+    alike): its budget by :func:`hole_budget`, then that many masks appended to ``ids``. With
+    ``grow``, a hole of a kind in ``options.start_budget`` with no explicit budget starts at
+    that size and may grow to its full budget (``Hole.cap``)."""
+    budget = length = hole_budget(slot, auto, options)
+    start = (options.start_budget or {}).get(slot.kind) if grow else None
+    if start is not None and slot.max_tokens is None:
+        small = replace(options, default_budget={**options.default_budget, slot.kind: start})
+        length = min(budget, hole_budget(slot, auto, small))
+    hole = Hole(start=len(ids), length=length, automaton=auto, slot=slot,
+                cap=budget if length < budget else None)
+    ids.extend([vocab.mask_id] * length)
     return hole
 
 

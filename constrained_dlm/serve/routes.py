@@ -137,8 +137,7 @@ def add_routes(app: FastAPI, srv: Server) -> None:
 
             return srv.stream(task, options, request, stops=stops, chunk=chunk,
                           final=srv.openai_final(req, task, cbase, chunk), param="messages")
-        job = srv.submit(task, options, param="messages", stops=stops)
-        results = await srv.wait(job, request)
+        job, results = await srv.run(task, options, request, param="messages", stops=stops)
         outs = srv.outputs(task, job, results, stops)
         return srv.openai_answer(task, base, outs, results, lambda k, text, reason: {
             "index": k, "message": {"role": "assistant", "content": text, "refusal": None},

@@ -228,7 +228,7 @@ class Server:
         self.check_context(task, param)
         limit_s = self.limit_s(time_limit_ms)
         if stops:       # every choice's committed prefix holds a stop string: finish at once
-            views = [W.PrefixText(self.model.vocab, c.region) for c in task.choices]
+            views = [W.PrefixText(self.model.vocab, c.region, c.template) for c in task.choices]
             inner = on_progress
 
             def on_progress(canvases):
@@ -359,7 +359,8 @@ class Server:
         def deltas_of(rows: list[int], canvases) -> list:
             deltas = [("", None)] * len(task.choices)
             for k, cv in zip(rows, canvases):
-                text = W.PrefixText(self.model.vocab, task.choices[k].region).text(cv)
+                c = task.choices[k]
+                text = W.PrefixText(self.model.vocab, c.region, c.template).text(cv)
                 # never send what a stop string may cut: up to a stop found, else all but the
                 # last len(stop) - 1 characters (a stop may start there)
                 cut = W.cut(text, stops)

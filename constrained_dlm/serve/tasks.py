@@ -62,12 +62,20 @@ def json_task(model, schema, prompt: list[int], *, n: int, cap: int | None,
     except Exception as e:  # noqa: BLE001 - library errors become 4xx, anything else re-raises
         raise library_error(e, param=param) from e
     if cap is not None and len(tpl) > cap:
-        raise ApiError(400, f"the schema's output needs up to {len(tpl)} tokens (its scaffold "
-                       f"plus every value's budget) but max_tokens is {cap}; raise max_tokens "
+        raise ApiError(400, f"the schema's output needs at least {len(tpl)} tokens (its "
+                       f"scaffold plus every value's starting room) but max_tokens is {cap}; "
+                       "raise max_tokens "
                        "or bound the schema (maxLength, maxItems)", param="max_tokens",
                        code="budget_unsatisfiable")
-    choice = Choice(tpl, prompt, finish=lambda res: res.text, region=(0, len(tpl)))
-    return Task([choice] * n, constraint, prompt_tokens=len(prompt))
+    context = getattr(model, "max_context", None)
+    limit = min(x for x in (cap, context and context - len(prompt), tpl.full_length) if x)
+
+    def choice_of(tpl):
+        def grow(res):    # holes start small and grow when filled (CompileOptions.start_budget)
+            bigger = res.template.grown(res.token_ids, limit=limit)
+            return None if bigger is None else choice_of(bigger)
+        return Choice(tpl, prompt, finish=lambda res: res.text, region=(0, len(tpl)), grow=grow)
+    return Task([choice_of(tpl)] * n, constraint, prompt_tokens=len(prompt))
 
 
 def text_task(model, prompt: list[int], *, n: int, cap: int) -> Task:

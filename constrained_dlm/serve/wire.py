@@ -142,16 +142,25 @@ def sse(obj) -> str:
 
 class PrefixText:
     """The text of the committed prefix of a canvas region (pads dropped), cut at the last
-    complete UTF-8 character, so it only ever grows."""
+    complete UTF-8 character, so it only ever grows. A hole that may still grow (its last
+    position holds a token, not a pad: ``Template.grown`` reopens that position) ends the prefix
+    there too, so that nothing streamed is taken back."""
 
-    def __init__(self, vocab, region: tuple[int, int]):
+    def __init__(self, vocab, region: tuple[int, int], template=None):
         self.vocab = vocab
         self.lo, self.hi = region
+        self.ends = np.array(sorted(h.start + h.length - 1 - self.lo for h in
+                                    getattr(template, "holes", ()) if h.cap is not None
+                                    and h.length < h.cap), dtype=np.int64)
 
     def text(self, canvas: np.ndarray) -> str:
         v = self.vocab
         part = canvas[self.lo:self.hi]
         masked = np.nonzero(part == v.mask_id)[0]
         end = int(masked[0]) if len(masked) else len(part)
+        ends = self.ends[(self.ends >= 0) & (self.ends < end)]
+        held = ends[part[ends] != v.pad_id]
+        if len(held):
+            end = int(held[0])
         data = b"".join(v.token_bytes[int(t)] or b"" for t in part[:end] if int(t) != v.pad_id)
         return codecs.getincrementaldecoder("utf-8")("replace").decode(data, final=False)

@@ -48,6 +48,86 @@ def drill_prompt(record, rng: random.Random) -> str:
     return "\n".join(lines)
 
 
+def _templates(schema, vocab):
+    """The schema's template, holes at their start budgets (what inference decodes first)."""
+    return compile_json_schema(schema, vocab)
+
+
+def render_grown(tpl, text: str, stage: int | None = None):
+    """(canvas ids, hole flags, hole sizes) of ``text`` in ``tpl``, its holes sized the way
+    inference grows them (``decode/grow.py``: from the start budget, doubling while the model
+    fills a hole, up to the cap); None when the text does not fit.
+
+    ``stage=None``: the last stage, every value whole (ended by pads where it leaves room).
+    ``stage=k``: the canvas of growth round k, where a value longer than its hole fills it to
+    the brim (its first tokens, then a token that closes it), which is what tells inference to
+    grow the hole; None when no hole is cut at that stage."""
+    subs = tpl.split(text)
+    if subs is None:
+        return None
+    v = tpl.vocab
+    ids, flags, sizes, pos, cut = [], [], [], 0, False
+    for h, sub in zip(tpl.holes, subs):
+        fixed = [int(t) for t in tpl.token_ids[pos:h.start]]
+        ids += fixed
+        flags += [False] * len(fixed)
+        toks = v.encode(sub)
+        if not h.automaton.accepts(toks):
+            return None
+        n, k = h.length, 0
+        while h.cap is not None and len(toks) >= n and n < h.cap and (stage is None or k < stage):
+            n, k = min(h.cap, 2 * n), k + 1
+        if len(toks) >= n and h.cap is not None and n < h.cap:
+            toks = _brim(h.automaton, toks, n)
+            if toks is None:
+                return None
+            cut = True
+        if len(toks) > n:
+            return None
+        ids += toks + [v.pad_id] * (n - len(toks))
+        flags += [True] * n
+        sizes.append(n)
+        pos = h.start + h.length
+    if stage is not None and not cut:
+        return None
+    fixed = [int(t) for t in tpl.token_ids[pos:]]
+    return ids + fixed, flags + [False] * len(fixed), sizes
+
+
+def _brim(auto, toks: list[int], n: int) -> list[int] | None:
+    """``n`` tokens that fill a hole of ``n`` with the value cut short: its first tokens, then
+    the shortest way to end an accepted text from there (one to three tokens: a closing quote,
+    or a digit and a bracket), the value's own last token first where it ends one; None when
+    nothing that short closes it."""
+    for keep in range(n - 1, max(n - 4, 0), -1):
+        q = auto.initial
+        for t in toks[:keep]:
+            q = int(auto.trans[q, auto.token_class[t]])
+        tail = _closing(auto, q, n - keep, prefer=toks[-1])
+        if tail is not None:
+            return toks[:keep] + tail
+    return None
+
+
+def _closing(auto, q: int, length: int, prefer: int) -> list[int] | None:
+    """Exactly ``length`` tokens from state ``q`` to acceptance (class representatives; the
+    token ``prefer`` where it ends one), or None."""
+    c = int(auto.token_class[prefer])
+    if length == 1 and c >= 0 and auto.trans[q, c] >= 0 and auto.accepting[auto.trans[q, c]]:
+        return [prefer]
+    paths = {q: []}
+    for _ in range(length):
+        nxt = {}
+        for s, path in paths.items():
+            for c in range(auto.num_classes):
+                t = int(auto.trans[s, c])
+                if t >= 0 and t not in nxt:
+                    nxt[t] = path + [int(auto.class_rep[c])]
+        paths = nxt
+    done = [p for s, p in paths.items() if auto.accepting[s]]
+    return done[0] if done else None
+
+
 def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
                mix=(0.55, 0.15, 0.30), split: str = "train", log=print,
                drill_share: float = 0.0, copy_share: float = 0.0) -> dict:
@@ -69,7 +149,7 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
     tpls, bad_schema = {}, 0
     for i, spec in enumerate(pool):
         try:
-            tpls[i] = compile_json_schema(spec["schema"], vocab)
+            tpls[i] = _templates(spec["schema"], vocab)
         except Exception as e:  # noqa: BLE001 - count and skip
             bad_schema += 1
             log(f"schema {i} does not compile: {e}")
@@ -83,12 +163,22 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
         if tpl is None:
             stats["no_template"] += 1
             return None
-        try:
-            ids = tpl.render(canonical_json(ex["record"], ex["schema"]))
-        except ValueError:
+        text = canonical_json(ex["record"], ex["schema"])
+        rendered = render_grown(tpl, text)
+        if rendered is None:
             stats["render_fail"] += 1
             return None
-        return ids, [int(t) == vocab.mask_id for t in tpl.token_ids]
+        return rendered, brim_of(tpl, text)
+
+    brim_rng = random.Random(f"brim/{seed}/{split}")
+
+    def brim_of(tpl, text):
+        """Half the time, for a value longer than its hole's start, also the canvas of an
+        earlier growth round (that hole full to the brim): inference must learn to fill it."""
+        if brim_rng.random() >= 0.5:
+            return None
+        stage = brim_rng.randrange(2)
+        return render_grown(tpl, text, stage) or (render_grown(tpl, text, 0) if stage else None)
 
     def add(ids, holes, plen, kind):
         if len(ids) > max_len:
@@ -105,35 +195,42 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
 
     n_copy = int(round(n_ext * copy_share))
     if n_copy:
-        copy_tpls = {i: compile_json_schema(sc, vocab)
+        copy_tpls = {i: _templates(sc, vocab)
                      for i, sc in enumerate(copy_schemas(64, seed, split))}
         for ex in copy_drills(n_copy, seed, split):
-            tpl = copy_tpls[ex["schema_index"]]
-            ids = tpl.render(canonical_json(ex["record"], ex["schema"]))
+            tpl, text = copy_tpls[ex["schema_index"]], canonical_json(ex["record"], ex["schema"])
+            rendered = render_grown(tpl, text)
+            if rendered is None:
+                stats["render_fail"] += 1
+                continue
             prompt = [user_id] + vocab.encode(ex["prompt"]) + [asst_id]
-            add(prompt + ids, [False] * len(prompt) + [int(t) == vocab.mask_id
-                                                       for t in tpl.token_ids], len(prompt), 4)
+            for c in (rendered, brim_of(tpl, text)):
+                if c is not None:
+                    add(prompt + c[0], [False] * len(prompt) + c[1], len(prompt), 4)
     # extraction / documents: draw more than needed, since some are too long for max_len
     src = extraction_examples(10 ** 9, seed, split, pool=pool)
     drill_rng = random.Random(f"drill/{seed}/{split}")
     got = 0
     while got < n_ext - n_copy:
         ex = next(src)
-        canvas = canvas_of(ex)
+        canvas, brim = canvas_of(ex) or (None, None)
         if canvas is None:
             continue
         drill = drill_rng.random() < drill_share
         text = drill_prompt(ex["record"], drill_rng) if drill else ex["prompt"]
         prompt = [user_id] + vocab.encode(text) + [asst_id]
-        got += add(prompt + canvas[0], [False] * len(prompt) + canvas[1], len(prompt),
-                   3 if drill else 0)
+        kind = 3 if drill else 0
+        got += add(prompt + canvas[0], [False] * len(prompt) + canvas[1], len(prompt), kind)
+        if brim is not None:
+            add(prompt + brim[0], [False] * len(prompt) + brim[1], len(prompt), kind)
     if n_doc:
         src = json_documents(10 ** 9, seed, pool=pool)
         got = 0
         while got < n_doc:
-            canvas = canvas_of(next(src))
-            if canvas is not None:
-                got += add(canvas[0], canvas[1], 0, 1)
+            canvas, brim = canvas_of(next(src)) or (None, None)
+            for c in (canvas, brim):
+                if c is not None:
+                    got += add(c[0], c[1], 0, 1)
     rng = random.Random(f"slack/{seed}/{split}")
     for prefix, span, suffix in code_windows(stdlib_files(split), n_code, seed if split == "train" else seed + 1):
         if rng.random() < 0.5:
