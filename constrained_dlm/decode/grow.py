@@ -29,7 +29,13 @@ def fill_growing(fill: Fill, templates: Sequence, prompts: Sequence[Sequence[int
     rows not running again keep their last one). ``max_context``: prompt + canvas never grow
     past it."""
     templates, prompts = list(templates), list(prompts)
-    results = fill(templates, prompts, None if row_seeds is None else list(row_seeds), on_step)
+    seen = [0]                       # steps so far: a later round's steps count on from there
+
+    def first_step(step, nfe, canvases):
+        seen[0] = step
+        on_step(step, nfe, canvases)
+    results = fill(templates, prompts, None if row_seeds is None else list(row_seeds),
+                   None if on_step is None else first_step)
     canvases = [r.token_ids for r in results]
     while True:
         todo = []
@@ -49,10 +55,12 @@ def fill_growing(fill: Fill, templates: Sequence, prompts: Sequence[Sequence[int
                 grew(b, t)
         sub_step = None
         if on_step is not None:
-            def sub_step(step, nfe, sub, rows=rows):
+            def sub_step(step, nfe, sub, rows=rows, base=seen[0] + 1,
+                         passes=max(results[b].nfe for b in rows)):
                 for b, c in zip(rows, sub):
                     canvases[b] = c
-                on_step(step, nfe, list(canvases))
+                seen[0] = base + step
+                on_step(base + step, passes + nfe, list(canvases))
         again = fill([t for _, t in todo], [prompts[b] for b in rows], seeds, sub_step)
         for b, r in zip(rows, again):
             results[b] = _merged(results[b], r)
