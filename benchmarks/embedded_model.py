@@ -83,7 +83,8 @@ def score(text: str, schema: dict, record) -> tuple[bool, int, int]:
 
 def extraction(model, n: int, steps: int, batch: int, seed: int,
                split: str = "heldout", modes=("free", "scaffold", "constrained"),
-               revise: float = 0.5, full_budgets: bool = False) -> dict:
+               revise: float = 0.5, full_budgets: bool = False,
+               threshold: float | None = None) -> dict:
     from constrained_dlm import CompileOptions, api, denoise_unconstrained
     from constrained_dlm.errors import ConstrainedDLMError
     from constrained_dlm.train.corpus import extraction_examples
@@ -109,7 +110,7 @@ def extraction(model, n: int, steps: int, batch: int, seed: int,
         nfe, wall = [], []
         for i in range(0, len(items), batch):
             chunk = items[i:i + batch]
-            opts = api.sampler_options(model, steps=steps, seed=seed + i,
+            opts = api.sampler_options(model, steps=steps, seed=seed + i, threshold=threshold,
                                        revise=revise if mode == "revised" else None)
             prompts = [c[2] for c in chunk]
             t = time.perf_counter()
@@ -224,6 +225,7 @@ def main(argv=None) -> dict:
                    help="decoders to run, of free, scaffold, constrained and revised (constrained "
                         "with SamplerOptions.revise=--revise)")
     p.add_argument("--revise", type=float, default=0.5)
+    p.add_argument("--threshold", type=float, help="commit threshold (default: the family's)")
     p.add_argument("--full-budgets", action="store_true",
                    help="every hole at its full budget from the start (no growth: the canvases "
                         "models before v4 were trained on)")
@@ -235,11 +237,12 @@ def main(argv=None) -> dict:
     model = load_model(a.model, device="cpu")
     res = {"model": str(model.name), "params": sum(x.numel() for x in model.model.parameters()),
            "steps": a.steps, "batch": a.batch, "threads": a.threads,
-           "sampler": repr(__import__("constrained_dlm").sampler_options(model, steps=a.steps))}
+           "sampler": repr(__import__("constrained_dlm").sampler_options(model, steps=a.steps,
+                                                                        threshold=a.threshold))}
     if a.n:
         modes = tuple(a.modes.split(","))
         res["extraction"] = extraction(model, a.n, a.steps, a.batch, a.seed, a.split, modes,
-                                       a.revise, a.full_budgets)
+                                       a.revise, a.full_budgets, a.threshold)
         res["full_budgets"] = a.full_budgets
         res["split"] = a.split
         print(f"extraction ({a.split} keys), {res['extraction'][modes[0]]['objects']} "
