@@ -59,6 +59,15 @@ class Hole:
     slot: Slot
     cap: int | None = None       # the most positions it may grow to (Template.grown); None: fixed
 
+    @property
+    def can_grow(self) -> bool:
+        return self.cap is not None and self.length < self.cap
+
+    def next_length(self, length: int | None = None) -> int:
+        """The size growth gives this hole after ``length`` (default: its own): doubled, up to
+        the cap. The one growth rule (inference, and training's renderer)."""
+        return min(self.cap, 2 * (self.length if length is None else length))
+
 
 @dataclass(frozen=True, eq=False)
 class Template:
@@ -96,9 +105,9 @@ class Template:
         room = None if limit is None else limit - len(self)
         grow = {}
         for k, h in enumerate(self.holes):
-            if h.cap is None or h.length >= h.cap or int(ids[h.start + h.length - 1]) == pad:
+            if not h.can_grow or int(ids[h.start + h.length - 1]) == pad:
                 continue
-            extra = min(h.cap, 2 * h.length) - h.length
+            extra = h.next_length() - h.length
             if room is not None:
                 extra = min(extra, room)
                 room -= extra

@@ -150,8 +150,8 @@ class PrefixText:
         self.vocab = vocab
         self.lo, self.hi = region
         self.ends = np.array(sorted(h.start + h.length - 1 - self.lo for h in
-                                    getattr(template, "holes", ()) if h.cap is not None
-                                    and h.length < h.cap), dtype=np.int64)
+                                    getattr(template, "holes", ()) if h.can_grow),
+                             dtype=np.int64)
 
     def text(self, canvas: np.ndarray) -> str:
         v = self.vocab

@@ -48,11 +48,6 @@ def drill_prompt(record, rng: random.Random) -> str:
     return "\n".join(lines)
 
 
-def _templates(schema, vocab):
-    """The schema's template, holes at their start budgets (what inference decodes first)."""
-    return compile_json_schema(schema, vocab)
-
-
 def render_grown(tpl, text: str, stage: int | None = None):
     """(canvas ids, hole flags, hole sizes) of ``text`` in ``tpl``, its holes sized the way
     inference grows them (``decode/grow.py``: from the start budget, doubling while the model
@@ -75,9 +70,9 @@ def render_grown(tpl, text: str, stage: int | None = None):
         if not h.automaton.accepts(toks):
             return None
         n, k = h.length, 0
-        while h.cap is not None and len(toks) >= n and n < h.cap and (stage is None or k < stage):
-            n, k = min(h.cap, 2 * n), k + 1
-        if len(toks) >= n and h.cap is not None and n < h.cap:
+        while h.cap is not None and len(toks) >= n < h.cap and (stage is None or k < stage):
+            n, k = h.next_length(n), k + 1
+        if h.cap is not None and len(toks) >= n < h.cap:
             toks = _brim(h.automaton, toks, n)
             if toks is None:
                 return None
@@ -149,7 +144,7 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
     tpls, bad_schema = {}, 0
     for i, spec in enumerate(pool):
         try:
-            tpls[i] = _templates(spec["schema"], vocab)
+            tpls[i] = compile_json_schema(spec["schema"], vocab)
         except Exception as e:  # noqa: BLE001 - count and skip
             bad_schema += 1
             log(f"schema {i} does not compile: {e}")
@@ -195,7 +190,7 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
 
     n_copy = int(round(n_ext * copy_share))
     if n_copy:
-        copy_tpls = {i: _templates(sc, vocab)
+        copy_tpls = {i: compile_json_schema(sc, vocab)
                      for i, sc in enumerate(copy_schemas(64, seed, split))}
         for ex in copy_drills(n_copy, seed, split):
             tpl, text = copy_tpls[ex["schema_index"]], canonical_json(ex["record"], ex["schema"])
