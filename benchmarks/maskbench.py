@@ -19,7 +19,7 @@ What it measures, in order:
    long-running process.
 3. **Instances (soundness).** Each test instance is serialised with ``canonical_json(data,
    schema)`` and split against the template with one regex (scaffold text escaped, each hole a
-   named group of its slot regex); each hole's substring is tokenised with ``vocab.encode`` and
+   named group of its hole spec regex); each hole's substring is tokenised with ``vocab.encode`` and
    must be accepted by the hole's automaton within the hole's budget. A *valid: false* instance
    that passes is an **invalidation error** (target: 0). A rejected *valid: true* instance is an
    incompleteness, reported by reason. Automata are byte-DFA lifts, so acceptance does not depend
@@ -122,9 +122,9 @@ class TemplateMatcher:
         for h, sub in zip(self.tpl.holes, subs):
             ids = vocab.encode(sub)
             if not h.automaton.accepts(ids):
-                return False, "automaton rejects tokenization", f"hole {h.slot.pointer or '/'}: {sub[:80]!r}"
+                return False, "automaton rejects tokenization", f"hole {h.spec.pointer or '/'}: {sub[:80]!r}"
             if len(ids) > h.length:
-                return False, "over budget", (f"hole {h.slot.pointer or '/'}: {len(ids)} tokens > "
+                return False, "over budget", (f"hole {h.spec.pointer or '/'}: {len(ids)} tokens > "
                                               f"budget {h.length}: {sub[:80]!r}")
         return True, "ok", ""
 

@@ -49,7 +49,7 @@ from .compile.infill_holes import (
     validate_document,
 )
 from .compile.template import CompileOptions, Template, check_budget
-from .decode.sampler import SamplerOptions
+from .decode.sampler import Result, SamplerOptions
 from .errors import BudgetError, CompileLimitError, SpecError, ValidationFailure
 
 __all__ = ["Gap", "InfillResult", "PreparedInfill", "infill", "infill_document", "prepare_infill",
@@ -62,20 +62,15 @@ DEFAULT_CONTEXT = (512, 256)
 
 
 @dataclass
-class InfillResult:
-    """A filled document."""
+class InfillResult(Result):
+    """A filled document: a :class:`Result` whose ``value`` is the whole document and ``text``
+    the (first) middle, with the middles and what the canvas held."""
 
-    text: str                      # the middle (first hole's, for several holes)
-    document: str                  # the full document with every hole filled
-    middles: list[str]             # one per hole, in order
-    nfe: int                       # forward passes
-    forced: int                    # positions committed without a forward pass
-    token_ids: list[int]           # the filled canvas (pads included)
-    template: Template = field(repr=False)
+    document: str = ""             # the full document with every hole filled (= value)
+    middles: list[str] = field(default_factory=list)   # one per hole, in order
     contexts: list = field(default_factory=list, repr=False)   # per hole: HoleContext / None
     canvas_tokens: int = 0         # canvas length the model saw
     truncated: bool = False        # the canvas left out some of the document
-    timings: dict = field(default_factory=dict)   # compile_s, forward_s, constraint_s
     grown: int = 0                 # times full holes were doubled (``grow=``)
 
 
@@ -135,7 +130,7 @@ def infill_document(model, segments: Sequence, *, language: str | None = "python
         res = api.generate(model, prep.template, [prompt], options=options)[0]
         nfe, forced, grown = nfe + res.nfe, forced + res.forced, grown + 1
         timings = {k: timings.get(k, 0.0) + v for k, v in res.timings.items()}
-    out = prep.finish(res)
+    out = prep.result(res)
     out.nfe, out.forced, out.grown = nfe, forced, grown
     out.timings = {"compile_s": prep.compile_s, **timings}
     return out
@@ -144,7 +139,7 @@ def infill_document(model, segments: Sequence, *, language: str | None = "python
 @dataclass
 class PreparedInfill:
     """A document's holes compiled into one template, before decoding (see :func:`prepare_infill`);
-    ``finish`` turns the decoded template back into a checked :class:`InfillResult`."""
+    ``result`` turns the decoded template back into a checked :class:`InfillResult`."""
 
     template: Template
     texts: list[str]               # the text around the holes, as filled (normalised)
@@ -155,7 +150,7 @@ class PreparedInfill:
     truncated: bool
     compile_s: float
 
-    def finish(self, res) -> InfillResult:
+    def result(self, res) -> InfillResult:
         """A decoded :class:`~constrained_dlm.decode.sampler.Result` of ``template`` -> the
         filled document, validated independently (a failure is a library bug)."""
         vocab = self.template.vocab
@@ -167,9 +162,9 @@ class PreparedInfill:
         if any(s.kind == "python" for s in self.specs):
             middles = caller_middles(self.original, self.texts, middles)
         document = join_document(self.original, middles)
-        return InfillResult(text=middles[0], document=document, middles=middles, nfe=res.nfe,
-                            forced=res.forced, token_ids=list(res.token_ids),
-                            template=self.template, contexts=self.contexts,
+        return InfillResult(text=middles[0], value=document, document=document, middles=middles,
+                            nfe=res.nfe, forced=res.forced, token_ids=list(res.token_ids),
+                            template=self.template, history=res.history, contexts=self.contexts,
                             canvas_tokens=len(self.template), truncated=self.truncated,
                             timings={"compile_s": self.compile_s, **res.timings})
 

@@ -68,7 +68,7 @@ def _bytes_text(vocab, ids) -> str:
 
 
 def _hole_name(hole, k: int) -> str:
-    return hole.slot.name or hole.slot.pointer or f"hole {k}"
+    return hole.spec.name or hole.spec.pointer or f"hole {k}"
 
 
 def _hole_index(template) -> np.ndarray:
@@ -129,7 +129,7 @@ def trace_frames(result) -> dict:
     for k, h in enumerate(tpl.holes):
         ids = final[h.start:h.start + h.length]
         hs = [int(s) for s in steps[h.start:h.start + h.length]]
-        holes.append({"index": k, "name": _hole_name(h, k), "pointer": h.slot.pointer,
+        holes.append({"index": k, "name": _hole_name(h, k), "pointer": h.spec.pointer,
                       "start": h.start, "length": h.length,
                       "used": sum(1 for t in ids if t != vocab.pad_id),
                       "first_step": min(hs, default=None), "last_step": max(hs, default=None),

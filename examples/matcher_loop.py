@@ -39,4 +39,4 @@ with torch.no_grad():
         top = conf.topk(k, -1).indices
         canvas[0, top[0]] = proposal[0, top[0]]
         print(f"step {step + 1}: {left - k} positions left")
-print(json.dumps(matcher.finish(canvas)[0]))
+print(json.dumps(matcher.values(canvas)[0]))

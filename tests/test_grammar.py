@@ -335,7 +335,7 @@ E2E = [("arithmetic", 16, 10), ("csv", 48, 10), ("json", 24, 5), ("sql", 32, 5),
 @pytest.mark.parametrize("name,budget,batch", E2E)
 def test_decoded_texts_parse(bpe_vocab, name, budget, batch):
     """2 denoisers x 2 seeds x a batch of canvases per grammar, 4 steps each, so several tokens
-    are committed per step; every text parses with lark (the finisher) and with the independent
+    are committed per step; every text parses with lark (the validator) and with the independent
     checker."""
     tpl = Template.from_grammar(name, bpe_vocab, max_tokens=budget)
     assert tpl.kind == "grammar" and len(tpl) == budget
@@ -344,7 +344,7 @@ def test_decoded_texts_parse(bpe_vocab, name, budget, batch):
         for seed in range(2):
             for r in denoise(den(bpe_vocab, seed=seed), [tpl] * batch, None,
                              SamplerOptions(steps=4, seed=seed)):
-                assert r.value == r.text                  # the finisher re-parsed it with lark
+                assert r.value == r.text                  # the validator re-parsed it with lark
                 if CHECKERS[name]:
                     CHECKERS[name](r.text)
                 per_step.append(budget / r.nfe)
@@ -353,16 +353,16 @@ def test_decoded_texts_parse(bpe_vocab, name, budget, batch):
     assert len(texts) > batch                             # and the outputs vary
 
 
-def test_finisher_rejects_what_does_not_parse(bpe_vocab):
+def test_validator_rejects_what_does_not_parse(bpe_vocab):
     tpl = Template.from_grammar("arithmetic", bpe_vocab, max_tokens=8)
-    assert tpl.finish("1 + 2") == "1 + 2"
+    assert tpl.validate("1 + 2") == "1 + 2"
     with pytest.raises(ValidationFailure, match="does not parse"):
-        tpl.finish("1 +")
+        tpl.validate("1 +")
 
 
 def test_sentencepiece_vocabulary_and_render(sp_vocab, bpe_vocab):
     """Byte-fallback tokens and the Metaspace prefix change nothing; render() accepts a sentence
-    (exact slot regex for small grammars, the stand-in for python_expr)."""
+    (exact hole_spec regex for small grammars, the stand-in for python_expr)."""
     tpl = Template.from_grammar("json", sp_vocab, max_tokens=24, max_depth=3)
     for r in denoise(AdversarialDenoiser(sp_vocab, seed=3), [tpl] * 5, None,
                      SamplerOptions(steps=4, seed=3)):
@@ -372,7 +372,7 @@ def test_sentencepiece_vocabulary_and_render(sp_vocab, bpe_vocab):
         tpl = Template.from_grammar(name, bpe_vocab, max_tokens=24, max_depth=depth)
         ids = tpl.render(text)
         assert tpl.text_of(ids) == text and len(ids) == len(tpl)
-        stand_in = tpl.holes[0].slot.regex == "(?s:.*)"
+        stand_in = tpl.holes[0].spec.regex == "(?s:.*)"
         assert stand_in == (name == "python_expr")        # its regex is 170 KB even at depth 0
         with pytest.raises(ValueError):
             tpl.render(text + " +")

@@ -16,7 +16,7 @@ import regex as regex_mod
 from constrained_dlm.errors import CompileLimitError, InvalidSchemaError, UnsupportedSchemaError
 from constrained_dlm.specs.json_schema import (canonical_json, load_schema, pieces_regex,
                                                schema_to_pieces)
-from constrained_dlm.specs.pieces import CharLength, Slot, SpecReport, Text
+from constrained_dlm.specs.pieces import CharLength, HoleSpec, SpecReport, Text
 from constrained_dlm.specs.pattern_translate import translate_pattern
 from constrained_dlm.specs.regex_parts import FORMAT_BODIES, integer_range_regex, number_range_regex
 
@@ -53,7 +53,7 @@ def test_layout_required_scaffold():
               "required": ["name", "age"]}
     pieces = schema_to_pieces(schema)
     assert pieces[0] == Text('{"name":')
-    assert isinstance(pieces[1], Slot) and pieces[1].regex.startswith(' "')
+    assert isinstance(pieces[1], HoleSpec) and pieces[1].regex.startswith(' "')
     assert pieces[1].kind == "string" and pieces[1].pointer == "/properties/name"
     assert pieces[1].name == "name"
     assert pieces[2] == Text(', "age":')
@@ -63,14 +63,14 @@ def test_layout_required_scaffold():
     assert not fullmatch(pieces, '{"name":"Bob","age":3}')
 
 
-def test_layout_optional_slots_own_commas():
+def test_layout_optional_holes_own_commas():
     schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"},
                                                "x": {"type": "boolean"}, "y": {"type": "null"}},
               "required": ["b"]}
     pieces = schema_to_pieces(schema)
-    slots = [p for p in pieces if isinstance(p, Slot)]
-    assert slots[0].regex.endswith(", )?") and slots[0].name == "a"
-    assert slots[2].regex.startswith("(, ") and slots[3].regex.startswith("(, ")
+    hole_specs = [p for p in pieces if isinstance(p, HoleSpec)]
+    assert hole_specs[0].regex.endswith(", )?") and hole_specs[0].name == "a"
+    assert hole_specs[2].regex.startswith("(, ") and hole_specs[3].regex.startswith("(, ")
     for inst in [{"b": "q"}, {"a": 1, "b": "q"}, {"b": "q", "y": None}, {"a": 1, "b": "", "x": True,
                                                                        "y": None}]:
         assert fullmatch(pieces, canonical_json(inst, schema)), inst
@@ -89,7 +89,7 @@ def test_layout_nested_scaffold_and_root_value():
     assert len(root) == 1 and root[0].regex == "-?(0|[1-9][0-9]*)"
 
 
-def test_all_optional_object_is_one_slot():
+def test_all_optional_object_is_one_hole():
     schema = {"type": "object", "properties": {k: {"type": "integer"} for k in "abcd"}}
     pieces = schema_to_pieces(schema)
     assert len(pieces) == 1 and pieces[0].kind == "object"
@@ -102,9 +102,9 @@ def test_all_optional_object_is_one_slot():
 def test_string_lengths_become_counters():
     pieces = schema_to_pieces({"type": "object", "properties": {
         "s": {"type": "string", "minLength": 2, "maxLength": 5}}, "required": ["s"]})
-    slot = pieces[1]
-    assert slot.length == CharLength(2, 5, "json_string", lead=" ")
-    assert "{" not in slot.regex.replace("{3}", "").replace("{2}", "")
+    hole_spec = pieces[1]
+    assert hole_spec.length == CharLength(2, 5, "json_string", lead=" ")
+    assert "{" not in hole_spec.regex.replace("{3}", "").replace("{2}", "")
     root = schema_to_pieces({"type": "string", "pattern": "^[a-z]+$", "maxLength": 4})
     assert root[0].length == CharLength(0, 4, "codepoints", offset=2)
     assert fullmatch(root, '"abcd"') and not fullmatch(root, '"abcde"')
@@ -381,7 +381,7 @@ def test_pydantic_model():
     schema = pydantic_to_schema(M)
     pieces = schema_to_pieces(schema)
     assert fullmatch(pieces, canonical_json({"name": "a", "age": 1}, schema))
-    assert [p.max_tokens for p in pieces if isinstance(p, Slot)][0] == 9
+    assert [p.max_tokens for p in pieces if isinstance(p, HoleSpec)][0] == 9
 
 
 # --------------------------------------------------------------------------------------------
@@ -458,7 +458,7 @@ for line in sys.stdin:
 
 
 @pytest.mark.slow
-def test_slot_regexes_compile_with_outlines_core():
+def test_hole_regexes_compile_with_outlines_core():
     pytest.importorskip("outlines_core")
     schemas = [
         {"type": "object", "properties": {
@@ -484,7 +484,7 @@ def test_slot_regexes_compile_with_outlines_core():
                 pieces = schema_to_pieces(s)
             except (UnsupportedSchemaError, InvalidSchemaError, CompileLimitError):
                 continue
-            regexes += [p.regex for p in pieces if isinstance(p, Slot) and len(p.regex) < 20000]
+            regexes += [p.regex for p in pieces if isinstance(p, HoleSpec) and len(p.regex) < 20000]
     assert regexes
     proc = subprocess.run([sys.executable, "-c", _OC_SCRIPT],
                           input="".join(json.dumps(r) + "\n" for r in regexes),

@@ -10,14 +10,14 @@ from constrained_dlm.automata import automaton as A
 from constrained_dlm.automata import components as C
 from constrained_dlm.automata import lift as Lf
 from constrained_dlm.automata.byte_dfa import DEAD, regex_to_byte_dfa
-from constrained_dlm.specs.pieces import string_slot_regex
+from constrained_dlm.specs.pieces import string_hole_regex
 from constrained_dlm.specs.pieces import CharLength
 
 CASES = [
     (r'\{"id": (0|[1-9][0-9]{0,5}), "tags": \[("[a-z]{1,8}"(, "[a-z]{1,8}"){0,3})?\]\}', None),
     (r"(?s:.{0,40})", None),                                   # dense: almost every byte valid
     (r"(def|class) [A-Za-z_][A-Za-z0-9_]*\(\):\n    (pass|return [0-9]+)", None),
-    (string_slot_regex(""), CharLength(2, 9, "json_string", lead="")),
+    (string_hole_regex(""), CharLength(2, 9, "json_string", lead="")),
     (r'"[a-zé]*"', CharLength(1, 5, "codepoints", offset=2)),
     (r" {0,40}x", None),                                       # long whitespace tokens: the deep tail
 ]

@@ -56,7 +56,7 @@ def test_bitmask_is_exactly_the_completable_tokens(bpe_vocab, regex, forces):
     assert n_forced > 0 or not forces
 
 
-def test_propose_forced_and_finish_on_json(bpe_vocab):
+def test_propose_forced_and_values_on_json(bpe_vocab):
     schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 0,
                                                      "maximum": 9},
                                                "ok": {"const": True}}, "required": ["n", "ok"]}
@@ -68,7 +68,7 @@ def test_propose_forced_and_finish_on_json(bpe_vocab):
     for t in (0.0, 1.0):
         out = m.propose(noise, 5 * torch.randn(3, len(tpl), bpe_vocab.size), undecided=undecided,
                         temperature=t, seed=1)
-        for value in m.finish(out):
+        for value in m.values(out):
             jsonschema.validate(value, schema)
         hit = forced >= 0
         assert torch.equal(out[hit], forced[hit])

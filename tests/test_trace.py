@@ -126,8 +126,8 @@ def test_html_is_self_contained_and_replays_every_frame(results, tmp_path):
     for r, sec in zip(results, sections):
         assert sec.count("data-s=") == r.template.num_hole_positions
         for h in r.template.holes:
-            if h.slot.name:
-                assert html.escape(h.slot.name) in sec
+            if h.spec.name:
+                assert html.escape(h.spec.name) in sec
     for word in ("play", "prev", "next", 'type="range"', "frame="):
         assert word in page
 

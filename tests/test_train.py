@@ -105,7 +105,7 @@ def test_tokenizer_and_rendered_canvas(small_tokenizer):
         value = json.loads(tpl.text_of(ids))
         assert value == ex["record"]
         jsonschema.validate(value, ex["schema"], format_checker=jsonschema.FormatChecker())
-        assert tpl.finish(tpl.text_of(ids)) == ex["record"]
+        assert tpl.validate(tpl.text_of(ids)) == ex["record"]
         done += 1
     assert done == 20
     tpl = compile_json_schema({"type": "object", "properties": {"a": {"type": "integer", "maximum": 9}},

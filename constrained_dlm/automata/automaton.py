@@ -13,7 +13,7 @@ Usage::
 
 Performance: lifting walks the vocabulary's byte trie once for all states, merging prefixes the
 automaton cannot tell apart (see :func:`_lift`): a few ms for a JSON primitive at 128k tokens.
-Results are cached per (vocabulary, regex, length bounds), so primitive slots compile once per
+Results are cached per (vocabulary, regex, length bounds), so primitive holes compile once per
 vocabulary.
 """
 
@@ -37,15 +37,15 @@ from .lru import LRU
 
 @dataclass(frozen=True)
 class CharLength:
-    """Character-length bounds on a JSON string slot, enforced by a counter in the automaton.
+    """Character-length bounds on a JSON string hole, enforced by a counter in the automaton.
 
     Counted repetition (``x{0,200}``) makes regex automata explode; a counter beside a small
     automaton does not. Two modes:
 
-    - ``"json_string"``: the slot regex is ``lead + '"' + JSON_CHAR + '*"'`` (see
-      :func:`string_slot_regex`); counts decoded characters (an escape counts as one).
-    - ``"codepoints"``: the slot regex can produce no backslash (built from ``SAFE_CHAR``-style
-      classes); counts UTF-8 code points of the whole slot text minus ``offset`` (the delimiters,
+    - ``"json_string"``: the hole spec regex is ``lead + '"' + JSON_CHAR + '*"'`` (see
+      :func:`string_hole_regex`); counts decoded characters (an escape counts as one).
+    - ``"codepoints"``: the hole spec regex can produce no backslash (built from ``SAFE_CHAR``-style
+      classes); counts UTF-8 code points of the whole hole text minus ``offset`` (the delimiters,
       e.g. 3 for `` "abc"``).
     """
 
@@ -53,7 +53,7 @@ class CharLength:
     max: int | None = None
     mode: Literal["json_string", "codepoints"] = "json_string"
     lead: str = " "       # json_string mode: the text before the opening quote
-    offset: int = 0       # codepoints mode: code points of the slot that are not string content
+    offset: int = 0       # codepoints mode: code points of the hole that are not string content
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def _counter_increments(dfa: ByteDFA, length: CharLength) -> tuple[np.ndarray, i
     if length.mode == "json_string":
         loop = dfa.run((length.lead + '"').encode())
         if loop == DEAD:
-            raise ValueError("json_string length on a slot that does not start with lead + quote")
+            raise ValueError("json_string length on a hole that does not start with lead + quote")
         inc = (dfa.table == loop).astype(np.int64)  # every entry into the body loop state ends a char
         offset = 1                                   # the opening quote enters it once
     else:

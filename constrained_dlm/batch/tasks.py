@@ -102,7 +102,7 @@ class InfillTask:
 
     def output(self, result, state) -> dict:
         prep, kind, prefix, suffix = state
-        middle = middle_between(prefix, suffix, prep.finish(result), python=kind == "python")
+        middle = middle_between(prefix, suffix, prep.result(result), python=kind == "python")
         return {"middle": middle, "language": kind}
 
 

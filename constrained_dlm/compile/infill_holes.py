@@ -1,6 +1,6 @@
 """Compile: the holes of a document to fill (:func:`~constrained_dlm.infill.infill_document`).
 
-A document comes as segments, text and :class:`Gap`; each gap resolves to a :class:`HoleSpec`
+A document comes as segments, text and :class:`Gap`; each gap resolves to a :class:`GapSpec`
 (Python, regex or grammar), Python holes read their context from the text around them, and the
 holes compile into one :class:`~constrained_dlm.compile.template.Template` whose canvas keeps a
 window of the text around each hole. :func:`validate_document` checks the filled document
@@ -17,16 +17,16 @@ import numpy as np
 from ..automata.automaton import token_automaton
 from ..errors import BudgetError, SpecError, ValidationFailure
 from ..specs import python_code as pc
-from ..specs.grammar import grammar_finisher, grammar_hole, load_grammar
-from ..specs.pieces import Slot
+from ..specs.grammar import grammar_validator, grammar_hole, load_grammar
+from ..specs.pieces import HoleSpec
 from ..specs.python_code import DEFAULT_SUBSET
 from ..specs.python_context import compiles, guess_witness, hole_context
 from ..specs.python_literal import literal_context, literal_dfa, literal_key
 from ..specs.python_span import any_hole_context, span_dfa, span_key
-from ..specs.regex import regex_finisher
+from ..specs.regex import regex_validator
 from .template import CompileOptions, Hole, Template, add_hole
 
-__all__ = ["Gap", "HoleSpec", "split_segments", "normalise_holes", "resolve_gap",
+__all__ = ["Gap", "GapSpec", "split_segments", "normalise_holes", "resolve_gap",
            "python_contexts", "join_document", "caller_middles", "hole_automaton", "infill_template",
            "validate_document"]
 
@@ -133,7 +133,7 @@ def _lang(g: Gap, default):
 
 
 @dataclass(frozen=True)
-class HoleSpec:
+class GapSpec:
     kind: str                 # python / regex / grammar
     max_tokens: int
     regex: str | None = None
@@ -143,7 +143,7 @@ class HoleSpec:
     whole_lines: bool = False   # the hole replaced a blank line: its middle is whole lines
 
 
-def resolve_gap(g: Gap, language, regex, grammar, max_tokens, subset) -> HoleSpec:
+def resolve_gap(g: Gap, language, regex, grammar, max_tokens, subset) -> GapSpec:
     budget = g.max_tokens if g.max_tokens is not None else max_tokens
     if budget < 1:
         raise BudgetError(f"hole {g.name or ''}: max_tokens must be at least 1", needed=1,
@@ -154,19 +154,19 @@ def resolve_gap(g: Gap, language, regex, grammar, max_tokens, subset) -> HoleSpe
     if g.regex is None and g.grammar is None and (regex is not None or grammar is not None):
         lang = None
     if lang == "python" and rx is None and gr is None:
-        return HoleSpec("python", budget, subset=g.subset or subset or DEFAULT_SUBSET, name=g.name)
+        return GapSpec("python", budget, subset=g.subset or subset or DEFAULT_SUBSET, name=g.name)
     if lang not in (None, "python"):
         raise SpecError(f"unknown language {lang!r}: use 'python', or None with regex= / grammar=")
     if gr is not None:
-        return HoleSpec("grammar", budget, grammar=gr, name=g.name)
+        return GapSpec("grammar", budget, grammar=gr, name=g.name)
     if rx is not None:
-        return HoleSpec("regex", budget, regex=rx, name=g.name)
+        return GapSpec("regex", budget, regex=rx, name=g.name)
     raise SpecError("language=None needs regex= or grammar= (for the call or for each Gap)")
 
 
 # --- languages ---------------------------------------------------------------------------------
 
-def python_contexts(texts: list[str], specs: list[HoleSpec]) -> list:
+def python_contexts(texts: list[str], specs: list[GapSpec]) -> list:
     """Each Python hole's context, probed with the other holes holding their witnesses.
 
     Passes: the first uses provisional witnesses for holes not analysed yet, the next re-check
@@ -192,7 +192,7 @@ def python_contexts(texts: list[str], specs: list[HoleSpec]) -> list:
     return ctxs                                    # pragma: no cover
 
 
-def contexts_from(texts: list[str], specs: list[HoleSpec], witness: list[str]):
+def contexts_from(texts: list[str], specs: list[GapSpec], witness: list[str]):
     n = len(specs)
     ctxs: list = [None] * n
     errors: list = [None] * n
@@ -238,8 +238,8 @@ def join_part(texts, middles, i, *, before: bool) -> str:
     return join_document(texts[i + 1:], middles[i + 1:])
 
 
-def hole_automaton(spec: HoleSpec, ctx, vocab, options: CompileOptions):
-    """(token automaton, Slot) for one hole."""
+def hole_automaton(spec: GapSpec, ctx, vocab, options: CompileOptions):
+    """(token automaton, HoleSpec) for one hole."""
     if spec.kind == "python":
         cfg = replace(spec.subset, excluded_names=frozenset(spec.subset.excluded_names)
                       | ctx.excluded_names)
@@ -277,14 +277,14 @@ def hole_automaton(spec: HoleSpec, ctx, vocab, options: CompileOptions):
                                           timeout_s=lim.regex_timeout_s,
                                           max_states=lim.max_states)
         auto = token_automaton(key, vocab, None, options.limits, dfa=dfa)
-        return auto, Slot(regex=key, kind="regex", max_tokens=spec.max_tokens,
+        return auto, HoleSpec(regex=key, kind="regex", max_tokens=spec.max_tokens,
                           name=spec.name or "python")
     if spec.kind == "grammar":
-        g, slot, auto, _depth = grammar_hole(spec.grammar, vocab, max_tokens=spec.max_tokens,
+        g, hole_spec, auto, _depth = grammar_hole(spec.grammar, vocab, max_tokens=spec.max_tokens,
                                              limits=options.limits)
-        return auto, replace(slot, name=spec.name or slot.name)
+        return auto, replace(hole_spec, name=spec.name or hole_spec.name)
     auto = token_automaton(spec.regex, vocab, None, options.limits)
-    return auto, Slot(regex=spec.regex, kind="regex", max_tokens=spec.max_tokens, name=spec.name)
+    return auto, HoleSpec(regex=spec.regex, kind="regex", max_tokens=spec.max_tokens, name=spec.name)
 
 
 # --- the canvas --------------------------------------------------------------------------------
@@ -306,11 +306,11 @@ def infill_template(texts, specs, autos, vocab, context, options) -> tuple[Templ
             truncated = True
         ids.extend(toks)
         if i < n:       # the spec's budget: it doubles when a hole grows
-            auto, slot = autos[i]
-            holes.append(add_hole(ids, replace(slot, max_tokens=specs[i].max_tokens), auto,
+            auto, hole_spec = autos[i]
+            holes.append(add_hole(ids, replace(hole_spec, max_tokens=specs[i].max_tokens), auto,
                                   vocab, options))
     tpl = Template(token_ids=np.asarray(ids, dtype=np.int64), holes=tuple(holes), vocab=vocab,
-                   finish=_identity, kind="infill")
+                   validate=_identity, kind="infill")
     return tpl, truncated
 
 
@@ -319,7 +319,7 @@ def _identity(text: str) -> str:
     return text
 
 
-def validate_document(document: str, middles: list[str], specs: list[HoleSpec]) -> None:
+def validate_document(document: str, middles: list[str], specs: list[GapSpec]) -> None:
     """Independent checks of the result; a failure is a library bug."""
     if any(s.kind == "python" for s in specs):
         if not compiles(document):
@@ -333,6 +333,6 @@ def validate_document(document: str, middles: list[str], specs: list[HoleSpec]) 
                                     f"{middles!r}")
     for m, s in zip(middles, specs):
         if s.kind == "regex":
-            regex_finisher(s.regex)(m)
+            regex_validator(s.regex)(m)
         if s.kind == "grammar":
-            grammar_finisher(load_grammar(s.grammar))(m)
+            grammar_validator(load_grammar(s.grammar))(m)

@@ -1,4 +1,4 @@
-"""Compile stage: pieces (text + slots) become a Template of fixed tokens and budgeted holes.
+"""Compile stage: pieces (text + hole specs) become a Template of fixed tokens and budgeted holes.
 
 A Template is immutable and costly to build, cheap to reuse: compile once per (spec, vocabulary),
 decode many times, share between threads. The per-run state lives in the sampler.
@@ -22,12 +22,12 @@ from ..automata.automaton import CompileLimits, TokenAutomaton, token_automaton
 from ..automata.byte_dfa import regex_to_byte_dfa
 from ..errors import BudgetError, CompileLimitError, SpecError
 from ..specs.document_fields import Field
-from ..specs.grammar import grammar_finisher, grammar_hole
-from ..specs.json_check import json_finisher
+from ..specs.grammar import grammar_validator, grammar_hole
+from ..specs.json_check import json_validator
 from ..specs.json_schema import load_schema, schema_to_pieces
-from ..specs.pieces import Piece, Slot, SpecReport, Text
+from ..specs.pieces import Piece, HoleSpec, SpecReport, Text
 from ..specs.pydantic_model import pydantic_to_schema
-from ..specs.regex import regex_finisher
+from ..specs.regex import regex_validator
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Hole:
     start: int                   # offset in the template
     length: int                  # token budget: positions reserved (trailing ones may become pads)
     automaton: TokenAutomaton
-    slot: Slot
+    spec: HoleSpec
     cap: int | None = None       # the most positions it may grow to (Template.grown); None: fixed
 
     @property
@@ -76,14 +76,20 @@ class Template:
     token_ids: np.ndarray                  # (T,) scaffold ids; mask_id at hole positions
     holes: tuple[Hole, ...]
     vocab: Any
-    finish: Callable[[str], Any]           # text -> validated value; raises ValidationFailure
+    validate: Callable[[str], Any]         # text -> validated value; raises ValidationFailure
     kind: str = "regex"
     report: SpecReport = field(default_factory=SpecReport)
-    finish_ids: Callable[[list], Any] | None = None   # filled ids -> value (used over finish)
+    validate_ids: Callable[[list], Any] | None = None   # filled ids -> value (used over validate)
     spans: tuple = ()                      # document templates: (Field, start, end) per field
 
     def __len__(self) -> int:
         return len(self.token_ids)
+
+    def value(self, ids) -> Any:
+        """The filled canvas ``ids`` (this template's positions), validated into its value;
+        raises :class:`ValidationFailure`."""
+        ids = [int(x) for x in ids]
+        return self.validate_ids(ids) if self.validate_ids is not None else self.validate(self.text_of(ids))
 
     @property
     def num_hole_positions(self) -> int:
@@ -143,11 +149,11 @@ class Template:
         """A canvas with no holes: fixed ids, and ``mask_id`` where the model writes with no
         constraint at all (the unconstrained baseline, :mod:`~constrained_dlm.decode.free`)."""
         return cls(token_ids=np.asarray(list(canvas), dtype=np.int64), holes=(), vocab=vocab,
-                   finish=lambda text: text, kind="free")
+                   validate=lambda text: text, kind="free")
 
     def split(self, text: str, *, timeout: float = 5.0) -> list[str] | None:
         """The substring of ``text`` each hole would hold (scaffold text matched literally, each
-        hole by its slot regex), or ``None`` if ``text`` does not fit the template. Raises
+        hole by its spec regex), or ``None`` if ``text`` does not fit the template. Raises
         ``TimeoutError`` past ``timeout`` seconds."""
         pattern = getattr(self, "_split_pattern", None)
         if pattern is None:
@@ -156,7 +162,7 @@ class Template:
             parts, pos = [], 0
             for k, h in enumerate(self.holes):
                 parts.append(rx.escape(v.decode(ids[pos:h.start])))
-                parts.append(f"(?P<h{k}>(?:{h.slot.regex}))")
+                parts.append(f"(?P<h{k}>(?:{h.spec.regex}))")
                 pos = h.start + h.length
             parts.append(rx.escape(v.decode(ids[pos:])))
             pattern = rx.compile("".join(parts), rx.DOTALL)
@@ -176,7 +182,7 @@ class Template:
         out = [int(t) for t in self.token_ids]
         for h, sub in zip(self.holes, subs):
             toks = v.encode(sub)
-            where = h.slot.pointer or "/"
+            where = h.spec.pointer or "/"
             if len(toks) > h.length:
                 raise ValueError(f"hole {where}: {len(toks)} tokens > budget {h.length}: {sub[:80]!r}")
             if not h.automaton.accepts(toks):
@@ -187,13 +193,13 @@ class Template:
     # -- constructors ---------------------------------------------------------------------------
 
     @classmethod
-    def from_pieces(cls, pieces: list[Piece], vocab, *, finish: Callable[[str], Any],
+    def from_pieces(cls, pieces: list[Piece], vocab, *, validate: Callable[[str], Any],
                     kind: str = "regex", options: CompileOptions = CompileOptions(),
                     report: SpecReport | None = None, grow: bool = False) -> "Template":
         ids: list[int] = []
         holes: list[Hole] = []
         text = ""
-        for piece in _literal_slots_to_text(pieces, options.limits):
+        for piece in _literal_holes_to_text(pieces, options.limits):
             if isinstance(piece, Text):
                 text += piece.text
                 continue
@@ -205,14 +211,14 @@ class Template:
         if text:
             ids.extend(vocab.encode(text))
         return cls(token_ids=np.asarray(ids, dtype=np.int64), holes=tuple(holes), vocab=vocab,
-                   finish=finish, kind=kind, report=report or SpecReport())
+                   validate=validate, kind=kind, report=report or SpecReport())
 
     @classmethod
     def from_regex(cls, regex: str, vocab, *, max_tokens: int | None = None,
                    options: CompileOptions = CompileOptions()) -> "Template":
         """One hole whose text must fullmatch ``regex``."""
-        slot = Slot(regex=regex, kind="regex", max_tokens=max_tokens)
-        return cls.from_pieces([slot], vocab, finish=regex_finisher(regex), kind="regex",
+        hole_spec = HoleSpec(regex=regex, kind="regex", max_tokens=max_tokens)
+        return cls.from_pieces([hole_spec], vocab, validate=regex_validator(regex), kind="regex",
                                options=options)
 
     @classmethod
@@ -226,12 +232,12 @@ class Template:
         ``max_tokens`` and the automaton's size; see ``specs/grammar.py``). The result's value is
         the text, re-parsed by the grammar's own lark parser (``ValidationFailure`` if not).
         """
-        g, slot, auto, _depth = grammar_hole(grammar, vocab, max_tokens=max_tokens,
+        g, hole_spec, auto, _depth = grammar_hole(grammar, vocab, max_tokens=max_tokens,
                                              max_depth=max_depth, limits=options.limits)
         ids: list[int] = []
-        hole = add_hole(ids, slot, auto, vocab, options)
+        hole = add_hole(ids, hole_spec, auto, vocab, options)
         return cls(token_ids=np.asarray(ids, dtype=np.int64), holes=(hole,),
-                   vocab=vocab, finish=grammar_finisher(g), kind="grammar")
+                   vocab=vocab, validate=grammar_validator(g), kind="grammar")
 
     @classmethod
     def from_document(cls, doc, vocab, record=None, *,
@@ -259,7 +265,7 @@ class Template:
                                       needed=e.needed, budget=e.budget) from None
             spans.append((part, start, len(ids)))
 
-        def finish_ids(filled):
+        def validate_ids(filled):
             values = {}
             for f, a, b in spans:
                 assert isinstance(f, Field)
@@ -267,7 +273,7 @@ class Template:
                 values[f.name] = f.check(text, doc.base_dir, doc.source)
             return values
         return cls(token_ids=np.asarray(ids, dtype=np.int64), holes=tuple(holes), vocab=vocab,
-                   finish=lambda text: text, finish_ids=finish_ids, kind="document",
+                   validate=lambda text: text, validate_ids=validate_ids, kind="document",
                    spans=tuple(spans))
 
     @classmethod
@@ -278,7 +284,7 @@ class Template:
         report = SpecReport()
         pieces = schema_to_pieces(schema, lenient=options.lenient, max_depth=options.max_depth,
                                   report=report)
-        return cls.from_pieces(pieces, vocab, finish=json_finisher(schema, model), kind="json",
+        return cls.from_pieces(pieces, vocab, validate=json_validator(schema, model), kind="json",
                                options=options, report=report,
                                grow=options.start_budget is not None)
 
@@ -288,10 +294,10 @@ class Template:
         return cls.from_json_schema(pydantic_to_schema(model), vocab, options=options, model=model)
 
 
-def _literal_slots_to_text(pieces, limits: CompileLimits):
-    """A slot that admits exactly one text (a const, a one-value enum) is scaffold, not a hole."""
+def _literal_holes_to_text(pieces, limits: CompileLimits):
+    """A hole spec that admits exactly one text (a const, a one-value enum) is scaffold, not a hole."""
     for p in pieces:
-        if isinstance(p, Slot) and p.length is None:
+        if isinstance(p, HoleSpec) and p.length is None:
             lit = _single_string(p.regex, limits)
             if lit is not None:
                 yield Text(lit)
@@ -314,14 +320,14 @@ def _document_pieces(doc, f, vocab, options: CompileOptions) -> list:
         return hit
     try:
         if f.kind == "grammar":
-            g, slot, auto, _depth = grammar_hole(f.grammar(doc.base_dir, doc.source), vocab,
+            g, hole_spec, auto, _depth = grammar_hole(f.grammar(doc.base_dir, doc.source), vocab,
                                                  max_tokens=f.max_tokens,
                                                  max_depth=f.arg.get("max_depth"),
                                                  limits=options.limits)
-            out = [(replace(slot, name=f.name, max_tokens=f.max_tokens), auto)]
+            out = [(replace(hole_spec, name=f.name, max_tokens=f.max_tokens), auto)]
         else:
             out = []
-            for p in _literal_slots_to_text(f.pieces(doc.base_dir, doc.source), options.limits):
+            for p in _literal_holes_to_text(f.pieces(doc.base_dir, doc.source), options.limits):
                 out.append((p, None) if isinstance(p, Text) else
                            (p, token_automaton(p.regex, vocab, p.length, options.limits)))
     except CompileLimitError as e:
@@ -372,55 +378,55 @@ def check_budget(tokens: int, options: CompileOptions, *, where: str = "",
     return tokens
 
 
-def add_hole(ids: list[int], slot: Slot, auto: TokenAutomaton, vocab,
+def add_hole(ids: list[int], hole_spec: HoleSpec, auto: TokenAutomaton, vocab,
              options: CompileOptions, *, grow: bool = False) -> Hole:
     """The one way a hole joins a canvas (JSON, regex, grammar, document and infill holes
     alike): its budget by :func:`hole_budget`, then that many masks appended to ``ids``. With
     ``grow``, a hole of a kind in ``options.start_budget`` with no explicit budget starts at
     that size and may grow to its full budget (``Hole.cap``)."""
-    budget = length = hole_budget(slot, auto, options)
-    start = (options.start_budget or {}).get(slot.kind) if grow else None
-    if start is not None and slot.max_tokens is None:
-        small = replace(options, default_budget={**options.default_budget, slot.kind: start})
-        length = min(budget, hole_budget(slot, auto, small))
-    hole = Hole(start=len(ids), length=length, automaton=auto, slot=slot,
+    budget = length = hole_budget(hole_spec, auto, options)
+    start = (options.start_budget or {}).get(hole_spec.kind) if grow else None
+    if start is not None and hole_spec.max_tokens is None:
+        small = replace(options, default_budget={**options.default_budget, hole_spec.kind: start})
+        length = min(budget, hole_budget(hole_spec, auto, small))
+    hole = Hole(start=len(ids), length=length, automaton=auto, spec=hole_spec,
                 cap=budget if length < budget else None)
     ids.extend([vocab.mask_id] * length)
     return hole
 
 
-def hole_budget(slot: Slot, auto: TokenAutomaton, options: CompileOptions) -> int:
-    """Positions a hole gets. An explicit budget (``slot.max_tokens``) must fit the hole's
+def hole_budget(hole_spec: HoleSpec, auto: TokenAutomaton, options: CompileOptions) -> int:
+    """Positions a hole gets. An explicit budget (``hole_spec.max_tokens``) must fit the hole's
     shortest value and the cap, and is cut to the longest value of a finite language (the rest
-    could only be pads); otherwise a default per kind of value, sized by what the slot knows."""
+    could only be pads); otherwise a default per kind of value, sized by what the hole spec knows."""
     need = auto.min_tokens
-    if slot.pointer:
-        where = f" at {slot.pointer}"
+    if hole_spec.pointer:
+        where = f" at {hole_spec.pointer}"
     else:
-        where = f" {slot.name!r}" if slot.name else ""
-    if slot.max_tokens is not None:
-        check_budget(slot.max_tokens, options, where=where, pointer=slot.pointer)
-        if slot.max_tokens < need:
+        where = f" {hole_spec.name!r}" if hole_spec.name else ""
+    if hole_spec.max_tokens is not None:
+        check_budget(hole_spec.max_tokens, options, where=where, pointer=hole_spec.pointer)
+        if hole_spec.max_tokens < need:
             raise BudgetError(
-                f"the hole{where} needs at least {need} tokens but its budget is {slot.max_tokens}; "
-                "raise x-max-tokens (or max_tokens)", pointer=slot.pointer, needed=need,
-                budget=slot.max_tokens)
+                f"the hole{where} needs at least {need} tokens but its budget is {hole_spec.max_tokens}; "
+                "raise x-max-tokens (or max_tokens)", pointer=hole_spec.pointer, needed=need,
+                budget=hole_spec.max_tokens)
         if auto.max_tokens is not None:
-            return min(slot.max_tokens, max(auto.max_tokens, need))
-        return slot.max_tokens
-    budget = options.default_budget.get(slot.kind, options.default_budget["regex"])
-    if slot.size is not None:
-        budget = min(budget, slot.size)
-    if slot.optional:    # the value's room plus its key (", \"email\": ")
-        budget += max(options.key_tokens, len(slot.name) // 2 + 4)
-    if slot.length is not None and slot.length.max is not None:
-        budget = min(budget, slot.length.max + 3)   # a char per token, plus quotes and lead
+            return min(hole_spec.max_tokens, max(auto.max_tokens, need))
+        return hole_spec.max_tokens
+    budget = options.default_budget.get(hole_spec.kind, options.default_budget["regex"])
+    if hole_spec.size is not None:
+        budget = min(budget, hole_spec.size)
+    if hole_spec.optional:    # the value's room plus its key (", \"email\": ")
+        budget += max(options.key_tokens, len(hole_spec.name) // 2 + 4)
+    if hole_spec.length is not None and hole_spec.length.max is not None:
+        budget = min(budget, hole_spec.length.max + 3)   # a char per token, plus quotes and lead
     if auto.max_tokens is not None:
         budget = min(budget, auto.max_tokens)       # a finite language never needs more
     budget = max(budget, min(need + 4, auto.max_tokens or need + 4))
     if need > options.max_budget:
         raise BudgetError(
             f"the hole{where} needs at least {need} tokens, more than max_budget="
-            f"{options.max_budget}; raise CompileOptions.max_budget", pointer=slot.pointer,
+            f"{options.max_budget}; raise CompileOptions.max_budget", pointer=hole_spec.pointer,
             needed=need, budget=options.max_budget)
     return min(budget, options.max_budget)

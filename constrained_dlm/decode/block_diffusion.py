@@ -247,7 +247,7 @@ def fill_blocks(model: BlockDenoiser, templates: list[Template], prompts: list[l
     for r, t in enumerate(templates):
         filled = [int(x) for x in ids[r, :len(t)]]
         text = t.text_of(filled)
-        value = t.finish_ids(filled) if t.finish_ids is not None else t.finish(text)
+        value = t.value(filled)
         results.append(Result(text=text, value=value, nfe=nfe, token_ids=filled, template=t))
     return results
 

@@ -81,7 +81,7 @@ class HoleConstraints:
         # host copies: where each group's positions sit on the canvas (for locate)
         self._pos_np = [g.pos.cpu().numpy() for g in self.groups]
         self._present_np = [g.present.cpu().numpy() for g in self.groups]
-        # per group, fixed: which of its (H * N) slots are hole positions, and their canvas index
+        # per group, fixed: which of its (H * N) cells are hole positions, and their canvas index
         self._hole_at = [torch.as_tensor(np.flatnonzero(p), device=self.device)
                          for p in self._present_np]
         self._hole_pos = [g.pos.reshape(-1)[at] for g, at in zip(self.groups, self._hole_at)]

@@ -11,7 +11,7 @@ hold the vocabulary's ``mask_id``, or any id when ``undecided=`` says which they
 - :meth:`forced`: positions with a single possible token (commit them without a forward pass);
 - :meth:`propose`: one jointly valid completion of every hole given the model's logits, an exact
   sample of the constrained product distribution or its most probable completion;
-- :meth:`finish`: the filled canvas, validated into the template's value.
+- :meth:`values`: the filled canvas, validated into the template's value.
 
 Everything stays on the device except what the caller reads back. See ``docs/engines.md``.
 """
@@ -123,12 +123,9 @@ class CanvasMatcher:
         out[pos] = tok
         return out.view(canvas.shape)
 
-    def finish(self, ids: torch.Tensor) -> list:
+    def values(self, ids: torch.Tensor) -> list:
         """Each row's value, validated independently (raises on an invalid canvas)."""
-        rows = self.canvas(ids).cpu().tolist()
-        t = self.template
-        return [t.finish_ids(r) if t.finish_ids is not None else t.finish(t.text_of(r))
-                for r in rows]
+        return [self.template.value(r) for r in self.canvas(ids).cpu().tolist()]
 
 
 class BlockLogitsProcessor:

@@ -341,23 +341,23 @@ class Run:
             pos = torch.cat([pos, self._free_idx])
             tok, conf = torch.cat([tok, f_tok]), torch.cat([conf.float(), f_conf.float()])
         flat = self.ids.view(-1)
-        finish = np.array([r.finish_now for r in rows])
-        if finish.all():        # the proposal is jointly valid: committing all of it is safe
+        closing = np.array([r.finish_now for r in rows])
+        if closing.all():        # the proposal is jointly valid: committing all of it is safe
             flat[pos] = tok
         else:                   # fixed size (no boolean indexing, which would read back)
             keep = _select(pos, conf, self._masked, rows, seq_len, o, self.device)
-            if finish.any():
-                keep |= upload(finish, self.device).bool()[pos // seq_len]
+            if closing.any():
+                keep |= upload(closing, self.device).bool()[pos // seq_len]
             flat[pos] = torch.where(keep, tok, flat[pos])
         if o.revise is not None:
-            self._revise(pos, conf, keep if not finish.all() else None, finish)
+            self._revise(pos, conf, keep if not closing.all() else None, closing)
         if self.sync_timings:
             torch.cuda.synchronize()
         self.spent(constraint_s=time.perf_counter() - t2)
         self._an = None
         self._snapshot()
 
-    def _revise(self, pos, conf, keep, finish: np.ndarray) -> None:
+    def _revise(self, pos, conf, keep, closing: np.ndarray) -> None:
         """Record the scores of this step's commits, then mask again the positions committed
         earlier with a score below ``options.revise`` (known on the host from this step's
         read-back), once each, in rows that still have masked positions, are not finishing and
@@ -368,7 +368,7 @@ class Run:
         # not at a row's last scheduled step: a position masked then would cost passes past
         # the schedule (steps bound the passes, revision or not)
         more = np.array([r.steps_left > 0 for r in self.rows])
-        low = self._low & self._masked.any(1, keepdims=True) & ~finish[:, None] & more[:, None]
+        low = self._low & self._masked.any(1, keepdims=True) & ~closing[:, None] & more[:, None]
         if self._free is not None:
             low &= ~self._free                       # the unconstrained baseline is not revised
         idx = np.flatnonzero(low)
@@ -392,7 +392,7 @@ class Run:
             filled = self.ids[b, r.start:r.start + len(t)].cpu().tolist()
             text = t.text_of(filled)
             # raises ValidationFailure: a bug, never returned as a result
-            value = t.finish_ids(filled) if t.finish_ids is not None else t.finish(text)
+            value = t.value(filled)
             out.append(Result(text=text, value=value, nfe=r.nfe, token_ids=filled, template=t,
                               history=r.history if self.options.record_history else None,
                               forced=r.forced,

@@ -216,7 +216,7 @@ class Server:
         out = []
         for k in rows:
             c = task.choices[k]
-            if c.grow is None or W.cut(c.finish(results[k]), list(stops)) is not None:
+            if c.grow is None or W.cut(c.answer(results[k]), list(stops)) is not None:
                 continue
             g = c.grow(results[k])
             if g is not None:
@@ -292,7 +292,7 @@ class Server:
         """(text, finish_reason, completion tokens, stop word that cut it or "") per choice."""
         out = []
         for c, res in zip(task.choices, results):
-            text = c.finish(res)
+            text = c.answer(res)
             full = full_holes(c.template, res.token_ids, self.model.vocab.pad_id)
             reason = "length" if job.timed_out or full else "stop"
             word = ""

@@ -27,7 +27,7 @@ log = logging.getLogger("constrained_dlm.serve")
 class Choice:
     template: Template
     prompt: list[int]
-    finish: Callable[[Any], str]       # decoded Result -> the text sent back
+    answer: Callable[[Any], str]       # decoded Result -> the text sent back
     region: tuple[int, int]            # the template slice whose committed prefix is streamed
     grow: Callable[[Any], "Choice | None"] | None = None   # decoded Result -> a bigger hole
 
@@ -52,7 +52,7 @@ def library_error(e: Exception, *, param: str | None = None) -> ApiError:
 
 def _text_choice(vocab, cap: int, prompt: list[int]) -> Choice:
     tpl = api.compile_regex(TEXT_REGEX, vocab, max_tokens=cap)
-    return Choice(tpl, prompt, finish=lambda res: res.text, region=(0, len(tpl)))
+    return Choice(tpl, prompt, answer=lambda res: res.text, region=(0, len(tpl)))
 
 
 def json_task(model, schema, prompt: list[int], *, n: int, cap: int | None,
@@ -74,7 +74,7 @@ def json_task(model, schema, prompt: list[int], *, n: int, cap: int | None,
         def grow(res):    # holes start small and grow when filled (CompileOptions.start_budget)
             bigger = res.template.grown(res.token_ids, limit=limit)
             return None if bigger is None else choice_of(bigger)
-        return Choice(tpl, prompt, finish=lambda res: res.text, region=(0, len(tpl)), grow=grow)
+        return Choice(tpl, prompt, answer=lambda res: res.text, region=(0, len(tpl)), grow=grow)
     return Task([choice_of(tpl)] * n, constraint, prompt_tokens=len(prompt))
 
 
@@ -103,14 +103,14 @@ def infill_task(model, prefix: str, suffix: str, *, n: int, cap: int, language: 
     def choice_of(prep):
         hole = prep.template.holes[0]
 
-        def finish(res):
-            return middle_between(prefix, suffix, prep.finish(res), python=kind == "python")
+        def answer(res):
+            return middle_between(prefix, suffix, prep.result(res), python=kind == "python")
 
         def grow(res):
             bigger = grow_prepared(prep, res.token_ids, cap, context_tokens=context_tokens,
                                    compile_options=compile_options)
             return None if bigger is None else choice_of(bigger)
-        return Choice(prep.template, prompt, finish=finish,
+        return Choice(prep.template, prompt, answer=answer,
                       region=(hole.start, hole.start + hole.length), grow=grow)
     choice = choice_of(prep)
     hole = prep.template.holes[0]

@@ -14,10 +14,10 @@ from typing import Any
 from ..automata.byte_dfa import check_regex_syntax
 from ..errors import SpecError, ValidationFailure, not_utf8
 from . import linear_match
-from .grammar import grammar_finisher, load_grammar
-from .json_check import json_finisher
+from .grammar import grammar_validator, load_grammar
+from .json_check import json_validator
 from .json_schema import schema_to_pieces
-from .pieces import Piece, Slot, Text, regex_escape
+from .pieces import Piece, HoleSpec, Text, regex_escape
 
 KINDS = ("text", "string", "int", "number", "bool", "choice", "regex", "json", "grammar")
 KIND_ARGS = {
@@ -86,25 +86,25 @@ class Field:
     # -- what the compile stage needs ---------------------------------------------------------
 
     def pieces(self, base_dir: Path | None, source: str) -> list[Piece]:
-        """Text and slots for this hole (grammar holes are compiled apart: see ``grammar``)."""
+        """Text and hole specs for this hole (grammar holes are compiled apart: see ``grammar``)."""
         a, k = self.arg, self.kind
-        slot_kind, regex = "regex", None
+        hole_kind, regex = "regex", None
         if k == "text":
-            regex, slot_kind = ("(?s:.*)" if a.get("multiline", True) else "[^\\n]*"), "any"
+            regex, hole_kind = ("(?s:.*)" if a.get("multiline", True) else "[^\\n]*"), "any"
         elif k == "string":
             lo, hi = a.get("min_length", 0), a.get("max_length")
             if not isinstance(lo, int) or lo < 0 or (hi is not None and
                                                        (not isinstance(hi, int) or hi < lo)):
                 raise self.error("min_length / max_length must be integers with 0 <= min <= max",
                                  source)
-            regex, slot_kind = f"[^\\n]{{{lo},{'' if hi is None else hi}}}", "string"
+            regex, hole_kind = f"[^\\n]{{{lo},{'' if hi is None else hi}}}", "string"
         elif k in ("int", "number", "bool", "json"):
             schema = self._schema(base_dir, source)
             try:
                 pieces = schema_to_pieces(schema)
             except SpecError as e:
                 raise self.error(str(e), source) from None
-            return [p if isinstance(p, Text) else Slot(
+            return [p if isinstance(p, Text) else HoleSpec(
                 regex=p.regex, kind=p.kind, pointer=p.pointer, length=p.length,
                 name=f"{self.name}{p.pointer}" if p.pointer else self.name,
                 max_tokens=self.max_tokens if len(pieces) == 1 else p.max_tokens)
@@ -114,7 +114,7 @@ class Field:
             if not (isinstance(opts, list) and opts and all(isinstance(o, str) and o for o in opts)):
                 raise self.error("choice needs a non-empty list of non-empty strings, e.g. "
                                  'choice ["yes", "no"]', source)
-            regex, slot_kind = "(" + "|".join(regex_escape(o) for o in opts) + ")", "enum"
+            regex, hole_kind = "(" + "|".join(regex_escape(o) for o in opts) + ")", "enum"
         elif k == "regex":
             regex = a.get("pattern")
             if not isinstance(regex, str):
@@ -125,7 +125,7 @@ class Field:
                 raise self.error(str(e), source) from None
         else:                                                   # pragma: no cover
             raise self.error(f"kind {k!r} has no pieces", source)
-        return [Slot(regex=regex, kind=slot_kind, max_tokens=self.max_tokens, name=self.name)]
+        return [HoleSpec(regex=regex, kind=hole_kind, max_tokens=self.max_tokens, name=self.name)]
 
     def _schema(self, base_dir: Path | None, source: str):
         a, k = self.arg, self.kind
@@ -211,7 +211,7 @@ class Field:
                 raise bad("does not fullmatch the pattern")
             return text
         if k == "json":
-            return json_finisher(self._schema(base_dir, source))(text)
+            return json_validator(self._schema(base_dir, source))(text)
         if k == "grammar":
-            return grammar_finisher(self.grammar(base_dir, source))(text)
+            return grammar_validator(self.grammar(base_dir, source))(text)
         raise bad(f"unknown kind {k}")                         # pragma: no cover

@@ -62,7 +62,7 @@ so soundness is kept; grammars without ``%ignore`` concatenate terminals as writ
 Layout: ``grammar_terms`` (constants, errors, terminals as regexes), ``grammar_backends`` (regex
 or automaton output), ``grammar_model`` (:class:`Grammar` and the construction), ``grammar_load``
 (text, file or bundled name to a :class:`Grammar`); this module, the approximation's public
-functions (depths, holes, the finisher).
+functions (depths, holes, the validator).
 
 Validation parser: :meth:`Grammar.parse` is lark's Earley parser with the ``dynamic_complete``
 lexer, which tries every way of splitting the text into terminals, as the automaton does (the
@@ -91,10 +91,10 @@ from .grammar_backends import _DFABackend, _edges, _RegexBackend
 from .grammar_load import _rules_too_deep, load_grammar
 from .grammar_model import Grammar, _check_depth
 from .grammar_terms import _N, BUNDLED, DEPTH_CAP, GrammarError, grammars_dir
-from .pieces import Slot
+from .pieces import HoleSpec
 
 __all__ = ["load_grammar", "Grammar", "GrammarError", "BUNDLED", "DEPTH_CAP", "grammars_dir",
-           "grammar_regex", "grammar_dfa", "grammar_hole", "grammar_finisher", "default_depth",
+           "grammar_regex", "grammar_dfa", "grammar_hole", "grammar_validator", "default_depth",
            "compile_depths", "identifier_regex"]
 
 
@@ -222,18 +222,18 @@ def compile_depths(grammar: "Grammar", max_tokens: int, max_depth: int | None,
     return list(range(d, grammar.min_depth - 1, -1))
 
 
-SLOT_REGEX_CHARS = 20_000
-"""A grammar hole's ``Slot.regex`` is the exact regex up to this length, else ``(?s:.*)``."""
+HOLE_REGEX_CHARS = 20_000
+"""A grammar hole's ``HoleSpec.regex`` is the exact regex up to this length, else ``(?s:.*)``."""
 
 
 def grammar_hole(grammar: "Grammar | str", vocab, *, max_tokens: int,
                  max_depth: int | None = None, limits=None):
-    """``(grammar, slot, token automaton, depth)`` for a hole holding one sentence.
+    """``(grammar, hole_spec, token automaton, depth)`` for a hole holding one sentence.
 
     Depths are tried deepest first (:func:`compile_depths`); one that passes a compile limit
     (states, time, lifting work) gives way to the next shallower one. With ``max_depth`` given,
     only that depth is tried. The automaton is built from :func:`grammar_dfa`, never from the
-    slot's regex: that is the exact regex when shorter than ``SLOT_REGEX_CHARS`` and otherwise the
+    hole spec's regex: that is the exact regex when shorter than ``HOLE_REGEX_CHARS`` and otherwise the
     stand-in ``(?s:.*)`` (what splits a text into holes in ``Template.render``, which then checks
     the hole's automaton anyway).
     """
@@ -266,23 +266,23 @@ def grammar_hole(grammar: "Grammar | str", vocab, *, max_tokens: int,
                                      limit="nesting", value=d)
             continue
         try:
-            rx = g._rule_out(_RegexBackend(SLOT_REGEX_CHARS), g.start, d if g.recursive else 0, _N)
+            rx = g._rule_out(_RegexBackend(HOLE_REGEX_CHARS), g.start, d if g.recursive else 0, _N)
         except CompileLimitError:
             rx = ""
-        if not rx or len(rx) > SLOT_REGEX_CHARS:
+        if not rx or len(rx) > HOLE_REGEX_CHARS:
             rx = "(?s:.*)"
-        slot = Slot(regex=rx, kind="regex", max_tokens=max_tokens, name=g.name)
-        return g, slot, auto, d
+        hole_spec = HoleSpec(regex=rx, kind="regex", max_tokens=max_tokens, name=g.name)
+        return g, hole_spec, auto, d
     raise CompileLimitError(
         f"grammar {g.name}: no nesting depth in {tried} compiles within the limits ({last}); "
         "pass a smaller max_depth or raise CompileLimits", limit=getattr(last, "limit", "depth"),
         value=tried)
 
 
-def grammar_finisher(grammar: "Grammar"):
+def grammar_validator(grammar: "Grammar"):
     """Validate output with the grammar's own lark parser; the value is the text."""
 
-    def finish(text: str) -> str:
+    def validate(text: str) -> str:
         try:
             grammar.parse(text)
         except lark.exceptions.LarkError as e:
@@ -291,7 +291,7 @@ def grammar_finisher(grammar: "Grammar"):
                                     f"({msg}): {text[:200]!r}") from None
         return text
 
-    return finish
+    return validate
 
 
 # --- helpers for writing grammars -----------------------------------------------------------------

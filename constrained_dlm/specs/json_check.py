@@ -1,5 +1,5 @@
 """Specs stage: decoded JSON text parsed and validated against its schema, independently of the
-automata that produced it (a finisher: the last check before a result is returned).
+automata that produced it (a validator: the last check before a result is returned).
 
 Numbers are validated as exact decimals (JSON Schema compares mathematical values), and
 ``pattern`` / ``patternProperties`` run in linear time (jsonschema's own use backtracking ``re``).
@@ -47,12 +47,12 @@ def _linear_validator(base):
                                                "patternProperties": _pattern_properties})
 
 
-def json_finisher(schema, model: type | None = None) -> Callable[[str], Any]:
+def json_validator(schema, model: type | None = None) -> Callable[[str], Any]:
     base = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     validator_cls = _linear_validator(base)
     validator = validator_cls(schema, format_checker=base.FORMAT_CHECKER)
 
-    def finish(text: str):
+    def validate(text: str):
         try:
             value = json.loads(text)
             exact = json.loads(text, parse_float=_exact_number)
@@ -69,4 +69,4 @@ def json_finisher(schema, model: type | None = None) -> Callable[[str], Any]:
             return model.model_validate(value)
         return value
 
-    return finish
+    return validate

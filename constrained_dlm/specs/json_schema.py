@@ -1,13 +1,14 @@
-"""JSON Schema front end: a schema becomes a flat list of :class:`Text` and :class:`Slot` pieces.
+"""JSON Schema front end: a schema becomes a flat list of :class:`Text` and :class:`HoleSpec` pieces.
 
 Output format is canonical JSON, like ``json.dumps`` with default separators:
 ``{"name": "Bob", "age": 3, "tags": ["a", "b"]}``; ``{}``; ``[]``. Objects list their properties
 in the schema's ``properties`` order.
 
 Layout: an object with at least one required property becomes scaffold text (``{"name":``) with
-one slot per value; a value slot owns the single space after its colon. Optional properties are
-slots that own their commas: ``("a": V, )?`` before the first required property, ``(, "x": V)?``
-after one. Everything else is one slot whose regex is self-contained.
+one hole spec per value; a value's hole spec owns the single space after its colon. Optional
+properties are hole specs that own their commas: ``("a": V, )?`` before the first required
+property, ``(, "x": V)?`` after one. Everything else is one hole spec whose regex is
+self-contained.
 
 Soundness first: every string the pieces accept is valid against the schema (as checked by
 ``jsonschema`` with format assertions). Keywords that restrict values are enforced exactly, or
@@ -51,11 +52,11 @@ from .pieces import (
     JSON_CHAR,
     CharLength,
     Piece,
-    Slot,
+    HoleSpec,
     SpecReport,
     Text,
     regex_escape,
-    string_slot_regex,
+    string_hole_regex,
 )
 from .schema_arrays import _Arrays
 from .schema_load import (
@@ -116,12 +117,12 @@ class _Compiler(_Merging, _Branches, _Objects, _Arrays, _Values):
             plan = self.object_plan(n, depth, scaffold=True)
             if plan is not None:
                 return self.object_pieces(n, plan, lead, depth)
-        return [self.slot(alts, lead, name, depth, node)]
+        return [self.hole_spec(alts, lead, name, depth, node)]
 
     def max_tokens(self, node: _Node) -> Optional[int]:
         return node.kw.get("x-max-tokens")
 
-    def slot(self, alts: list[_Node], lead: str, name: str, depth: int, node: _Node) -> Slot:
+    def hole_spec(self, alts: list[_Node], lead: str, name: str, depth: int, node: _Node) -> HoleSpec:
         ptr = node.ptr
         mt = node.kw.get("x-max-tokens")
         if mt is None:
@@ -130,16 +131,16 @@ class _Compiler(_Merging, _Branches, _Objects, _Arrays, _Values):
                     mt = a.kw["x-max-tokens"]
                     break
         if len(alts) == 1:
-            s = self.string_slot(alts[0], lead)
+            s = self.string_hole(alts[0], lead)
             if s is not None:
                 rx, length = s
-                return Slot(regex=rx, kind="string", pointer=ptr, max_tokens=mt, length=length,
+                return HoleSpec(regex=rx, kind="string", pointer=ptr, max_tokens=mt, length=length,
                             name=name)
         r = self.alts_regex(alts, depth)
         if r is None:
             raise _Unsat("no alternative can be emitted", ptr)
         rx, kind = r
-        return Slot(regex=regex_escape(lead) + rx, kind=kind, pointer=ptr, max_tokens=mt,
+        return HoleSpec(regex=regex_escape(lead) + rx, kind=kind, pointer=ptr, max_tokens=mt,
                     name=name, size=self.size_hint(alts[0]) if len(alts) == 1 else None)
 
     def size_hint(self, n: _Node) -> Optional[int]:
@@ -170,8 +171,8 @@ class _Compiler(_Merging, _Branches, _Objects, _Arrays, _Values):
             return None if h is None else 2 + kw["maxItems"] * (h + 2)
         return None
 
-    def string_slot(self, n: _Node, lead: str):
-        """A top-level string slot with lengths as a counter: (regex, CharLength|None) or None."""
+    def string_hole(self, n: _Node, lead: str):
+        """A top-level string hole with lengths as a counter: (regex, CharLength|None) or None."""
         if "enum" in n.kw:
             return None
         types = self.types(n)
@@ -184,8 +185,8 @@ class _Compiler(_Merging, _Branches, _Objects, _Arrays, _Values):
         body, escapes, lo, hi = info
         if body is None:
             if lo == 0 and hi is None:
-                return string_slot_regex(lead), None
-            return string_slot_regex(lead), CharLength(lo, hi, "json_string", lead=lead)
+                return string_hole_regex(lead), None
+            return string_hole_regex(lead), CharLength(lo, hi, "json_string", lead=lead)
         rx = regex_escape(lead) + '"' + body + '"'
         if lo == 0 and hi is None:
             return rx, None
@@ -217,9 +218,9 @@ def schema_to_pieces(schema: dict | bool | str | pathlib.Path, *, lenient: bool 
     """Compile a JSON Schema into pieces (see the module docstring).
 
     ``max_depth`` bounds $ref recursion (expansions of one reference on a path) and the nesting
-    of free-form values. ``max_regex_chars`` caps each slot regex: optional properties of nested
-    objects are left out to stay under it, else :class:`CompileLimitError`. ``lenient`` drops keywords we cannot enforce, recording them in
-    ``report.dropped``. Only ``whitespace="canonical"`` is supported.
+    of free-form values. ``max_regex_chars`` caps each hole spec's regex: optional properties of
+    nested objects are left out to stay under it, else :class:`CompileLimitError`. ``lenient``
+    drops keywords we cannot enforce, recording them in ``report.dropped``. Only ``whitespace="canonical"`` is supported.
     """
     if whitespace != "canonical":
         raise ValueError("only whitespace='canonical' is supported")
@@ -239,9 +240,9 @@ def schema_to_pieces(schema: dict | bool | str | pathlib.Path, *, lenient: bool 
 
 
 def pieces_regex(pieces: list[Piece], *, lengths: bool = False) -> str:
-    """The whole-output regex: Text escaped, Slot regexes concatenated.
+    """The whole-output regex: Text escaped, HoleSpec regexes concatenated.
 
-    With ``lengths=True`` slot length bounds are encoded too, with Python-only syntax (counted
+    With ``lengths=True`` hole length bounds are encoded too, with Python-only syntax (counted
     repetition / lookahead): use it for checks with ``re``, not for automata."""
     out = []
     for p in pieces:

@@ -1,7 +1,7 @@
-"""The intermediate form every spec compiles to: literal text and typed slots, in order.
+"""The intermediate form every spec compiles to: literal text and typed hole specs, in order.
 
 A spec front end (JSON Schema, regex, template...) knows nothing about tokens. It emits a flat
-sequence of :class:`Text` (scaffold the model never changes) and :class:`Slot` (a span the model
+sequence of :class:`Text` (scaffold the model never changes) and :class:`HoleSpec` (a span the model
 fills, constrained by a regex). The compile stage turns this into token templates.
 """
 
@@ -12,7 +12,7 @@ from typing import Literal, Union
 
 from ..automata.automaton import CharLength  # noqa: F401 - part of the piece vocabulary
 
-SlotKind = Literal["string", "integer", "number", "boolean", "null", "enum", "array", "object",
+HoleKind = Literal["string", "integer", "number", "boolean", "null", "enum", "array", "object",
                    "any", "regex"]
 
 
@@ -24,12 +24,12 @@ class Text:
 
 
 @dataclass(frozen=True)
-class Slot:
+class HoleSpec:
     """A span the model fills. Its whole text must fullmatch ``regex`` (Python ``re`` syntax that
     Rust's ``regex`` crate reads the same way: no lookaround, no backreferences)."""
 
     regex: str
-    kind: SlotKind = "regex"
+    kind: HoleKind = "regex"
     pointer: str = ""                    # JSON pointer of the schema node, for errors
     max_tokens: int | None = None        # explicit budget (x-max-tokens / per-field override)
     length: CharLength | None = None     # character-length bounds enforced by a counter
@@ -38,7 +38,7 @@ class Slot:
     size: int | None = None              # tokens the value needs at most, when the schema says
 
 
-Piece = Union[Text, Slot]
+Piece = Union[Text, HoleSpec]
 
 
 @dataclass
@@ -56,8 +56,8 @@ SAFE_CHAR = r'[^"\\\x00-\x1f]'
 """A JSON string character that needs no escape; bodies built from it decode to themselves."""
 
 
-def string_slot_regex(lead: str = " ") -> str:
-    """A string value slot: it owns ``lead`` (the space after a colon, or nothing at the root) and
+def string_hole_regex(lead: str = " ") -> str:
+    """A string value hole_spec: it owns ``lead`` (the space after a colon, or nothing at the root) and
     both quotes, so the model may use its natural tokens at the edges."""
     return regex_escape(lead) + '"' + JSON_CHAR + '*"'
 

@@ -1,4 +1,4 @@
-"""Spec stage: a user regex becomes one slot; its result is checked with a real regex engine."""
+"""Spec stage: a user regex becomes one hole spec; its result is checked with a real regex engine."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from ..errors import ValidationFailure
 from .linear_match import fullmatch
 
 
-def regex_finisher(regex: str) -> Callable[[str], str]:
+def regex_validator(regex: str) -> Callable[[str], str]:
     """Validate output with a real regex engine, in linear time (RE2, see :mod:`.linear_match`);
     the pattern is first checked with Python's parser (the syntax we document)."""
     check_regex_syntax(regex)
     re.compile(regex)
 
-    def finish(text: str) -> str:
+    def validate(text: str) -> str:
         if not fullmatch(regex, text):
             raise ValidationFailure(f"decoded text does not fullmatch {regex!r}: {text!r}")
         return text
 
-    return finish
+    return validate

@@ -38,7 +38,7 @@ MAX_BRANCHES = 64          # anyOf x anyOf products
 MAX_ITEM_UNROLL = 64       # counted repetition of array items
 MAX_NESTED_SAFE = 32       # bounded SAFE_CHAR repetition in structural regexes
 MAX_NESTED_ASCII = 256     # bounded ASCII_SAFE_CHAR repetition in structural regexes
-MAX_REGEX_CHARS = 100_000  # default cap on one slot regex (see schema_to_pieces)
+MAX_REGEX_CHARS = 100_000  # default cap on one hole spec's regex (see schema_to_pieces)
 
 
 class _Recursion(Exception):

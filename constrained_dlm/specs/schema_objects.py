@@ -9,7 +9,7 @@ import re
 from typing import Any, Optional
 
 from ..errors import CompileLimitError, UnsupportedSchemaError
-from .pieces import Piece, Slot, Text, regex_escape
+from .pieces import Piece, HoleSpec, Text, regex_escape
 from .schema_arrays import _in_order_subsets, _search
 from .schema_load import ANNOTATIONS, JSON_STRING, _Node, _ptr_join, _Recursion, _Sub, _Unsat
 
@@ -239,7 +239,7 @@ class _Objects:
                 kv = regex_escape(key + ": ") + rx
                 body = ("(" + regex_escape(", ") + kv + ")?") if seen_required \
                     else ("(" + kv + regex_escape(", ") + ")?")
-                out.append(Slot(regex=body, kind=kind, pointer=pptr, name=name, optional=True,
+                out.append(HoleSpec(regex=body, kind=kind, pointer=pptr, name=name, optional=True,
                                 max_tokens=child.kw.get("x-max-tokens"),
                                 size=self.size_hint(child)))
         out.append(Text("}"))

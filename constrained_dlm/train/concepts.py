@@ -123,6 +123,13 @@ def list_text(v):
     return ", ".join(v[:-1]) + " and " + v[-1]
 
 
+def _job_schema(rng):
+    """A free string, or (as in the README's person schema) an enum of a few jobs."""
+    if rng.random() < 0.3:
+        return {"enum": rng.sample(JOBS, rng.randint(3, 5))}
+    return {"type": "string"}
+
+
 _tags_s, _tags_v = _str_array(HOBBIES)
 _skills_s, _skills_v = _str_array(SKILLS)
 _kw_s, _kw_v = _str_array(CATEGORIES + COLORS, 3)
@@ -179,7 +186,7 @@ CONCEPTS: dict[str, Concept] = {c.name: c for c in [
             ["{S} works at {v}.", "{S} is employed by {v}.", "Company: {v}."], ["Company", "Employer"]),
     Concept("job", ["title", "job_title", "role", "position", "jobTitle", "profession"],
             ["occupation", "vocation"],
-            _s(), lambda r, s: r.choice(JOBS),
+            _job_schema, lambda r, s: r.choice(s["enum"] if "enum" in s else JOBS),
             ["{S} works as a {v}.", "{S} is a {v}.", "Job: {v}."], ["Job title", "Role"]),
     Concept("price", ["price", "amount", "cost", "total", "unit_price", "totalPrice"],
             ["charge", "fee_amount"],

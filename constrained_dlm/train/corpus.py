@@ -14,6 +14,7 @@ split-specific constant. Python source windows are in :mod:`.code_corpus`.
 from __future__ import annotations
 
 import random
+import re
 from typing import Iterator
 
 import jsonschema
@@ -46,6 +47,25 @@ from .words import (
     money_text,
     novel_word,
 )
+
+# terse person sentences: the facts as appositives, the way people write them (README's example)
+LEADS = [
+    "{name}, {age}, {a_job} who lives in {city}.",
+    "{name} is {age} and lives in {city}, {a_job}.",
+    "{name}, {age}, {job} from {city}.",
+    "{name} ({age}) was {a_job} in {city}.",
+    "{name} ({age}) is {a_job} in {city}.",
+    "{name}, {age}, {job} in {city}.",
+    "{name}, {a_job} from {city}, is {age}.",
+    "{name} ({age}), {job}, {city}.",
+    "{name}, {age}, lives in {city}.",
+    "{name}, {age}, {a_job}.",
+    "{name} ({age}) from {city}.",
+    "{name}, {a_job} in {city}.",
+    "{name}, {age}.",
+]
+
+PROFILE = ["age", "city", "job", "country", "email", "company"]
 
 # --- schema and record generation ---------------------------------------------------------------
 
@@ -111,6 +131,8 @@ class SchemaGen:
         pool = DOMAINS_CONCEPTS[domain]
         n = rng.randint(1, 5)
         concepts = rng.sample(pool, min(n, len(pool)))
+        if domain == "person" and rng.random() < 0.35:       # a profile: a name and its facts
+            concepts = ["name"] + rng.sample(PROFILE, rng.randint(1, 4))
         if rng.random() < 0.15:
             extra = rng.choice([c for c in CONCEPTS if c not in concepts])
             concepts.append(extra)
@@ -196,21 +218,45 @@ class SchemaGen:
             return f"{rng.choice(c.labels)}: {shown}" + ("" if form else ".")
         else:
             tmpl = rng.choice(c.phrases)
-        s = subj if subj and rng.random() < 0.6 else rng.choice(["They", "The person", "This one"])
+        s = subj if subj and rng.random() < 0.6 else rng.choice(["The person", "This one"])
         return tmpl.replace("{S}", s).replace("{V}", shown).replace("{v}", shown)
+
+    def _lead(self, record: dict, meta: dict) -> tuple[str, set]:
+        """A terse sentence about a person, name first and facts as appositives ("Ada Lovelace,
+        36, an engineer who lives in London."), and the keys it states; ("", set()) if the
+        record has no name or nothing else such a sentence can carry."""
+        facts, keys = {}, {}
+        for k, v in record.items():
+            info = meta[k]
+            fact = {"name": "name", "age": "age", "job": "job", "city": "city",
+                    "country": "city"}.get(info[1]) if info[0] == "concept" else None
+            if fact and fact not in facts:
+                facts[fact], keys[fact] = str(v), k
+        if "name" not in facts or len(facts) < 2:
+            return "", set()
+        if "job" in facts:
+            facts["a_job"] = ("an " if facts["job"][0] in "aeiou" else "a ") + facts["job"]
+        fits = [t for t in LEADS if set(re.findall(r"{(\w+)}", t)) <= set(facts)
+                and "{name}" in t and len(re.findall(r"{(\w+)}", t)) > 1]
+        if not fits:
+            return "", set()
+        t = self.rng.choice(fits)
+        used = {f.replace("a_job", "job") for f in re.findall(r"{(\w+)}", t)}
+        return t.format(**facts), {keys[f] for f in used}
 
     def describe(self, spec: dict, record) -> str:
         rng = self.rng
         recs = record if spec["top_array"] else [record]
         paras = []
         for r in recs:
-            items = list(r.items())
+            lead, stated = self._lead(r, spec["meta"]) if rng.random() < 0.5 else ("", set())
+            items = [kv for kv in r.items() if kv[0] not in stated]
             rng.shuffle(items)
             shuffled = dict(items)
             form = rng.random() < 0.3
             clauses = self._clauses(shuffled, spec["meta"], self._subject(r, spec["meta"]), form)
             sep = rng.choice(["\n", "; ", "\n"]) if form else " "
-            paras.append(sep.join(clauses))
+            paras.append(" ".join(([lead] if lead else []) + ([sep.join(clauses)] if clauses else [])))
         text = ("\n\n" if spec["top_array"] else "").join(paras)
         if rng.random() < 0.7:
             ins = rng.choice(INSTRUCTIONS).format(e=rng.choice(ENTITY[spec["domain"]]))
