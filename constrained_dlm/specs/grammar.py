@@ -1,79 +1,14 @@
 """Spec stage: a context-free grammar (lark syntax) becomes one hole, by a nesting bound.
 
-Usage::
-
     g = load_grammar("json")                    # bundled: json, arithmetic, sql, csv, python_expr
-    g = load_grammar("path/to/my.lark", start="expr")
-    g = load_grammar('start: "(" start ")" | "x"')
-    grammar_regex(g, max_depth=3)               # the approximation, as a regex
-    grammar_dfa(g, max_depth=3)                 # the same language as a minimal byte automaton
+    grammar_dfa(g, max_depth=3)                 # the language as a minimal byte automaton
     g.parse(text)                               # lark's own Earley parser: independent validation
-    Template.from_grammar(g, vocab, max_tokens=48)
 
-Design: a depth-bounded regular approximation, exact and order-free.
-    The grammar is read by lark itself (``lark.load_grammar`` gives the EBNF trees, ``lark.Lark``
-    the compiled terminal patterns, the ignored terminals and the validation parser). Rules are
-    expanded in place; ``*``, ``+``, ``?``, ``[]`` and ``~`` stay repetition, and direct left or
-    right recursion (``A: A x | y``, ``A: x A | y``) is rewritten to repetition exactly
-    (``y x*``, ``x* y``), so lists, operator chains and prefix operators cost no depth. Every
-    other recursive reference (a back edge of a depth-first walk of the rule graph from the start
-    rule: parentheses, nested arrays, call arguments...) spends one unit of the nesting bound
-    ``d``; a reference that would need more than ``d`` is cut, and the alternatives that need it
-    are dropped. The result accepts exactly the sentences of the grammar whose derivations nest
-    at most ``d`` such references: a SUBSET of the grammar's language, so every text it accepts
-    parses. Grammars without such recursion (csv) are compiled exactly, whatever ``d``.
-
-    Why a regular language and not a pushdown constraint: the hole gets an ordinary token
-    automaton (``automata/automaton.py``), which gives EXACT masks in any filling order (a
-    diffusion model commits positions anywhere, several per step, and each commit is checked
-    against every completion of the rest of the hole), respects the token budget inside the
-    automaton (no position is offered a token after which the hole cannot be completed in its
-    remaining positions), and needs no witness search and no fallback: parallel commits are
-    jointly valid by construction. A pushdown (parser-state) constraint is exact only left to
-    right.
-
-    Built as an automaton, not through a regex: a regex must write a rule out again at every
-    use, so it grows like (uses per level) ** d, and a precedence-climbing grammar such as
-    python_expr is 170 KB at depth 0 and megabytes at depth 1. :func:`grammar_dfa` builds each
-    (rule, depth) automaton once, minimises it and embeds it where it is used
-    (``automata/dfa_ops.py``), so the cost follows the minimal automata (python_expr: 286 states at
-    depth 0, 7,292 at depth 1, built in about two seconds). :func:`grammar_regex` writes the
-    language as a regex, for inspection, tests (hypothesis draws from it) and small grammars.
-
-    Limit: sentences nested deeper than ``d`` are never produced. ``d`` is sized from the token
-    budget (a nesting level costs at least one token), capped so the automaton stays small enough
-    to lift to the vocabulary quickly (:func:`default_depth`), and lowered automatically on
-    ``CompileLimitError`` (:func:`grammar_hole`). The automaton grows like the number of distinct
-    bracket contexts ** d (json doubles per level; python_expr grows 25x), so deep bounds on
-    branchy grammars are not affordable; pass ``max_depth`` to choose.
-
-Whitespace and word boundaries. ``%ignore`` terminals may follow any terminal (never lead the
-sentence; they may end it). Where a terminal ending with a word character (``[0-9A-Za-z_]`` or
-non-ASCII) meets one starting with a word character, at least one ignore match must separate
-them: ``not x``, never ``notx`` (which a real tokenizer reads as one name), ``1 if``, never
-``1if``. The automaton enforces this exactly (each terminal is followed by a boundary mark; a
-three-state checker rejects marks glued between word characters; the marks are then erased:
-``automata/dfa_ops.separate_words``). A regex cannot see where terminals meet, so
-:func:`grammar_regex` decides per position and, where a word-ending terminal may be followed by
-an optional part that may start with a word, always asks for the separator (a smaller language;
-the same one for json, arithmetic and csv, where words never meet). This only removes sentences,
-so soundness is kept; grammars without ``%ignore`` concatenate terminals as written.
-
-Layout: ``grammar_terms`` (constants, errors, terminals as regexes), ``grammar_backends`` (regex
-or automaton output), ``grammar_model`` (:class:`Grammar` and the construction), ``grammar_load``
-(text, file or bundled name to a :class:`Grammar`); this module, the approximation's public
-functions (depths, holes, the validator).
-
-Validation parser: :meth:`Grammar.parse` is lark's Earley parser with the ``dynamic_complete``
-lexer, which tries every way of splitting the text into terminals, as the automaton does (the
-plain ``dynamic`` lexer takes only each terminal's greedy match: with ``start: NAME NAME`` and no
-``%ignore`` it rejects ``abc``, which is ``ab`` ``c``). The bundled grammars are not checked with
-LALR. Two caveats for user grammars, which the bundled ones respect and their tests check: a
-terminal regex should match its longest text first (Python's ``re`` is leftmost-first: lark never
-lexes ``ab`` with ``/a|ab/``), and an ignore terminal should not be able to run into the next
-token (a ``#...`` comment needs its newline). Terminals may not use lookaround, backreferences or
-anchors (:class:`GrammarError` names the terminal and the feature); ``%declare`` terminals and
-rule templates are not supported.
+The hole's language is the grammar's sentences whose derivations nest at most ``d`` recursive
+references: a subset, so every text parses, and a regular one, so the decoder's masks are exact
+in any filling order. Built as automata per (rule, depth), not as a regex. Design, word
+boundaries, the validation parser and caveats: ``docs/design/grammar_automaton.md``; what is
+accepted and refused: ``docs/grammar.md``.
 """
 
 from __future__ import annotations

@@ -1,65 +1,12 @@
 """Spec stage: a regular approximation of Python statements, for holes in Python files.
 
-A hole at a line boundary of a Python file is filled with *complete lines*: simple statements
-(expression statements, assignments incl. tuple targets, augmented assignments, ``return``,
-``pass``, ``break`` / ``continue``, optionally ``raise`` / ``del`` / ``assert`` / ``import``) and,
-with ``max_block_depth > 0``, compound statements (``if`` / ``elif`` / ``else``, ``for``,
-``while``, optionally ``with``) whose bodies are lines one indentation unit deeper. Expressions
-are a bounded regular approximation: names, numbers, strings, calls, attributes, subscripts and
-slices, list / tuple (optionally dict) displays, unary / binary / comparison / boolean operators,
-``not``, ``in``, ``is``, brackets nested at most ``max_expr_depth``. A hole inside a line, where
-a complete expression is expected, takes one expression.
-
-**Guarantee.** Every text of a hole's language, put in the hole, gives a file that compiles
-(``compile(prefix + middle + suffix, ..., "exec")``). Names exclude every keyword (``if`` is
-not a name, ``ifx`` is: a trie of the keywords, exact), ``__debug__``, and every name the file
-declares ``global`` / ``nonlocal`` (using one before its declaration is a ``SyntaxError``).
-Legal oddities such as ``(1)(2)`` compile with a ``SyntaxWarning``.
-
-**Soundness argument.** (1) The prefix is tokenized: it must end at a statement boundary (not
-inside a string, a bracket or a continuation line). (2) Each line of the language is a complete
-logical line (brackets balanced, strings closed, no backslash continuation, ends with a newline)
-that is a valid statement in isolation, given the permissions it is built with (``return`` only
-inside a function, ``break`` / ``continue`` only inside a loop, no ``yield`` / ``await`` /
-``global``). (3) Lines sit at the indentations the shape allows, so the indentation stack the
-suffix meets is the one of a *witness* middle (``pass`` at the same level, plus the same open
-headers), and the parser meets the suffix in the same situation as after the witness: the same
-enclosing blocks, a complete statement before it, and for each header the suffix continues, a
-kind (``if``/``for``/...) the suffix's clauses (``elif`` / ``else`` / ``except``) and
-``break`` / ``continue`` accept. (4) Each of these facts is checked on the concrete file by
-``compile`` probes (:func:`hole_context`): the witness with each allowed header kind at each
-level, ``return 0``, ``break``, ``continue``, and the deepest nesting of loops the language
-allows (Python's static block limit). The probes and the argument are cross-checked by tests that
-draw random texts of the language (hypothesis) at every statement start of stdlib modules.
-
-**Shapes** (``Ls``: the indentation of the prefix's last logical line, one unit deeper after a
-line ending with ``:``; ``J``: the indentation of the suffix's first code line):
-
-- the middle writes lines at ``Ls``, then may *dedent* to the prefix's outer block levels (up to
-  ``start_levels`` indentations in all; each level probed, a level is only entered after the ones
-  before it); after a line ending with ``:`` the first line is in that body;
-- ``J`` deeper than where the middle ends: the suffix continues a block the middle opens, so the
-  middle ends with *open headers* (``if`` / ``for`` / ``while`` / ``elif`` / ``else`` or ``try``
-  when the suffix brings the ``except``; at an outer level also ``else:`` / ``elif`` continuing
-  the prefix's own statement) reaching ``J``; the header kinds offered are those the probes
-  accept (``elif`` in the suffix needs ``if``, a ``break`` needs a loop...);
-- ``J == Ls`` and the suffix starts with ``elif`` / ``else``: the middle ends with an ``if``.
-
-**Cost.** A regex for this language would be exponentially long, so it is built directly: an NFA
-whose repeated parts are loops, not copies (``a (, a)*`` is one ``a`` with a back edge),
-determinised (per-state successor groups, memoised closures) and minimised. Its size is a
-product: (keyword-free name, ~90 states) x (bracket contexts) x (statement contexts) x
-(indentation levels), and the decoder's work per step is (states x token classes) per position.
-``max_expr_depth=1`` roughly halves the states, ``max_block_depth=1`` multiplies them by ~3-5 (a
-copy of the line language per body kind); sizes and times measured: BENCHMARKS.md, "Earlier
-results". Automata are cached per (language, vocabulary).
-
-Departures (never offered): lambda, f-strings, bytes / raw strings, string escapes other than
-``\\ \' \" \n \r \t \0``, numbers other than decimal ints and floats, starred expressions,
-walrus, ``yield`` / ``await``, decorators / ``def`` / ``class`` inside the middle, chained
-assignment, annotations, ``global`` / ``nonlocal``, one-line compound statements (``if x: y``),
-keyword arguments other than one trailing ``name=value`` (optional), more than one ``with`` item,
-dedenting below the levels probed.
+A hole at a line boundary is filled with complete lines (simple statements and, with
+``max_block_depth > 0``, compound statements one level deep); inside a line, one expression.
+Guarantee: every text of the hole's language, put in the hole, gives a file that compiles; the
+facts it relies on are checked on the concrete file by ``compile`` probes (:func:`hole_context`).
+The language is built as an NFA with loops, determinised and minimised (a regex would be
+exponentially long). Guarantee, soundness argument, shapes, cost and departures:
+``docs/design/python_language.md``; where holes may go and what is refused: ``docs/python_infill.md``.
 """
 
 from __future__ import annotations
