@@ -49,6 +49,30 @@ def test_heldout_keys_disjoint_from_train():
     assert ho and not tr & ho and 0.02 < len(ho) / (len(tr) + len(ho)) < 0.1
 
 
+def test_terse_person_sentences_state_their_facts():
+    """Profile records are sometimes described the README's way ("Ada Lovelace, 36, an engineer
+    who lives in London."): the sentence opens the description, states each fact it carries
+    verbatim, and the record validates against its schema."""
+    pool = schema_pool(200, 0)
+    terse = 0
+    for ex in extraction_examples(3000, seed=0, pool=pool):
+        meta, rec = pool[ex["schema_index"]]["meta"], ex["record"]
+        if not isinstance(rec, dict):
+            continue
+        jsonschema.validate(rec, ex["schema"])
+        names = [v for k, v in rec.items() if meta[k] == ("concept", "name")]
+        body = ex["prompt"].split("\n")[-1]
+        if names and body.startswith(names[0] + ",") or names and body.startswith(names[0] + " ("):
+            terse += 1
+            first = body.split(".")[0]
+            for k, v in rec.items():
+                if meta[k][0] == "concept" and meta[k][1] in ("age", "job") and str(v) in first:
+                    break
+            else:
+                pytest.fail(f"a terse sentence without its facts: {body!r} for {rec}")
+    assert terse >= 20
+
+
 @pytest.fixture(scope="module")
 def small_tokenizer(tmp_path_factory):
     from constrained_dlm.train.tokenizer import build_tokenizer, training_texts
