@@ -31,11 +31,14 @@ import ctypes
 import math
 import os
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
+from transformers import AutoTokenizer
 
 from .data import build_data
 from .model import make_config, make_model, mdlm_loss
@@ -61,7 +64,6 @@ def export(model, tok, out_dir):
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
-        import shutil
         shutil.rmtree(tmp)
     m = copy.deepcopy(model).to(torch.float16)
     try:
@@ -70,7 +72,6 @@ def export(model, tok, out_dir):
         m.save_pretrained(str(tmp))
     tok.save_pretrained(str(tmp))
     if out_dir.exists():
-        import shutil
         old = out_dir.with_name(out_dir.name + ".old")
         if old.exists():
             shutil.rmtree(old)
@@ -229,7 +230,6 @@ def main(argv=None):
         return
     torch.set_num_threads(args.threads)
     log = lambda *a: print(*a, flush=True)  # noqa: E731
-    from transformers import AutoTokenizer
 
     ckpt_path = out / "ckpt.pt"
     resume = args.resume and ckpt_path.exists()
@@ -271,7 +271,6 @@ def main(argv=None):
     gen = torch.Generator().manual_seed(args.seed)
     step, elapsed = 0, 0.0
     if args.init and not resume:
-        from safetensors.torch import load_file
         state = load_file(str(Path(args.init) / "model.safetensors"))
         missing, unexpected = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         log(f"initialised from {args.init} (missing {len(missing)}, unexpected {len(unexpected)})")

@@ -6,6 +6,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from transformers import ModernBertConfig, ModernBertForMaskedLM
 
 EPS = 1e-3
 
@@ -17,7 +18,6 @@ def make_config(tok, *, hidden=256, layers=6, heads=4, intermediate=512, max_pos
     hole (at 128, four of six layers saw only 64 positions each way, and a hole late in a long
     canvas could copy from the prompt in two layers only). Same parameters, same RoPE per layer
     type, so a model trained with 128 initialises one with 1024 unchanged."""
-    from transformers import ModernBertConfig
     vocab_size = int(math.ceil(len(tok) / 64) * 64)
     return ModernBertConfig(
         vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
@@ -29,7 +29,6 @@ def make_config(tok, *, hidden=256, layers=6, heads=4, intermediate=512, max_pos
 
 
 def make_model(config):
-    from transformers import ModernBertForMaskedLM
     try:
         model = ModernBertForMaskedLM._from_config(config, attn_implementation="sdpa")
     except Exception:  # noqa: BLE001

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from ..automata.vocabulary import Vocabulary
 from ..specs.json_schema import canonical_json
@@ -77,7 +78,6 @@ def train_tokenizer(texts, vocab_size: int = VOCAB_SIZE, *, isolate_spaces: bool
 
 
 def wrap(tok: Tokenizer):
-    from transformers import PreTrainedTokenizerFast
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, mask_token="<|mask|>", pad_token="<|pad|>",
                                    eos_token="<|pad|>", unk_token=None,
                                    additional_special_tokens=SPECIALS[2:], clean_up_tokenization_spaces=False)
@@ -101,7 +101,6 @@ def build_tokenizer(out_dir, seed: int = 0, vocab_size: int = VOCAB_SIZE, texts=
 
 def check(path) -> None:
     """The saved tokenizer is what the library and transformers expect."""
-    from transformers import AutoTokenizer
     t = AutoTokenizer.from_pretrained(str(path))
     p = "Extract: Ann, 3."
     got = t.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)

@@ -70,18 +70,31 @@ def random_date(rng: random.Random) -> str:
     return f"{rng.randint(1950, 2030):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
 
 
-NOVEL_P = 0.3      # share of names, cities and companies made up on the spot
+NOVEL_P = 0.4      # share of names, cities and companies made up on the spot
+
+# syllable parts of made-up words: clusters and digraphs too, so that made-up words split into
+# tokens the way real names do ("Lovelace", "Dijkstra", "Liskov"), not only as "Varoki"
+_ONSETS = ("b c d f g h j k l m n p r s t v w z bl br ch cl cr dr fl fr gl gr kl kr ph pl pr sch "
+           "sh sk sl sm sn sp st str th tr tw w y z").split() + [""]
+_VOWELS = "a e i o u a e i o u ai au ea ee ie oa oo ou y".split()
+_CODAS = "n r s l m t k ck ng nd nt rd rk rt st sk ss ll x v tz ff".split()
 
 
 def novel_word(rng) -> str:
-    """A made-up proper noun ("Varoki"): a value no list holds, so the only way to get it right
-    is to copy it from the prompt. Without these, a model scores well by guessing from the lists
-    and never learns to copy (v2 wrote a list city whatever the prompt said)."""
-    cons, vow = "bdfgklmnprstvz", "aeiou"
-    word = "".join(rng.choice(cons) + rng.choice(vow) for _ in range(rng.randint(2, 3)))
-    if rng.random() < 0.5:
-        word += rng.choice("nrsl")
-    return word.capitalize()
+    """A made-up proper noun ("Varoki", "Brenstock"): a value no list holds, so the only way to
+    get it right is to copy it from the prompt. Without these, a model scores well by guessing
+    from the lists and never learns to copy (v2 wrote a list city whatever the prompt said)."""
+    if rng.random() < 0.4:                       # the plain consonant-vowel shape
+        cons, vow = "bdfgklmnprstvz", "aeiou"
+        word = "".join(rng.choice(cons) + rng.choice(vow) for _ in range(rng.randint(2, 3)))
+        if rng.random() < 0.5:
+            word += rng.choice("nrsl")
+        return word.capitalize()
+    n = rng.choice((1, 2, 2, 2, 3))
+    word = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS)
+                   + (rng.choice(_CODAS) if rng.random() < (0.6 if k == n - 1 else 0.25) else "")
+                   for k in range(n))
+    return word.capitalize() if len(word) > 2 else word.capitalize() + "n"
 
 
 def proper_noun(rng, pool) -> str:
