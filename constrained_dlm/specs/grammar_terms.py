@@ -54,13 +54,9 @@ class GrammarError(SpecError):
 
 
 def grammars_dir() -> Path:
-    """The folder of bundled grammars: the repository's ``grammars/`` (canonical), else the copy
-    shipped inside the package."""
-    here = Path(__file__).resolve()
-    for d in (here.parents[2] / "grammars", here.parents[1] / "grammars"):
-        if (d / "json.lark").is_file():
-            return d
-    return here.parents[1] / "grammars"
+    """The folder of bundled grammars, shipped inside the package (the repository's top-level
+    ``grammars/`` is a link to it: one copy)."""
+    return Path(__file__).resolve().parents[1] / "grammars"
 
 
 @dataclass(frozen=True)
