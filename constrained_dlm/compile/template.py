@@ -85,11 +85,14 @@ class Template:
     def __len__(self) -> int:
         return len(self.token_ids)
 
-    def value(self, ids) -> Any:
+    def value(self, ids, text: str | None = None) -> Any:
         """The filled canvas ``ids`` (this template's positions), validated into its value;
-        raises :class:`ValidationFailure`."""
+        ``text``: its :meth:`text_of`, when the caller has it already. Raises
+        :class:`ValidationFailure`."""
         ids = [int(x) for x in ids]
-        return self.validate_ids(ids) if self.validate_ids is not None else self.validate(self.text_of(ids))
+        if self.validate_ids is not None:
+            return self.validate_ids(ids)
+        return self.validate(self.text_of(ids) if text is None else text)
 
     @property
     def num_hole_positions(self) -> int:

@@ -247,7 +247,7 @@ def fill_blocks(model: BlockDenoiser, templates: list[Template], prompts: list[l
     for r, t in enumerate(templates):
         filled = [int(x) for x in ids[r, :len(t)]]
         text = t.text_of(filled)
-        value = t.value(filled)
+        value = t.value(filled, text)
         results.append(Result(text=text, value=value, nfe=nfe, token_ids=filled, template=t))
     return results
 

@@ -392,7 +392,7 @@ class Run:
             filled = self.ids[b, r.start:r.start + len(t)].cpu().tolist()
             text = t.text_of(filled)
             # raises ValidationFailure: a bug, never returned as a result
-            value = t.value(filled)
+            value = t.value(filled, text)
             out.append(Result(text=text, value=value, nfe=r.nfe, token_ids=filled, template=t,
                               history=r.history if self.options.record_history else None,
                               forced=r.forced,

@@ -64,6 +64,8 @@ LEADS = [
     "{name}, {a_job} in {city}.",
     "{name}, {age}.",
 ]
+LEAD_FIELDS = [(t, set(re.findall(r"{(\w+)}", t))) for t in LEADS]   # each shape's placeholders
+LEAD_FACT = {"name": "name", "age": "age", "job": "job", "city": "city", "country": "city"}
 
 PROFILE = ["age", "city", "job", "country", "email", "company"]
 
@@ -228,21 +230,18 @@ class SchemaGen:
         facts, keys = {}, {}
         for k, v in record.items():
             info = meta[k]
-            fact = {"name": "name", "age": "age", "job": "job", "city": "city",
-                    "country": "city"}.get(info[1]) if info[0] == "concept" else None
+            fact = LEAD_FACT.get(info[1]) if info[0] == "concept" else None
             if fact and fact not in facts:
                 facts[fact], keys[fact] = str(v), k
         if "name" not in facts or len(facts) < 2:
             return "", set()
         if "job" in facts:
             facts["a_job"] = ("an " if facts["job"][0] in "aeiou" else "a ") + facts["job"]
-        fits = [t for t in LEADS if set(re.findall(r"{(\w+)}", t)) <= set(facts)
-                and "{name}" in t and len(re.findall(r"{(\w+)}", t)) > 1]
+        fits = [(t, fields) for t, fields in LEAD_FIELDS if fields <= set(facts)]
         if not fits:
             return "", set()
-        t = self.rng.choice(fits)
-        used = {f.replace("a_job", "job") for f in re.findall(r"{(\w+)}", t)}
-        return t.format(**facts), {keys[f] for f in used}
+        t, fields = self.rng.choice(fits)
+        return t.format(**facts), {keys[f.replace("a_job", "job")] for f in fields}
 
     def describe(self, spec: dict, record) -> str:
         rng = self.rng
