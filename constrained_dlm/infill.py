@@ -66,12 +66,16 @@ class InfillResult(Result):
     """A filled document: a :class:`Result` whose ``value`` is the whole document and ``text``
     the (first) middle, with the middles and what the canvas held."""
 
-    document: str = ""             # the full document with every hole filled (= value)
     middles: list[str] = field(default_factory=list)   # one per hole, in order
     contexts: list = field(default_factory=list, repr=False)   # per hole: HoleContext / None
     canvas_tokens: int = 0         # canvas length the model saw
     truncated: bool = False        # the canvas left out some of the document
     grown: int = 0                 # times full holes were doubled (``grow=``)
+
+    @property
+    def document(self) -> str:
+        """The full document with every hole filled (the value)."""
+        return self.value
 
 
 def infill(model, prefix: str, suffix: str | None = None, *, language: str | None = "python",
@@ -162,7 +166,7 @@ class PreparedInfill:
         if any(s.kind == "python" for s in self.specs):
             middles = caller_middles(self.original, self.texts, middles)
         document = join_document(self.original, middles)
-        return InfillResult(text=middles[0], value=document, document=document, middles=middles,
+        return InfillResult(text=middles[0], value=document, middles=middles,
                             nfe=res.nfe, forced=res.forced, token_ids=list(res.token_ids),
                             template=self.template, history=res.history, contexts=self.contexts,
                             canvas_tokens=len(self.template), truncated=self.truncated,
