@@ -11,10 +11,12 @@ import json
 import jsonschema
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from constrained_dlm import CompileOptions, RandomDenoiser, SamplerOptions, api
-from constrained_dlm.compile.template import Template
+from constrained_dlm.compile.template import Template, reopened, settled
 from constrained_dlm.decode.grow import relayout
 from constrained_dlm.specs.json_schema import canonical_json
 from constrained_dlm.trace import TerminalView, trace_frames
@@ -73,9 +75,13 @@ def test_grown_keeps_every_commit_but_the_cut_end(bpe_vocab):
     big = tpl.grown(ids)
     g = big.holes[0]
     assert g.length == 2 * note.length and g.cap == note.cap
-    assert list(big.token_ids[g.start:g.start + note.length - 1]) == \
-        ids[note.start:note.start + note.length - 1]
-    assert all(int(t) == v.mask_id for t in big.token_ids[g.start + note.length - 1:g.start + g.length])
+    content = ids[note.start:note.start + note.length]
+    kept = reopened(content, v.token_bytes)
+    assert 0 < kept < note.length - 1                 # the closing quote and the cut word go
+    assert list(big.token_ids[g.start:g.start + kept]) == content[:kept]
+    assert all(int(t) == v.mask_id for t in big.token_ids[g.start + kept:g.start + g.length])
+    nxt = v.token_bytes[content[kept]]                # a word boundary of the note
+    assert not v.decode(content[:kept])[-1].isalnum() or not chr(nxt[0]).isalnum()
     n_old, n_new = tpl.holes[1], big.holes[1]
     assert list(big.token_ids[n_new.start:n_new.start + n_new.length]) == \
         ids[n_old.start:n_old.start + n_old.length]
@@ -92,6 +98,19 @@ def test_grown_keeps_every_commit_but_the_cut_end(bpe_vocab):
     at_cap = np.array(big.token_ids)
     at_cap[g.start:g.start + g.length] = v.encode("x")[0]
     assert g.length == g.cap and big.grown(at_cap) is None
+
+
+@pytest.mark.parametrize("text, kept", [
+    ('["tennis", "photogra"]', '["tennis", "'),      # the closing tail, then the cut word
+    ('["tennis", "chess"]', '["tennis", "'),         # a word the brim did not cut goes too
+    ("[12, 345, 6789]", "[12, 345,"),                 # numbers are words
+    ('"abc def', '"abc'),                              # no tail: the last token (" def") only
+    ('"abc defg', '"abc'),                             # ... and the rest of a word cut inside
+    ("abcdef", ""),                                    # one word: nothing is kept
+])
+def test_growth_reopens_the_closing_tail_and_the_cut_word(bpe_vocab, text, kept):
+    ids = bpe_vocab.encode(text)
+    assert bpe_vocab.decode(ids[:reopened(ids, bpe_vocab.token_bytes)]) == kept
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -174,3 +193,35 @@ def test_training_renders_the_canvases_inference_decodes(bpe_vocab):
             assert bpe_vocab.pad_id not in hole and tpl.holes[0].automaton.accepts(hole)
             assert hole[:-1] == toks[:start - 1]
     assert kinds == {start, 2 * start}          # one value that fits, one that grew
+
+
+def test_a_hole_starts_with_room_for_a_first_item(bpe_vocab):
+    """An array of objects whose first item alone is longer than the array's start budget
+    would start as a hole that only ``[]`` fits: the model could never fill it to the brim
+    and ask for room (it wrote ``[]`` with no forward pass at all)."""
+    item = {"type": "object", "required": ["status", "town", "name"], "properties": {
+        "status": {"enum": ["approved", "rejected"]}, "town": {"type": "string"},
+        "name": {"type": "string"}}}
+    tpl = api.compile_json_schema({"type": "array", "items": item, "maxItems": 3}, bpe_vocab)
+    (h,) = tpl.holes
+    assert h.cap is not None and h.length < h.cap
+    one = bpe_vocab.encode(json.dumps([{"status": "rejected", "town": "", "name": ""}]))
+    assert h.automaton.accepts(one) and len(one) < h.length   # one item, and the brim
+    fit = [text for text in ([], [{"status": "approved", "town": "Oslo", "name": "Al"}])
+           if len(bpe_vocab.encode(json.dumps(text))) <= h.length]
+    assert len(fit) == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["ab", "c", " de", '"', '",', " \"", "]", "12", "a\"]", "é", "x y"]),
+                max_size=12),
+       st.lists(st.sampled_from(["ab", "c", " de", '"', '",', " \"", "]", "12", "a\"]"]), max_size=6))
+def test_growth_never_takes_back_what_a_stream_showed(prefix, more):
+    """``settled(prefix)`` (what a live stream shows of a growable hole) is never more than
+    what growth keeps of any longer content: nothing streamed is taken back."""
+    tb = [p.encode() for p in ["ab", "c", " de", '"', '",', " \"", "]", "12", "a\"]", "é", "x y"]]
+    ids = {p: i for i, p in enumerate(["ab", "c", " de", '"', '",', " \"", "]", "12", "a\"]", "é", "x y"])}
+    a = [ids[p] for p in prefix]
+    full = a + [ids[p] for p in more]
+    assert settled(a, tb) <= reopened(full, tb) or not full
+    assert reopened(full, tb) < len(full) or not full            # the last token always goes

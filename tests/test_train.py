@@ -142,17 +142,22 @@ def test_tokenizer_and_rendered_canvas(small_tokenizer):
 
 
 def test_two_step_training_run_exports(tmp_path):
+    import torch
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     from constrained_dlm.train.__main__ import main
-    main(["--out", str(tmp_path), "--tiny", "--steps", "2"])
+    main(["--out", str(tmp_path), "--tiny", "--steps", "2", "--key-hints", "--report-share", "0.5"])
     assert (tmp_path / "ckpt.pt").exists() and (tmp_path / "data.pt").exists()
+    data = torch.load(tmp_path / "data.pt")
+    assert data["hints"].shape == data["input_ids"].shape and (data["hints"] >= 0).any()
+    assert data["stats"]["1"] if "1" in data["stats"] else data["stats"][1]   # documents kept
     rows = (tmp_path / "loss.csv").read_text().strip().splitlines()
     assert rows[0] == "step,loss,elapsed" and len(rows) == 3
     model = AutoModelForMaskedLM.from_pretrained(str(tmp_path / "export"))
     tok = AutoTokenizer.from_pretrained(str(tmp_path / "export"))
     assert tok.mask_token_id == 1 and tok.pad_token_id == 0
     assert model.config.vocab_size >= len(tok)
+    assert model.config.cdlm_key_hints is True       # the loader shows hints to this model
     main(["--out", str(tmp_path), "--tiny", "--steps", "3", "--resume"])
     rows = (tmp_path / "loss.csv").read_text().strip().splitlines()
     assert len(rows) == 4 and rows[-1].startswith("3,")
@@ -180,3 +185,102 @@ def test_isolated_spaces_make_prompt_words_and_json_values_the_same_tokens(tmp_p
                 for w in words]
         assert all(same) if iso else not all(same), (iso, same)
         assert v.decode(v.encode('{"a": "b c"}\n    x = 1')) == '{"a": "b c"}\n    x = 1'
+
+
+def test_key_hints_show_the_key_where_the_canvas_holds_it(small_tokenizer):
+    """An optional property's hint is the start of its hole as rendered when the property is
+    there (so showing it gives nothing away but which key this hole is), and training rows
+    put it at the positions the sampler shows it at."""
+    import torch
+
+    from constrained_dlm.api import compile_json_schema
+    from constrained_dlm.automata.vocabulary import Vocabulary
+    from constrained_dlm.decode.sampler import Run
+    from constrained_dlm.specs.json_schema import canonical_json
+    from constrained_dlm.train.data import hint_row, render_grown
+
+    v = Vocabulary.from_tokenizer(str(small_tokenizer))
+    schema = {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string"}, "email": {"type": "string"}, "age": {"type": "integer"}}}
+    tpl = compile_json_schema(schema, v)
+    hinted = [h for h in tpl.holes if h.spec.hint]
+    assert [h.spec.hint for h in hinted] == [', "email":', ', "age":']
+    for record in ({"name": "Ada", "email": "ada@x.org", "age": 36}, {"name": "Ada"}):
+        ids, flags, sizes = render_grown(tpl, canonical_json(record, schema))
+        hints = hint_row(tpl, sizes)
+        assert len(hints) == len(ids)
+        shown = [(i, t) for i, t in enumerate(hints) if t >= 0]
+        assert len(shown) == sum(len(v.encode(h.spec.hint)) for h in hinted)
+        assert all(flags[i] for i, _ in shown)                       # only inside holes
+        if len(record) == 3:                                         # present: the same tokens
+            assert all(ids[i] == t for i, t in shown)
+        else:                                                        # absent: pads there
+            assert all(ids[i] == v.pad_id for i, _ in shown)
+    # the sampler shows the same tokens at masked positions, and only with hints=True
+    prompt = [5, 6]
+    for on in (False, True):
+        run = Run([tpl], [prompt], hints=on)
+        assert run.settle()
+        inp = run.inputs()[0][0].tolist()
+        for h in hinted:
+            toks = v.encode(h.spec.hint)
+            at = len(prompt) + h.start
+            assert inp[at:at + len(toks)] == (toks if on else [v.mask_id] * len(toks))
+            assert inp[at + len(toks)] == v.mask_id
+        assert torch.equal(run.ids[0, len(prompt):], torch.as_tensor(tpl.token_ids))  # canvas
+
+
+def test_mdlm_loss_shows_hints_at_masked_positions():
+    import torch
+
+    from constrained_dlm.train.model import mdlm_loss
+
+    seen = {}
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, input_ids, attention_mask, labels):
+            seen["inp"] = input_ids
+            return type("O", (), {"logits": torch.zeros(*input_ids.shape, 16) + self.w})()
+
+    ids = torch.tensor([[3, 4, 5, 6, 7, 8]])
+    maskable = torch.tensor([[False, True, True, True, True, False]])
+    hints = torch.tensor([[-1, 9, 10, -1, -1, -1]])
+    t = torch.ones(1)                              # every maskable position masked
+    mdlm_loss(Probe(), ids, maskable, torch.tensor([6]), 1, torch.Generator(), t=t, hints=hints)
+    assert seen["inp"].tolist() == [[3, 9, 10, 1, 1, 8]]
+
+
+def test_report_documents_fill_their_templates(small_tokenizer):
+    """Every generated document is its template filled: the template's own validators (choice,
+    int range, regex) accept it, and its text holes hold one sentence or two."""
+    import re
+
+    from constrained_dlm.automata.vocabulary import Vocabulary
+    from constrained_dlm.compile.template import Template
+    from constrained_dlm.specs.document import Document
+    from constrained_dlm.train.data import render_grown
+    from constrained_dlm.train.reports import report_documents
+
+    v = Vocabulary.from_tokenizer(str(small_tokenizer))
+    docs = list(report_documents(60, seed=0))
+    assert docs == list(report_documents(60, seed=0))
+    assert len({d["template"].splitlines()[0].split()[0] for d in docs}) >= 4   # several kinds
+    kept = 0
+    for d in docs:
+        doc = Document.parse(d["template"])
+        tpl = Template.from_document(doc, v, {})
+        rendered = render_grown(tpl, d["text"])
+        if rendered is None:                  # a sentence past its hole's budget: skipped
+            continue
+        value = tpl.value(rendered[0])
+        assert tpl.text_of(rendered[0]) == d["text"]
+        texts = [f.name for f in doc.fields if f.kind == "text"]
+        assert texts
+        for name in texts:
+            assert re.fullmatch(r"[A-Z][^\n]{4,}[.!]", str(value[name])), value[name]
+        kept += 1
+    assert kept >= 40

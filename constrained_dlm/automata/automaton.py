@@ -275,6 +275,21 @@ def _longest_path(trans: np.ndarray, initial: int, accepting: np.ndarray) -> int
     return int(best[accepting].max())
 
 
+def shortest_length(auto: TokenAutomaton, at_least: int, at_most: int) -> int | None:
+    """The fewest tokens, ``at_least`` or more, of an accepted text (None: none up to
+    ``at_most``). A hole that starts small needs room for more than its shortest value (an
+    array's first item, not only ``[]``), or the model can never fill it to the brim and ask
+    for more."""
+    layer = np.array([auto.initial])
+    scratch = np.empty(auto.num_states, dtype=np.int64)
+    for k in range(1, at_most + 1):
+        nxt = auto.trans[layer].ravel()
+        layer = distinct(nxt[nxt >= 0], scratch)
+        if k >= at_least and auto.accepting[layer].any():
+            return k
+    return None
+
+
 class EmptyLanguage(CompileLimitError):
     """No token sequence of this vocabulary spells a text the regex accepts."""
 

@@ -18,14 +18,19 @@ from typing import Any, Callable
 import numpy as np
 import regex as rx
 
-from ..automata.automaton import CompileLimits, TokenAutomaton, token_automaton
+from ..automata.automaton import (
+    CompileLimits,
+    TokenAutomaton,
+    shortest_length,
+    token_automaton,
+)
 from ..automata.byte_dfa import regex_to_byte_dfa
 from ..errors import BudgetError, CompileLimitError, SpecError
 from ..specs.document_fields import Field
-from ..specs.grammar import grammar_validator, grammar_hole
+from ..specs.grammar import grammar_hole, grammar_validator
 from ..specs.json_check import json_validator
 from ..specs.json_schema import load_schema, schema_to_pieces
-from ..specs.pieces import Piece, HoleSpec, SpecReport, Text
+from ..specs.pieces import HoleSpec, Piece, SpecReport, Text
 from ..specs.pydantic_model import pydantic_to_schema
 from ..specs.regex import regex_validator
 
@@ -107,9 +112,9 @@ class Template:
         """This template after a run that left ``ids`` (the filled canvas): every growable hole
         the model filled to its last position gets twice the room (up to its cap; the whole
         canvas up to ``limit`` positions), and every committed token stays committed, except the
-        last one of a grown hole, which may be the forced end of a value cut short (a closing
-        quote). The kept prefix is completable, since the token dropped completed it. None when
-        no hole grows."""
+        end of a grown hole (:func:`reopened`): the tokens that closed a value cut short and
+        the word they cut. The kept prefix is completable, since it is a prefix of an accepted
+        text and the hole only grew. None when no hole grows."""
         pad, mask = self.vocab.pad_id, self.vocab.mask_id
         room = None if limit is None else limit - len(self)
         grow = {}
@@ -130,7 +135,8 @@ class Template:
             content = [int(t) for t in ids[h.start:h.start + h.length]]
             start = len(canvas)
             if k in grow:
-                content = content[:-1] + [mask] * (1 + grow[k])
+                kept = reopened(content, self.vocab.token_bytes)
+                content = content[:kept] + [mask] * (len(content) - kept + grow[k])
             canvas.extend(content)
             holes.append(replace(h, start=start, length=len(content)))
             pos = h.start + h.length
@@ -381,6 +387,58 @@ def check_budget(tokens: int, options: CompileOptions, *, where: str = "",
     return tokens
 
 
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") | \
+    frozenset(range(0x80, 0x100))
+
+
+def _word_bytes(token_bytes, t) -> list[bool]:
+    return [b in _WORD for b in (token_bytes[t] or b"")] or [False]
+
+
+def _word_start(content: list[int], n: int, token_bytes) -> int:
+    """Where the word that ends at ``content[:n]`` starts (``n`` when it ends in no word)."""
+    while n > 0:
+        w = _word_bytes(token_bytes, content[n - 1])
+        if not w[-1]:
+            break
+        n -= 1
+        if not all(w):
+            break
+    return n
+
+
+def _before_tail(content: list[int], token_bytes) -> int:
+    """The tokens before the closing tail (the last ones with no letter or digit) and the
+    word before it."""
+    n = len(content)
+    while n > 0 and not any(_word_bytes(token_bytes, content[n - 1])):
+        n -= 1
+    return _word_start(content, n, token_bytes)
+
+
+def reopened(content: list[int], token_bytes) -> int:
+    """How many tokens of a hole filled to the brim growth keeps. A value cut short at the brim
+    ends with the tokens that closed it (a quote and a bracket: no letter or digit in them)
+    right after its last word, which the cut may have left unfinished ("photogra"): both go.
+    Kept, a piece that the value's own tokenization never ends with would be continued as it
+    is ("photograph [") where the model, trained on values' own tokens, rewrites the word
+    whole. With no closing tail, the last token goes, and the rest of its word if it is one."""
+    if not content:
+        return 0
+    if not any(_word_bytes(token_bytes, content[-1])):
+        return _before_tail(content, token_bytes)
+    n = len(content) - 1                       # no tail: the brim cut inside the text
+    if not _word_bytes(token_bytes, content[n])[0]:
+        return n                               # the token dropped began a word
+    return _word_start(content, n, token_bytes)
+
+
+def settled(content: list[int], token_bytes) -> int:
+    """How many tokens of a hole's committed prefix ``content`` growth can never take back,
+    whatever is committed after them (a live stream shows no more)."""
+    return min(reopened(content, token_bytes), _before_tail(content, token_bytes))
+
+
 def add_hole(ids: list[int], hole_spec: HoleSpec, auto: TokenAutomaton, vocab,
              options: CompileOptions, *, grow: bool = False) -> Hole:
     """The one way a hole joins a canvas (JSON, regex, grammar, document and infill holes
@@ -392,6 +450,9 @@ def add_hole(ids: list[int], hole_spec: HoleSpec, auto: TokenAutomaton, vocab,
     if start is not None and hole_spec.max_tokens is None:
         small = replace(options, default_budget={**options.default_budget, hole_spec.kind: start})
         length = min(budget, hole_budget(hole_spec, auto, small))
+        roomy = shortest_length(auto, auto.min_tokens + 2, budget) if length < budget else None
+        if roomy is not None and roomy + 2 > length:  # room for a first item, its values
+            length = min(budget, roomy + length)    # not only empty, and the brim
     hole = Hole(start=len(ids), length=length, automaton=auto, spec=hole_spec,
                 cap=budget if length < budget else None)
     ids.extend([vocab.mask_id] * length)

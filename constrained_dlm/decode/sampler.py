@@ -100,7 +100,8 @@ def denoise(model, templates: Sequence[Template], prompts: Sequence[Sequence[int
     step's one read-back absorbs the forward's time into the constraint's. ``sweeps``: see
     :class:`~.constraint.HoleConstraints`."""
     run = Run(templates, prompts, options, device=getattr(model, "device", torch.device("cpu")),
-              on_step=on_step, row_seeds=row_seeds, sync_timings=sync_timings, sweeps=sweeps)
+              on_step=on_step, row_seeds=row_seeds, sync_timings=sync_timings, sweeps=sweeps,
+              hints=getattr(model, "key_hints", False))
     sync = torch.cuda.synchronize if run.sync_timings else (lambda: None)
     while run.settle():
         t1 = time.perf_counter()
@@ -136,7 +137,7 @@ class Run:
                  options: SamplerOptions = SamplerOptions(), *,
                  device: torch.device | str = "cpu", on_step=None,
                  row_seeds: Sequence[int] | None = None, sync_timings: bool = False,
-                 sweeps: str = "auto"):
+                 sweeps: str = "auto", hints: bool = False):
         if options.remasking not in REMASKING:
             raise ValueError(f"unknown remasking {options.remasking!r}; choose one of "
                              f"{', '.join(REMASKING)}")
@@ -145,6 +146,7 @@ class Run:
         self.options = options
         self.on_step = on_step
         self.device = device = torch.device(device)
+        self.hints = hints
         vocab = templates[0].vocab
         prompts = prompts or [[] for _ in templates]
         lengths = [len(p) + len(t) for p, t in zip(prompts, templates)]
@@ -185,6 +187,9 @@ class Run:
                                     sweeps=sweeps)
         self.sync_timings = sync_timings and device.type == "cuda"
         self.starts = torch.tensor([r.start for r in rows], device=device)
+        self._hint_ids = self._hinted = None
+        if self.hints:
+            self._hint_ids, self._hinted = hint_overlay(rows, ids, vocab, device)
         self.done = np.zeros(len(rows), dtype=bool)   # rows with nothing masked (after settle)
         # free positions: masked in a template but in no hole (the unconstrained baseline)
         free = np.zeros((len(rows), self.seq_len), dtype=bool)
@@ -227,6 +232,7 @@ class Run:
         keys = torch.cat([run.keys[b:b + 1] for run, b in picked])
         out = cls.__new__(cls)
         out.options, out.on_step, out.device = first.options, None, dev
+        out.hints = first.hints
         out._setup([run.rows[b] for run, b in picked], ids, attn, keys, device=dev,
                    sync_timings=first.sync_timings, sweeps=first.sweeps)
         if out.options.revise is not None:
@@ -311,10 +317,14 @@ class Run:
         return True
 
     def inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(ids, attention mask) of the canvases that need this forward pass (after ``settle``)."""
+        """(ids, attention mask) of the canvases that need this forward pass (after ``settle``);
+        a masked position with a hint shows the hint (see :func:`hint_overlay`)."""
+        ids = self.ids
+        if self._hinted is not None:
+            ids = torch.where(self._hinted & (ids == self.mask_id), self._hint_ids, ids)
         if len(self._act) == len(self.rows):
-            return self.ids, self.attn
-        return self.ids[self._act_t], self.attn[self._act_t]
+            return ids, self.attn
+        return ids[self._act_t], self.attn[self._act_t]
 
     def advance(self, logits: torch.Tensor) -> None:
         """Commit this step's positions from the logits of :meth:`inputs`' rows ``(A, L, V)``."""
@@ -399,6 +409,26 @@ class Run:
                               timings={"forward_s": r.forward_s,
                                        "constraint_s": r.constraint_s}))
         return out
+
+
+def hint_overlay(rows, ids: torch.Tensor, vocab, device):
+    """(hint ids, hinted) (B, L) for a model trained with hints (``key_hints``), or (None,
+    None) when no hole has one: the tokens of each hole's ``spec.hint`` at its first positions.
+    An optional property's hole begins with its key, which a model cannot guess (a schema's
+    key names are not in the text); shown the key while those positions are masked, it
+    decides from the text whether the property is there (the key) or not (pads)."""
+    over = torch.zeros_like(ids)
+    mark = torch.zeros(ids.shape, dtype=torch.bool)
+    for b, r in enumerate(rows):
+        for h in r.template.holes:
+            if h.spec.hint:
+                toks = vocab.encode(h.spec.hint)[:h.length]
+                s = r.start + h.start
+                over[b, s:s + len(toks)] = torch.as_tensor(toks, dtype=torch.long)
+                mark[b, s:s + len(toks)] = True
+    if not mark.any():
+        return None, None
+    return over.to(device), mark.to(device)
 
 
 def _select(pos, conf, masked: np.ndarray, rows, seq_len: int, options: SamplerOptions,

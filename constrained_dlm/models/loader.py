@@ -115,6 +115,9 @@ class HFDenoiser:
                                      else sampler_defaults)
         self.batching = batching
         self.max_context = model_context(getattr(model, "config", None))
+        # trained to be shown an optional property's key where its hole begins (the embedded
+        # model, ``train --key-hints``): the sampler shows it (decode.sampler.hint_overlay)
+        self.key_hints = bool(getattr(getattr(model, "config", None), "cdlm_key_hints", False))
         self.forward_passes = 0
 
     def __repr__(self) -> str:

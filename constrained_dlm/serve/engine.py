@@ -214,7 +214,8 @@ class Engine:
                 continue
             try:
                 job.run = Run(job.templates, job.prompts, job.options, sweeps=self.sweeps,
-                              device=getattr(self.model, "device", torch.device("cpu")))
+                              device=getattr(self.model, "device", torch.device("cpu")),
+                              hints=getattr(self.model, "key_hints", False))
             except Exception as e:  # noqa: BLE001
                 job.future.set_exception(e)
                 self.counters["jobs_failed"] += 1

@@ -10,6 +10,7 @@ import json
 import numpy as np
 from pydantic import ValidationError
 
+from ..compile.template import settled
 from .protocol import ApiError
 
 
@@ -142,25 +143,30 @@ def sse(obj) -> str:
 
 class PrefixText:
     """The text of the committed prefix of a canvas region (pads dropped), cut at the last
-    complete UTF-8 character, so it only ever grows. A hole that may still grow (its last
-    position holds a token, not a pad: ``Template.grown`` reopens that position) ends the prefix
-    there too, so that nothing streamed is taken back."""
+    complete UTF-8 character, so it only ever grows. In a hole that may still grow (its last
+    position not yet a pad) the prefix stops where growth could reopen it (the last word and
+    what follows it: ``Template.grown``, :func:`settled`), so that nothing streamed is taken
+    back."""
 
     def __init__(self, vocab, region: tuple[int, int], template=None):
         self.vocab = vocab
         self.lo, self.hi = region
-        self.ends = np.array(sorted(h.start + h.length - 1 - self.lo for h in
-                                    getattr(template, "holes", ()) if h.can_grow),
-                             dtype=np.int64)
+        self.growable = sorted((h.start - self.lo, h.start + h.length - self.lo)
+                               for h in getattr(template, "holes", ()) if h.can_grow)
 
     def text(self, canvas: np.ndarray) -> str:
         v = self.vocab
         part = canvas[self.lo:self.hi]
         masked = np.nonzero(part == v.mask_id)[0]
         end = int(masked[0]) if len(masked) else len(part)
-        ends = self.ends[(self.ends >= 0) & (self.ends < end)]
-        held = ends[part[ends] != v.pad_id]
-        if len(held):
-            end = int(held[0])
+        for start, stop in self.growable:
+            if start >= end:
+                break
+            if stop <= 0 or stop > len(part) or part[stop - 1] == v.pad_id:
+                continue                      # ends with a pad: it will not grow
+            start = max(start, 0)
+            content = [int(t) for t in part[start:min(stop, end)]]
+            end = start + settled(content, v.token_bytes)
+            break
         data = b"".join(v.token_bytes[int(t)] or b"" for t in part[:end] if int(t) != v.pad_id)
         return codecs.getincrementaldecoder("utf-8")("replace").decode(data, final=False)

@@ -36,6 +36,8 @@ class HoleSpec:
     name: str = ""                       # a human label (property name, template hole name)
     optional: bool = False               # an optional property: key + value, or nothing
     size: int | None = None              # tokens the value needs at most, when the schema says
+    hint: str = ""                       # text a model trained for it is shown at the hole's
+                                         # first masked positions: an optional property's key
 
 
 Piece = Union[Text, HoleSpec]

@@ -241,7 +241,8 @@ class _Objects:
                     else ("(" + kv + regex_escape(", ") + ")?")
                 out.append(HoleSpec(regex=body, kind=kind, pointer=pptr, name=name, optional=True,
                                 max_tokens=child.kw.get("x-max-tokens"),
-                                size=self.size_hint(child)))
+                                size=self.size_hint(child),
+                                hint=(", " if seen_required else "") + key + ":"))
         out.append(Text("}"))
         return out
 

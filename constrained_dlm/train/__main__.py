@@ -158,6 +158,13 @@ def parse_args(argv=None):
     p.add_argument("--copy-share", type=float, default=0.0,
                    help="share of extraction examples that are synthetic copy drills (made-up "
                         "values, the curriculum's first rung; see corpus.copy_drills)")
+    p.add_argument("--report-share", type=float, default=0.0,
+                   help="share of document rows that are filled document templates with "
+                        "English text holes (train/reports.py) instead of JSON records")
+    p.add_argument("--key-hints", action="store_true",
+                   help="show an optional property's key where its hole begins, masked or not "
+                        "(the sampler does the same for a model whose config says "
+                        "cdlm_key_hints; see decode.sampler.hint_overlay)")
     p.add_argument("--weighting", choices=["elbo", "flat"], default="flat",
                    help="training loss weights (evaluation always reports the ELBO weighting)")
     p.add_argument("--local-attention", type=int, default=1024,
@@ -179,7 +186,8 @@ def make_eval(tok_dir, args, log):
     """Fixed held-out batches (unseen keys / unseen stdlib modules) with fixed masks."""
     n = 16 if args.tiny else 128
     d = build_data(tok_dir, n=n, seed=args.seed + 1, max_len=args.max_len,
-                   pool_size=8 if args.tiny else 100, mix=(0.5, 0.0, 0.5), split="heldout", log=log)
+                   pool_size=8 if args.tiny else 100, mix=(0.5, 0.0, 0.5), split="heldout", log=log,
+                   key_hints=args.key_hints)
     return d
 
 
@@ -195,8 +203,9 @@ def evaluate(model, ev, mask_id, batch):
             idx = sel[i:i + batch]
             ids = ev["input_ids"][idx].long()
             L = int(ev["length"][idx].max())
+            hints = ev["hints"][idx, :L] if "hints" in ev else None
             loss, nm = mdlm_loss(model, ids[:, :L], ev["maskable"][idx, :L], ev["length"][idx].long(),
-                                 mask_id, g)
+                                 mask_id, g, hints=hints)
             tot += float(loss) * nm
             cnt += nm
         res[name] = tot / max(cnt, 1)
@@ -251,7 +260,8 @@ def main(argv=None):
     else:
         data = build_data(out, n=args.examples, seed=args.seed, max_len=args.max_len,
                           pool_size=args.pool_size, mix=tuple(args.mix), log=log,
-                          drill_share=args.drill_share, copy_share=args.copy_share)
+                          drill_share=args.drill_share, copy_share=args.copy_share,
+                          report_share=args.report_share, key_hints=args.key_hints)
         data["eval"] = make_eval(out, args, log)
         atomic_save(data, data_path)
     ev = data["eval"]
@@ -260,6 +270,8 @@ def main(argv=None):
     random.seed(args.seed)
     config = make_config(tok, hidden=args.hidden, layers=args.layers, heads=args.heads,
                          intermediate=args.intermediate, local_attention=args.local_attention)
+    if args.key_hints:
+        config.cdlm_key_hints = True          # read by the loader (HFDenoiser.key_hints)
     model = make_model(config)
     nparam = sum(p.numel() for p in model.parameters())
     log(f"model: {nparam / 1e6:.2f}M params ({nparam * 2 / 2**20:.1f} MiB fp16), "
@@ -303,6 +315,7 @@ def main(argv=None):
     if not loss_csv.exists() or not resume:
         loss_csv.write_text("step,loss,elapsed\n")
     ids_all, hole_all, len_all = data["input_ids"], data["maskable"], data["length"]
+    hints_all = data.get("hints")
     N = len(ids_all)
     model.train()
     last_ckpt = elapsed
@@ -325,7 +338,8 @@ def main(argv=None):
         ids = ids_all[idx, :L].long()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             loss, nm = mdlm_loss(model, ids, hole_all[idx, :L], lens, mask_id, gen,
-                                 weighting=args.weighting)
+                                 weighting=args.weighting,
+                                 hints=None if hints_all is None else hints_all[idx, :L])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)

@@ -14,13 +14,23 @@ import re
 import time
 from collections import Counter
 
+import numpy as np
 import torch
 
 from ..api import compile_json_schema
 from ..automata.vocabulary import Vocabulary
+from ..compile.template import Template
+from ..specs.document import Document
 from ..specs.json_schema import canonical_json
 from .code_corpus import code_windows, stdlib_files
-from .corpus import copy_drills, copy_schemas, extraction_examples, json_documents, schema_pool
+from .corpus import (
+    copy_drills,
+    copy_schemas,
+    extraction_examples,
+    json_documents,
+    schema_pool,
+)
+from .reports import report_documents
 
 
 def _vocab(tok_dir):
@@ -73,7 +83,7 @@ def render_grown(tpl, text: str, stage: int | None = None):
         while h.cap is not None and len(toks) >= n < h.cap and (stage is None or k < stage):
             n, k = h.next_length(n), k + 1
         if h.cap is not None and len(toks) >= n < h.cap:
-            toks = _brim(h.automaton, toks, n)
+            toks = _brim(h.automaton, toks, n, v)
             if toks is None:
                 return None
             cut = True
@@ -89,7 +99,20 @@ def render_grown(tpl, text: str, stage: int | None = None):
     return ids + fixed, flags + [False] * len(fixed), sizes
 
 
-def _brim(auto, toks: list[int], n: int) -> list[int] | None:
+def hint_row(tpl, sizes: list[int]) -> list[int]:
+    """The hints of a canvas that :func:`render_grown` laid out with hole ``sizes``: each
+    hole's ``spec.hint`` tokens at its first positions, -1 elsewhere (what
+    :func:`~constrained_dlm.decode.sampler.hint_overlay` shows at inference)."""
+    v, row, pos = tpl.vocab, [], 0
+    for h, n in zip(tpl.holes, sizes):
+        row += [-1] * (h.start - pos)
+        toks = v.encode(h.spec.hint)[:n] if h.spec.hint else []
+        row += toks + [-1] * (n - len(toks))
+        pos = h.start + h.length
+    return row + [-1] * (len(tpl.token_ids) - pos)
+
+
+def _brim(auto, toks: list[int], n: int, vocab) -> list[int] | None:
     """``n`` tokens that fill a hole of ``n`` with the value cut short: its first tokens, then
     the shortest way to end an accepted text from there (one to three tokens: a closing quote,
     or a digit and a bracket), the value's own last token first where it ends one; None when
@@ -98,26 +121,41 @@ def _brim(auto, toks: list[int], n: int) -> list[int] | None:
         q = auto.initial
         for t in toks[:keep]:
             q = int(auto.trans[q, auto.token_class[t]])
-        tail = _closing(auto, q, n - keep, prefer=toks[-1])
+        tail = _closing(auto, q, n - keep, prefer=toks[-1], vocab=vocab)
         if tail is not None:
             return toks[:keep] + tail
     return None
 
 
-def _closing(auto, q: int, length: int, prefer: int) -> list[int] | None:
-    """Exactly ``length`` tokens from state ``q`` to acceptance (class representatives; the
-    token ``prefer`` where it ends one), or None."""
+def _plain_tokens(auto, vocab) -> tuple[np.ndarray, np.ndarray]:
+    """Per class, its shortest token (fewest bytes, then lowest id), and the classes in that
+    order: a value cut short closes with a plain quote and bracket, the way a model writes it,
+    not with whichever token happens to stand for the class (an in-string ' ["' closes a string
+    too, and the model learned to write it)."""
+    size = np.array([len(b) if b else 1 << 20 for b in vocab.token_bytes], dtype=np.int64)
+    tc = np.asarray(auto.token_class)
+    ids = np.nonzero(tc >= 0)[0]
+    order = ids[np.lexsort((ids, size[ids]))]
+    rep = np.full(auto.num_classes, -1, dtype=np.int64)
+    rep[tc[order[::-1]]] = order[::-1]            # reversed: the first (shortest) wins
+    return rep, np.argsort(size[rep], kind="stable")
+
+
+def _closing(auto, q: int, length: int, prefer: int, vocab) -> list[int] | None:
+    """Exactly ``length`` tokens from state ``q`` to acceptance (each class's plainest token;
+    the token ``prefer`` where it ends one), or None."""
     c = int(auto.token_class[prefer])
     if length == 1 and c >= 0 and auto.trans[q, c] >= 0 and auto.accepting[auto.trans[q, c]]:
         return [prefer]
+    rep, order = auto.derived(("plain_tokens", id(vocab)), lambda: _plain_tokens(auto, vocab))
     paths = {q: []}
     for _ in range(length):
         nxt = {}
         for s, path in paths.items():
-            for c in range(auto.num_classes):
+            for c in order:
                 t = int(auto.trans[s, c])
                 if t >= 0 and t not in nxt:
-                    nxt[t] = path + [int(auto.class_rep[c])]
+                    nxt[t] = path + [int(rep[c])]
         paths = nxt
     done = [p for s, p in paths.items() if auto.accepting[s]]
     return done[0] if done else None
@@ -125,12 +163,20 @@ def _closing(auto, q: int, length: int, prefer: int) -> list[int] | None:
 
 def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
                mix=(0.55, 0.15, 0.30), split: str = "train", log=print,
-               drill_share: float = 0.0, copy_share: float = 0.0) -> dict:
+               drill_share: float = 0.0, copy_share: float = 0.0,
+               brim_share: float = 0.5, report_share: float = 0.0,
+               key_hints: bool = False) -> dict:
     """Token tensors for ``n`` examples: input_ids (n, max_len) int16, prompt_len, length (n,).
 
     ``drill_share``: the share of extraction examples whose prompt is a copy drill
     (:func:`drill_prompt`) instead of the natural description (kind 3). ``copy_share``: the
-    share of extraction examples that are synthetic copy drills (:func:`copy_drills`, kind 4)."""
+    share of extraction examples that are synthetic copy drills (:func:`copy_drills`, kind 4).
+    ``brim_share``: the share of examples with a value longer than its hole's start that also
+    get the canvas of an earlier growth round (:func:`render_grown` with a stage).
+    ``report_share``: the share of document rows (kind 1) that are filled document templates
+    with English text holes (:func:`~.reports.report_documents`) instead of JSON records.
+    ``key_hints``: also "hints" (n, max_len) int16, what a masked position shows in place of
+    the mask (:func:`hint_row`; -1: the mask)."""
 
     vocab = _vocab(tok_dir)
     user_id = vocab.tokenizer.token_to_id("<|user|>")
@@ -150,8 +196,12 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
             log(f"schema {i} does not compile: {e}")
     log(f"compiled {len(tpls)}/{len(pool)} schemas in {time.time() - t0:.1f}s")
 
-    rows, hole_rows, plens, lens, kinds = [], [], [], [], []
+    rows, hole_rows, plens, lens, kinds, hint_rows = [], [], [], [], [], []
     stats = Counter()
+
+    def hinted(tpl, c):
+        """A rendered canvas (ids, flags, sizes) as (ids, flags, hints)."""
+        return None if c is None else (c[0], c[1], hint_row(tpl, c[2]) if key_hints else None)
 
     def canvas_of(ex):
         tpl = tpls.get(ex["schema_index"])
@@ -163,25 +213,27 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
         if rendered is None:
             stats["render_fail"] += 1
             return None
-        return rendered, brim_of(tpl, text)
+        return hinted(tpl, rendered), hinted(tpl, brim_of(tpl, text))
 
     brim_rng = random.Random(f"brim/{seed}/{split}")
 
     def brim_of(tpl, text):
-        """Half the time, for a value longer than its hole's start, also the canvas of an
-        earlier growth round (that hole full to the brim): inference must learn to fill it."""
-        if brim_rng.random() >= 0.5:
+        """Sometimes (``brim_share``), for a value longer than its hole's start, also the canvas
+        of an earlier growth round (that hole full to the brim): inference must learn to fill it."""
+        if brim_rng.random() >= brim_share:
             return None
         stage = brim_rng.randrange(2)
         return render_grown(tpl, text, stage) or (render_grown(tpl, text, 0) if stage else None)
 
-    def add(ids, holes, plen, kind):
+    def add(ids, holes, plen, kind, hints=None):
         if len(ids) > max_len:
             stats[f"{kind}_too_long"] += 1
             return False
         row, ln = _pad_row(ids, max_len, pad)
         rows.append(row)
         hole_rows.append(_pad_row(holes, max_len, False)[0])
+        hint_rows.append(_pad_row([-1] * (len(ids) - len(hints)) + hints if hints else [],
+                                  max_len, -1)[0])
         plens.append(plen)
         lens.append(ln)
         kinds.append(kind)
@@ -199,9 +251,9 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
                 stats["render_fail"] += 1
                 continue
             prompt = [user_id] + vocab.encode(ex["prompt"]) + [asst_id]
-            for c in (rendered, brim_of(tpl, text)):
+            for c in (hinted(tpl, rendered), hinted(tpl, brim_of(tpl, text))):
                 if c is not None:
-                    add(prompt + c[0], [False] * len(prompt) + c[1], len(prompt), 4)
+                    add(prompt + c[0], [False] * len(prompt) + c[1], len(prompt), 4, c[2])
     # extraction / documents: draw more than needed, since some are too long for max_len
     src = extraction_examples(10 ** 9, seed, split, pool=pool)
     drill_rng = random.Random(f"drill/{seed}/{split}")
@@ -215,17 +267,29 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
         text = drill_prompt(ex["record"], drill_rng) if drill else ex["prompt"]
         prompt = [user_id] + vocab.encode(text) + [asst_id]
         kind = 3 if drill else 0
-        got += add(prompt + canvas[0], [False] * len(prompt) + canvas[1], len(prompt), kind)
+        got += add(prompt + canvas[0], [False] * len(prompt) + canvas[1], len(prompt), kind,
+                   canvas[2])
         if brim is not None:
-            add(prompt + brim[0], [False] * len(prompt) + brim[1], len(prompt), kind)
-    if n_doc:
+            add(prompt + brim[0], [False] * len(prompt) + brim[1], len(prompt), kind, brim[2])
+    n_report = int(round(n_doc * report_share))
+    reports = report_documents(10 ** 9, seed, split)
+    got = 0
+    while got < n_report:
+        doc = next(reports)
+        tpl = Template.from_document(Document.parse(doc["template"]), vocab, {})
+        rendered = render_grown(tpl, doc["text"])
+        if rendered is None:
+            stats["render_fail"] += 1
+            continue
+        got += add(rendered[0], rendered[1], 0, 1)
+    if n_doc - n_report:
         src = json_documents(10 ** 9, seed, pool=pool)
         got = 0
-        while got < n_doc:
+        while got < n_doc - n_report:
             canvas, brim = canvas_of(next(src)) or (None, None)
             for c in (canvas, brim):
                 if c is not None:
-                    got += add(c[0], c[1], 0, 1)
+                    got += add(c[0], c[1], 0, 1, c[2])
     rng = random.Random(f"slack/{seed}/{split}")
     for prefix, span, suffix in code_windows(stdlib_files(split), n_code, seed if split == "train" else seed + 1):
         if rng.random() < 0.5:
@@ -235,6 +299,7 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
         row, ln = _pad_row(ids, max_len, pad)
         rows.append(row)
         hole_rows.append([True] * ln + [False] * (max_len - ln))
+        hint_rows.append([-1] * max_len)
         plens.append(0)
         lens.append(ln)
         kinds.append(2)
@@ -245,4 +310,5 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
             "prompt_len": torch.tensor(plens, dtype=torch.int16),
             "length": torch.tensor(lens, dtype=torch.int16),
             "kind": torch.tensor(kinds, dtype=torch.int8),
-            "stats": dict(stats), "max_len": max_len, "seed": seed}
+            "stats": dict(stats), "max_len": max_len, "seed": seed,
+            **({"hints": torch.tensor(hint_rows, dtype=torch.int16)} if key_hints else {})}

@@ -38,9 +38,12 @@ def make_model(config):
     return model
 
 
-def mdlm_loss(model, ids, maskable, length, mask_id, gen, t=None, weighting: str = "elbo"):
+def mdlm_loss(model, ids, maskable, length, mask_id, gen, t=None, weighting: str = "elbo",
+              hints=None):
     """MDLM loss of a batch; ``maskable``: (B, L) the positions inference would mask (hole
     positions of a canvas; every position of a code window). Returns (loss, n_maskable).
+    ``hints``: (B, L) the token a masked position shows instead of the mask (an optional
+    property's key, :func:`~.data.hint_row`; -1: none), as the sampler shows it.
 
     ``weighting="elbo"``: CE / t summed, over the maskable count (the likelihood bound; what
     evaluation reports). ``"flat"``: the mean CE of the masked tokens. With t ~ U(0.001, 1) and 32
@@ -54,7 +57,10 @@ def mdlm_loss(model, ids, maskable, length, mask_id, gen, t=None, weighting: str
         t = EPS + (1 - EPS) * torch.rand(B, generator=gen)
     masked = maskable & (torch.rand(B, L, generator=gen) < t.unsqueeze(1))
     labels = torch.where(masked, ids, torch.full_like(ids, -100))
-    inp = torch.where(masked, torch.full_like(ids, mask_id), ids)
+    shown = torch.full_like(ids, mask_id)
+    if hints is not None:
+        shown = torch.where(hints >= 0, hints.long(), shown)
+    inp = torch.where(masked, shown, ids)
     out = model(input_ids=inp, attention_mask=in_len.long(), labels=labels)
     logits = out.logits                              # (n_masked, V): sparse prediction
     target = ids[masked]
