@@ -72,3 +72,15 @@ def test_propose_forced_and_values_on_json(bpe_vocab):
             jsonschema.validate(value, schema)
         hit = forced >= 0
         assert torch.equal(out[hit], forced[hit])
+
+
+def test_hints_name_each_optional_property_at_its_hole(bpe_vocab):
+    schema = {"type": "object", "required": ["id"], "properties": {
+        "id": {"type": "integer"}, "email": {"type": "string"}}}
+    tpl = Template.from_json_schema(schema, bpe_vocab)
+    hints = CanvasMatcher(tpl).hints().tolist()
+    (hole,) = [h for h in tpl.holes if h.spec.optional]
+    key = bpe_vocab.encode(', "email":')
+    assert hints[hole.start:hole.start + len(key)] == key
+    assert all(t == -1 for i, t in enumerate(hints) if not hole.start <= i < hole.start + len(key))
+    assert CanvasMatcher(Template.from_regex("[a-z]{3}", bpe_vocab)).hints().eq(-1).all()
