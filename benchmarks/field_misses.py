@@ -6,7 +6,8 @@ The same examples as ``benchmarks/embedded_model.py`` (``extraction_examples(n, 
 decoded with the library's defaults (threshold 0.7, 16 steps, batches of 16). Each leaf of the
 true record counts right, **wrong** (the output holds another value at its path) or **left out**
 (no value at its path: an optional property omitted, array items missing). Prints the totals, a
-line per concept with a few misses, and the wrong / left-out split.
+line per concept with a few misses, the wrong / left-out split, and the output's **invented**
+leaves (a path the true record lacks: a property or item the text never stated).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def main(argv=None) -> None:
     pool = schema_pool(300, a.seed, a.split)        # extraction_examples' own pool
     stats = collections.defaultdict(lambda: [0, 0])
     bad = collections.defaultdict(list)
-    wrong = left_out = 0
+    wrong = left_out = invented = out_leaves = 0
     items = [(ex, api.compile_json_schema(ex["schema"], model.vocab, CompileOptions())) for ex in exs]
     for i in range(0, len(items), 16):
         chunk = items[i:i + 16]
@@ -78,11 +79,16 @@ def main(argv=None) -> None:
                     wrong += w is not _MISSING
                     if len(bad[c]) < 3:
                         bad[c].append((want, None if w is _MISSING else w))
+            for path, _ in leaves(got):         # values the text never stated
+                out_leaves += 1
+                invented += lookup(ex["record"], path) is _MISSING
     right, total = sum(s[0] for s in stats.values()), sum(s[1] for s in stats.values())
     print(f"{a.split}, {len(exs)} objects: {right}/{total} fields exact ({right / total:.1%})")
     for c, (h, t) in sorted(stats.items(), key=lambda kv: -kv[1][1]):
         print(f"  {c:12s} {h:3d}/{t:3d} {h / t:5.0%}  misses (want, got): {bad[c]}")
     print(f"misses: {wrong} wrong value, {left_out} left out (no value at the path)")
+    print(f"invented: {invented} of {out_leaves} output leaves have no path in the true record "
+          "(an optional property or array item the text does not state)")
 
 
 if __name__ == "__main__":
