@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 import torch
 
 from constrained_dlm import CompileOptions, RandomDenoiser, SamplerOptions, api
-from constrained_dlm.compile.template import Template, reopened, settled
+from constrained_dlm.compile.reopen import reopened, settled
+from constrained_dlm.compile.template import Template
 from constrained_dlm.decode.grow import relayout
 from constrained_dlm.specs.json_schema import canonical_json
 from constrained_dlm.trace import TerminalView, trace_frames

@@ -10,7 +10,7 @@ import json
 import numpy as np
 from pydantic import ValidationError
 
-from ..compile.template import settled
+from ..compile.reopen import settled
 from .protocol import ApiError
 
 
