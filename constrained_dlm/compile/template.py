@@ -74,6 +74,12 @@ class Hole:
         the cap. The one growth rule (inference, and training's renderer)."""
         return min(self.cap, 2 * (self.length if length is None else length))
 
+    def hint_ids(self, vocab, length: int | None = None) -> list[int]:
+        """The tokens of ``spec.hint`` (an optional property's key) that a model trained with
+        key hints is shown at this hole's first positions, cut to its ``length``."""
+        n = self.length if length is None else length
+        return vocab.encode(self.spec.hint)[:n] if self.spec.hint else []
+
 
 @dataclass(frozen=True, eq=False)
 class Template:
@@ -99,6 +105,15 @@ class Template:
         if self.validate_ids is not None:
             return self.validate_ids(ids)
         return self.validate(self.text_of(ids) if text is None else text)
+
+    def hint_row(self) -> list[int]:
+        """(T,) what each position shows a model trained with key hints while it is masked:
+        :meth:`Hole.hint_ids` at each hole's start, -1 (the mask itself) elsewhere."""
+        row = [-1] * len(self)
+        for h in self.holes:
+            toks = h.hint_ids(self.vocab)
+            row[h.start:h.start + len(toks)] = toks
+        return row
 
     @property
     def num_hole_positions(self) -> int:

@@ -25,7 +25,6 @@ import torch
 from ..compile.template import Template
 from .constraint import Analysis, HoleConstraints
 from .noise import Noise, row_keys
-from .sampler import hint_overlay
 
 __all__ = ["CanvasMatcher", "BlockLogitsProcessor"]
 
@@ -127,13 +126,8 @@ class CanvasMatcher:
     def hints(self) -> torch.Tensor:
         """(T,) the token each position shows the model while undecided, -1 for the mask: an
         optional property's key at the start of its hole. Only for a model trained with them
-        (``config.cdlm_key_hints``, the embedded model); see :func:`.sampler.hint_overlay`."""
-        ids = torch.as_tensor(self.template.token_ids)[None]
-        row = type("Row", (), {"template": self.template, "start": 0})
-        over, mark = hint_overlay([row], ids, self.vocab, self.device)
-        if over is None:
-            return torch.full((self.length,), -1, dtype=torch.long, device=self.device)
-        return torch.where(mark, over, -1)[0]
+        (``config.cdlm_key_hints``); :meth:`Template.hint_row`."""
+        return torch.as_tensor(self.template.hint_row(), dtype=torch.long, device=self.device)
 
     def values(self, ids: torch.Tensor) -> list:
         """Each row's value, validated independently (raises on an invalid canvas)."""

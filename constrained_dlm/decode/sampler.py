@@ -189,7 +189,7 @@ class Run:
         self.starts = torch.tensor([r.start for r in rows], device=device)
         self._hint_ids = self._hinted = None
         if self.hints:
-            self._hint_ids, self._hinted = hint_overlay(rows, ids, vocab, device)
+            self._hint_ids, self._hinted = hint_overlay(rows, ids, device)
         self.done = np.zeros(len(rows), dtype=bool)   # rows with nothing masked (after settle)
         # free positions: masked in a template but in no hole (the unconstrained baseline)
         free = np.zeros((len(rows), self.seq_len), dtype=bool)
@@ -411,24 +411,19 @@ class Run:
         return out
 
 
-def hint_overlay(rows, ids: torch.Tensor, vocab, device):
+def hint_overlay(rows, ids: torch.Tensor, device):
     """(hint ids, hinted) (B, L) for a model trained with hints (``key_hints``), or (None,
-    None) when no hole has one: the tokens of each hole's ``spec.hint`` at its first positions.
+    None) when no hole has one: each row's :meth:`Template.hint_row` at its place.
     An optional property's hole begins with its key, which a model cannot guess (a schema's
     key names are not in the text); shown the key while those positions are masked, it
     decides from the text whether the property is there (the key) or not (pads)."""
-    over = torch.zeros_like(ids)
-    mark = torch.zeros(ids.shape, dtype=torch.bool)
+    over = torch.full_like(ids, -1)
     for b, r in enumerate(rows):
-        for h in r.template.holes:
-            if h.spec.hint:
-                toks = vocab.encode(h.spec.hint)[:h.length]
-                s = r.start + h.start
-                over[b, s:s + len(toks)] = torch.as_tensor(toks, dtype=torch.long)
-                mark[b, s:s + len(toks)] = True
+        over[b, r.start:r.start + len(r.template)] = torch.as_tensor(r.template.hint_row())
+    mark = over >= 0
     if not mark.any():
         return None, None
-    return over.to(device), mark.to(device)
+    return over.clamp(min=0).to(device), mark.to(device)
 
 
 def _select(pos, conf, masked: np.ndarray, rows, seq_len: int, options: SamplerOptions,

@@ -106,7 +106,7 @@ def hint_row(tpl, sizes: list[int]) -> list[int]:
     v, row, pos = tpl.vocab, [], 0
     for h, n in zip(tpl.holes, sizes):
         row += [-1] * (h.start - pos)
-        toks = v.encode(h.spec.hint)[:n] if h.spec.hint else []
+        toks = h.hint_ids(v, n)
         row += toks + [-1] * (n - len(toks))
         pos = h.start + h.length
     return row + [-1] * (len(tpl.token_ids) - pos)
