@@ -35,6 +35,34 @@ def test_corpus_deterministic_per_seed():
     assert stdlib_files("train") == stdlib_files("train")
 
 
+def test_optional_and_absent_shares():
+    """``optional_share`` / ``absent_share`` set how often a property is optional and an optional
+    one absent (training's knob against invented values); the defaults draw the benchmarks'
+    examples unchanged."""
+    def counts(optional_share, absent_share):
+        pool = schema_pool(60, 5, optional_share=optional_share)
+        opt = tot = absent = 0
+        for ex in extraction_examples(400, seed=5, pool=pool, absent_share=absent_share):
+            rec, sch = ex["record"], ex["schema"]
+            if not isinstance(rec, dict):
+                continue
+            jsonschema.validate(rec, sch)
+            for k in sch["properties"]:
+                tot += 1
+                if k not in sch["required"]:
+                    opt += 1
+                    absent += k not in rec
+        return opt / tot, absent / max(1, opt)
+    o_lo, a_lo = counts(0.15, 0.4)
+    o_hi, a_hi = counts(0.5, 0.8)
+    assert o_lo < 0.25 < 0.4 < o_hi
+    assert a_lo < 0.55 < 0.7 < a_hi
+    none_absent = counts(0.5, 0.0)[1]
+    assert none_absent == 0.0
+    assert list(extraction_examples(20, seed=3, pool_size=20)) == list(
+        extraction_examples(20, seed=3, pool_size=20, absent_share=0.4))
+
+
 def test_heldout_keys_disjoint_from_train():
     assert not key_pool("train") & key_pool("heldout")
     train = set()

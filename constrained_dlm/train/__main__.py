@@ -161,6 +161,11 @@ def parse_args(argv=None):
     p.add_argument("--report-share", type=float, default=0.0,
                    help="share of document rows that are filled document templates with "
                         "English text holes (train/reports.py) instead of JSON records")
+    p.add_argument("--optional-share", type=float, default=0.15,
+                   help="chance a schema property is optional (corpus.SchemaGen)")
+    p.add_argument("--absent-share", type=float, default=0.4,
+                   help="chance a record leaves out an optional property: with --key-hints, "
+                        "how often the shown key must be refused")
     p.add_argument("--key-hints", action="store_true",
                    help="show an optional property's key where its hole begins, masked or not "
                         "(the sampler does the same for a model whose config says "
@@ -261,7 +266,8 @@ def main(argv=None):
         data = build_data(out, n=args.examples, seed=args.seed, max_len=args.max_len,
                           pool_size=args.pool_size, mix=tuple(args.mix), log=log,
                           drill_share=args.drill_share, copy_share=args.copy_share,
-                          report_share=args.report_share, key_hints=args.key_hints)
+                          report_share=args.report_share, key_hints=args.key_hints,
+                          optional_share=args.optional_share, absent_share=args.absent_share)
         data["eval"] = make_eval(out, args, log)
         atomic_save(data, data_path)
     ev = data["eval"]

@@ -74,10 +74,15 @@ PROFILE = ["age", "city", "job", "country", "email", "company"]
 class SchemaGen:
     """Random JSON Schemas for one split, and records + descriptions for them."""
 
-    def __init__(self, rng: random.Random, split: str = "train"):
+    def __init__(self, rng: random.Random, split: str = "train", *, optional_share: float = 0.15,
+                 absent_share: float = 0.4):
+        """``optional_share``: the chance a property is left out of ``required``;
+        ``absent_share``: the chance a record leaves out an optional property. The defaults
+        draw the benchmarks' examples; training may ask for more absent properties."""
         if split not in ("train", "heldout"):
             raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
         self.rng, self.split = rng, split
+        self.optional_share, self.absent_share = optional_share, absent_share
 
     def _key(self, keys_train, keys_heldout, used: set) -> str:
         pool = keys_train if self.split == "train" else keys_heldout
@@ -86,7 +91,9 @@ class SchemaGen:
         used.add(k)
         return k
 
-    def _object(self, concepts: list[str], nested: list[str], depth: int = 0, required_p=0.85):
+    def _object(self, concepts: list[str], nested: list[str], depth: int = 0, required_p=None):
+        if required_p is None:
+            required_p = 1.0 - self.optional_share
         rng = self.rng
         props, meta, used = {}, {}, set()
         for c in concepts:
@@ -161,7 +168,7 @@ class SchemaGen:
         rng = self.rng
         out = {}
         for k, sub in schema["properties"].items():
-            if k not in schema["required"] and rng.random() < 0.4:
+            if k not in schema["required"] and rng.random() < self.absent_share:
                 continue
             info = meta[k]
             if info[0] == "concept":
@@ -268,25 +275,26 @@ def _validator(schema):
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
-def schema_pool(n: int, seed: int, split: str = "train") -> list[dict]:
+def schema_pool(n: int, seed: int, split: str = "train", *, optional_share: float = 0.15) -> list[dict]:
     """``n`` schema specs ({schema, meta, domain, top_array}), deterministic per (seed, split)."""
     s = seed if split == "train" else seed ^ HELDOUT_SALT
-    gen = SchemaGen(random.Random(f"schemas/{split}/{s}"), split)
+    gen = SchemaGen(random.Random(f"schemas/{split}/{s}"), split, optional_share=optional_share)
     return [gen.schema() for _ in range(n)]
 
 
 def extraction_examples(n: int, seed: int, split: str = "train", *, pool: list[dict] | None = None,
-                        pool_size: int = 300) -> Iterator[dict]:
+                        pool_size: int = 300, absent_share: float = 0.4) -> Iterator[dict]:
     """``n`` dicts {prompt, schema, record}; records validate against their schema.
 
     Records are drawn for a pool of ``pool_size`` schemas (compiling a schema is the costly part
     downstream). ``split="heldout"`` uses its own seed stream and only held-out key names.
+    ``absent_share``: the chance a record leaves out an optional property.
     """
     if pool is None:
         pool = schema_pool(pool_size, seed, split)
     s = seed if split == "train" else seed ^ HELDOUT_SALT
     rng = random.Random(f"records/{split}/{s}")
-    gen = SchemaGen(rng, split)
+    gen = SchemaGen(rng, split, absent_share=absent_share)
     validators = {}
     for _ in range(n):
         i = rng.randrange(len(pool))

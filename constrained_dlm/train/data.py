@@ -165,7 +165,8 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
                mix=(0.55, 0.15, 0.30), split: str = "train", log=print,
                drill_share: float = 0.0, copy_share: float = 0.0,
                brim_share: float = 0.5, report_share: float = 0.0,
-               key_hints: bool = False) -> dict:
+               key_hints: bool = False, optional_share: float = 0.15,
+               absent_share: float = 0.4) -> dict:
     """Token tensors for ``n`` examples: input_ids (n, max_len) int16, prompt_len, length (n,).
 
     ``drill_share``: the share of extraction examples whose prompt is a copy drill
@@ -176,7 +177,9 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
     ``report_share``: the share of document rows (kind 1) that are filled document templates
     with English text holes (:func:`~.reports.report_documents`) instead of JSON records.
     ``key_hints``: also "hints" (n, max_len) int16, what a masked position shows in place of
-    the mask (:func:`hint_row`; -1: the mask)."""
+    the mask (:func:`hint_row`; -1: the mask). ``optional_share`` / ``absent_share``: how
+    often a schema property is optional, and an optional one absent from the record
+    (:class:`~.corpus.SchemaGen`)."""
 
     vocab = _vocab(tok_dir)
     user_id = vocab.tokenizer.token_to_id("<|user|>")
@@ -186,7 +189,7 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
     n_doc = int(round(n * mix[1])) if split == "train" else 0
     n_code = n - n_ext - n_doc
     t0 = time.time()
-    pool = schema_pool(pool_size, seed, split)
+    pool = schema_pool(pool_size, seed, split, optional_share=optional_share)
     tpls, bad_schema = {}, 0
     for i, spec in enumerate(pool):
         try:
@@ -255,7 +258,7 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
                 if c is not None:
                     add(prompt + c[0], [False] * len(prompt) + c[1], len(prompt), 4, c[2])
     # extraction / documents: draw more than needed, since some are too long for max_len
-    src = extraction_examples(10 ** 9, seed, split, pool=pool)
+    src = extraction_examples(10 ** 9, seed, split, pool=pool, absent_share=absent_share)
     drill_rng = random.Random(f"drill/{seed}/{split}")
     got = 0
     while got < n_ext - n_copy:
