@@ -36,6 +36,8 @@ def test_assets_are_small_fp16_safetensors():
 
 def test_loads_by_default_as_a_masked_lm(model):
     assert model.family.name == "masked_lm"
+    # trained with key hints; leans to leaving out what the text does not state (config.json)
+    assert model.key_hints and cd.sampler_options(model).absent_bias == 1.5
     assert model.vocab.mask_id is not None and model.vocab.pad_id is not None
     ids = model.format_prompt("hello")
     assert model.tokenizer.decode(ids).startswith("<|user|>hello<|assistant|>")

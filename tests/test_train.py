@@ -258,6 +258,40 @@ def test_key_hints_show_the_key_where_the_canvas_holds_it(small_tokenizer):
         assert torch.equal(run.ids[0, len(prompt):], torch.as_tensor(tpl.token_ids))  # canvas
 
 
+def test_absent_bias_leans_hinted_holes_to_absence(small_tokenizer):
+    """``SamplerOptions.absent_bias`` adds log-odds to the pad at masked hinted positions: a
+    model that mildly prefers writing something everywhere fills both optional properties
+    without it and leaves them out with it; required ones and validity are untouched. The
+    loader takes the setting from ``config.cdlm_absent_bias`` for a key-hinted model."""
+    import json
+
+    import jsonschema
+    import torch
+
+    from constrained_dlm.api import compile_json_schema, generate
+    from constrained_dlm.automata.vocabulary import Vocabulary
+    from constrained_dlm.decode.sampler import SamplerOptions
+
+    v = Vocabulary.from_tokenizer(str(small_tokenizer))
+    schema = {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string"}, "email": {"type": "string"}, "age": {"type": "integer"}}}
+    tpl = compile_json_schema(schema, v)
+
+    class Eager:                       # a hinted model: every token but the pad a little likelier
+        key_hints, device, vocab = True, torch.device("cpu"), v
+
+        def __call__(self, ids, attn):
+            out = torch.full((*ids.shape, v.size), 0.1)
+            out[..., v.pad_id] = 0.0
+            return out
+
+    for bias, want in ((0.0, {"name", "email", "age"}), (20.0, {"name"})):
+        res = generate(Eager(), tpl, [[5, 6]], options=SamplerOptions(absent_bias=bias, steps=None))
+        value = json.loads(res[0].text)
+        jsonschema.validate(value, schema)
+        assert set(value) == want, (bias, value)
+
+
 def test_mdlm_loss_shows_hints_at_masked_positions():
     import torch
 

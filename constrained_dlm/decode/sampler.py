@@ -50,6 +50,11 @@ class SamplerOptions:
     # known. The constraint keeps every revision valid (a masked position is a wildcard).
     # None: committed tokens are final. BENCHMARKS §14 measures whether it helps.
     revise: float | None = None
+    # For a model shown key hints (``key_hints``): log-odds added to "absent" (the pad) at a
+    # hinted position while it is masked. Such a model copies a key it is shown now and then
+    # even where the text never states the property (BENCHMARKS §18: 17 of 311 held-out
+    # output leaves invented at 0, none at 1.5); the embedded model's config sets it.
+    absent_bias: float = 0.0
 
     def batch_key(self) -> "SamplerOptions":
         """What rows must share to be decoded in one batch: everything but the seed, which each
@@ -338,6 +343,8 @@ class Run:
         for b in act:
             rows[b].nfe += 1
         t2 = time.perf_counter()
+        if o.absent_bias and self._hinted is not None:
+            logits = self._lean_absent(logits, o.absent_bias)
         # keyed by each row's own pass count: the same whichever rows share this pass
         noise = Noise(self.keys, self.starts, upload(np.array([r.nfe for r in rows]), self.device),
                       seq_len)
@@ -366,6 +373,15 @@ class Run:
         self.spent(constraint_s=time.perf_counter() - t2)
         self._an = None
         self._snapshot()
+
+    def _lean_absent(self, logits: torch.Tensor, bias: float) -> torch.Tensor:
+        """``logits`` with ``bias`` added to the pad at masked hinted positions (dense: no
+        boolean indexing, so no host sync)."""
+        at = (self._hinted & (self.ids == self.mask_id)).to(logits.dtype)
+        pad = self.cons.pad_id
+        logits = logits.clone() if logits.requires_grad else logits
+        logits[..., pad] += bias * at
+        return logits
 
     def _revise(self, pos, conf, keep, closing: np.ndarray) -> None:
         """Record the scores of this step's commits, then mask again the positions committed

@@ -118,6 +118,9 @@ class HFDenoiser:
         # trained to be shown an optional property's key where its hole begins (the embedded
         # model, ``train --key-hints``): the sampler shows it (decode.sampler.hint_overlay)
         self.key_hints = bool(getattr(getattr(model, "config", None), "cdlm_key_hints", False))
+        lean = getattr(getattr(model, "config", None), "cdlm_absent_bias", None)
+        if self.key_hints and lean is not None and sampler_defaults is None:
+            self.sampler_defaults["absent_bias"] = float(lean)     # its measured setting
         self.forward_passes = 0
 
     def __repr__(self) -> str:
