@@ -100,8 +100,11 @@ def test_ray_rows_equal_local_rows_and_a_cut_job_resumes(local_ray, model, tmp_p
     for r in got.values():
         if r["ok"]:
             _check_fill(r)
-    # samples differ between records (the seeds are per record, not one shared draw)
-    assert len({r["fields"]["note"] for r in got.values() if r["ok"]}) > 3
+    # samples differ between records (the seeds are per record, not one shared draw); the
+    # sampled fields together, since a peaked model may write the same short note every time
+    drawn = {(r["fields"]["status"], r["fields"]["days"], r["fields"]["note"])
+             for r in got.values() if r["ok"]}
+    assert len(drawn) > 3, drawn
     # a write cut mid-line (a killed job): the cut record is not done, so the next run redoes
     # it and mends the file (the half line goes), so every id is there exactly once
     victim = max(out.iterdir(), key=lambda f: f.stat().st_size)
