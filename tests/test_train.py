@@ -225,7 +225,7 @@ def test_key_hints_show_the_key_where_the_canvas_holds_it(small_tokenizer):
     from constrained_dlm.automata.vocabulary import Vocabulary
     from constrained_dlm.decode.sampler import Run
     from constrained_dlm.specs.json_schema import canonical_json
-    from constrained_dlm.train.data import hint_row, render_grown
+    from constrained_dlm.train.data import render_grown
 
     v = Vocabulary.from_tokenizer(str(small_tokenizer))
     schema = {"type": "object", "required": ["name"], "properties": {
@@ -235,7 +235,7 @@ def test_key_hints_show_the_key_where_the_canvas_holds_it(small_tokenizer):
     assert [h.spec.hint for h in hinted] == [', "email":', ', "age":']
     for record in ({"name": "Ada", "email": "ada@x.org", "age": 36}, {"name": "Ada"}):
         ids, flags, sizes = render_grown(tpl, canonical_json(record, schema))
-        hints = hint_row(tpl, sizes)
+        hints = tpl.hint_row(sizes)
         assert len(hints) == len(ids)
         shown = [(i, t) for i, t in enumerate(hints) if t >= 0]
         assert len(shown) == sum(len(v.encode(h.spec.hint)) for h in hinted)

@@ -13,7 +13,7 @@ Usage::
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import regex as rx
@@ -106,14 +106,17 @@ class Template:
             return self.validate_ids(ids)
         return self.validate(self.text_of(ids) if text is None else text)
 
-    def hint_row(self) -> list[int]:
-        """(T,) what each position shows a model trained with key hints while it is masked:
-        :meth:`Hole.hint_ids` at each hole's start, -1 (the mask itself) elsewhere."""
-        row = [-1] * len(self)
-        for h in self.holes:
-            toks = h.hint_ids(self.vocab)
-            row[h.start:h.start + len(toks)] = toks
-        return row
+    def hint_row(self, sizes: Sequence[int] | None = None) -> list[int]:
+        """What each position shows a model trained with key hints while it is masked:
+        :meth:`Hole.hint_ids` at each hole's start, -1 (the mask itself) elsewhere. For this
+        canvas (T,), or for the canvas with hole ``sizes`` in place of the holes' lengths
+        (training's grown renderings, ``train.data.render_grown``)."""
+        row, pos = [], 0
+        for h, n in zip(self.holes, sizes or [h.length for h in self.holes]):
+            toks = h.hint_ids(self.vocab, n)
+            row += [-1] * (h.start - pos) + toks + [-1] * (n - len(toks))
+            pos = h.start + h.length
+        return row + [-1] * (len(self) - pos)
 
     @property
     def num_hole_positions(self) -> int:

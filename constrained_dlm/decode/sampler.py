@@ -375,12 +375,10 @@ class Run:
         self._snapshot()
 
     def _lean_absent(self, logits: torch.Tensor, bias: float) -> torch.Tensor:
-        """``logits`` with ``bias`` added to the pad at masked hinted positions (dense: no
-        boolean indexing, so no host sync)."""
+        """``logits`` (this step's, changed in place) with ``bias`` added to the pad at masked
+        hinted positions (dense: no boolean indexing, so no host sync)."""
         at = (self._hinted & (self.ids == self.mask_id)).to(logits.dtype)
-        pad = self.cons.pad_id
-        logits = logits.clone() if logits.requires_grad else logits
-        logits[..., pad] += bias * at
+        logits[..., self.cons.pad_id] += bias * at
         return logits
 
     def _revise(self, pos, conf, keep, closing: np.ndarray) -> None:

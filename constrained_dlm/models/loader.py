@@ -114,11 +114,12 @@ class HFDenoiser:
         self.sampler_defaults = dict(family.sampler_defaults if sampler_defaults is None
                                      else sampler_defaults)
         self.batching = batching
-        self.max_context = model_context(getattr(model, "config", None))
+        cfg = getattr(model, "config", None)
+        self.max_context = model_context(cfg)
         # trained to be shown an optional property's key where its hole begins (the embedded
         # model, ``train --key-hints``): the sampler shows it (decode.sampler.hint_overlay)
-        self.key_hints = bool(getattr(getattr(model, "config", None), "cdlm_key_hints", False))
-        lean = getattr(getattr(model, "config", None), "cdlm_absent_bias", None)
+        self.key_hints = bool(getattr(cfg, "cdlm_key_hints", False))
+        lean = getattr(cfg, "cdlm_absent_bias", None)
         if self.key_hints and lean is not None and sampler_defaults is None:
             self.sampler_defaults["absent_bias"] = float(lean)     # its measured setting
         self.forward_passes = 0

@@ -99,19 +99,6 @@ def render_grown(tpl, text: str, stage: int | None = None):
     return ids + fixed, flags + [False] * len(fixed), sizes
 
 
-def hint_row(tpl, sizes: list[int]) -> list[int]:
-    """The hints of a canvas that :func:`render_grown` laid out with hole ``sizes``: each
-    hole's ``spec.hint`` tokens at its first positions, -1 elsewhere (what
-    :func:`~constrained_dlm.decode.sampler.hint_overlay` shows at inference)."""
-    v, row, pos = tpl.vocab, [], 0
-    for h, n in zip(tpl.holes, sizes):
-        row += [-1] * (h.start - pos)
-        toks = h.hint_ids(v, n)
-        row += toks + [-1] * (n - len(toks))
-        pos = h.start + h.length
-    return row + [-1] * (len(tpl.token_ids) - pos)
-
-
 def _brim(auto, toks: list[int], n: int, vocab) -> list[int] | None:
     """``n`` tokens that fill a hole of ``n`` with the value cut short: its first tokens, then
     the shortest way to end an accepted text from there (one to three tokens: a closing quote,
@@ -177,9 +164,9 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
     ``report_share``: the share of document rows (kind 1) that are filled document templates
     with English text holes (:func:`~.reports.report_documents`) instead of JSON records.
     ``key_hints``: also "hints" (n, max_len) int16, what a masked position shows in place of
-    the mask (:func:`hint_row`; -1: the mask). ``optional_share`` / ``absent_share``: how
-    often a schema property is optional, and an optional one absent from the record
-    (:class:`~.corpus.SchemaGen`)."""
+    the mask (``Template.hint_row`` at the rendered sizes; -1: the mask). ``optional_share`` /
+    ``absent_share``: how often a schema property is optional, and an optional one absent from
+    the record (:class:`~.corpus.SchemaGen`)."""
 
     vocab = _vocab(tok_dir)
     user_id = vocab.tokenizer.token_to_id("<|user|>")
@@ -204,7 +191,7 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
 
     def hinted(tpl, c):
         """A rendered canvas (ids, flags, sizes) as (ids, flags, hints)."""
-        return None if c is None else (c[0], c[1], hint_row(tpl, c[2]) if key_hints else None)
+        return None if c is None else (c[0], c[1], tpl.hint_row(c[2]) if key_hints else None)
 
     def canvas_of(ex):
         tpl = tpls.get(ex["schema_index"])

@@ -43,7 +43,7 @@ def mdlm_loss(model, ids, maskable, length, mask_id, gen, t=None, weighting: str
     """MDLM loss of a batch; ``maskable``: (B, L) the positions inference would mask (hole
     positions of a canvas; every position of a code window). Returns (loss, n_maskable).
     ``hints``: (B, L) the token a masked position shows instead of the mask (an optional
-    property's key, :func:`~.data.hint_row`; -1: none), as the sampler shows it.
+    property's key, ``Template.hint_row``; -1: none), as the sampler shows it.
 
     ``weighting="elbo"``: CE / t summed, over the maskable count (the likelihood bound; what
     evaluation reports). ``"flat"``: the mean CE of the masked tokens. With t ~ U(0.001, 1) and 32
