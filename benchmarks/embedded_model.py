@@ -84,7 +84,7 @@ def score(text: str, schema: dict, record) -> tuple[bool, int, int]:
 def extraction(model, n: int, steps: int, batch: int, seed: int,
                split: str = "heldout", modes=("free", "scaffold", "constrained"),
                revise: float = 0.5, full_budgets: bool = False,
-               threshold: float | None = None) -> dict:
+               threshold: float | None = None, ordered_ends: bool = False) -> dict:
     from constrained_dlm import CompileOptions, api, denoise_unconstrained
     from constrained_dlm.errors import ConstrainedDLMError
     from constrained_dlm.train.corpus import extraction_examples
@@ -111,7 +111,8 @@ def extraction(model, n: int, steps: int, batch: int, seed: int,
         for i in range(0, len(items), batch):
             chunk = items[i:i + batch]
             opts = api.sampler_options(model, steps=steps, seed=seed + i, threshold=threshold,
-                                       revise=revise if mode == "revised" else None)
+                                       revise=revise if mode == "revised" else None,
+                                       ordered_ends=ordered_ends)
             prompts = [c[2] for c in chunk]
             t = time.perf_counter()
             if mode in ("constrained", "revised"):
@@ -229,6 +230,9 @@ def main(argv=None) -> dict:
     p.add_argument("--full-budgets", action="store_true",
                    help="every hole at its full budget from the start (no growth: the canvases "
                         "models before v4 were trained on)")
+    p.add_argument("--ordered-ends", action="store_true",
+                   help="pads and closing quotes only right after a committed position "
+                        "(SamplerOptions.ordered_ends)")
     p.add_argument("--out", help="write results JSON here")
     p.add_argument("--curve", help="training loss PNG to copy next to --out")
     a = p.parse_args(argv)
@@ -238,11 +242,13 @@ def main(argv=None) -> dict:
     res = {"model": str(model.name), "params": sum(x.numel() for x in model.model.parameters()),
            "steps": a.steps, "batch": a.batch, "threads": a.threads,
            "sampler": repr(__import__("constrained_dlm").sampler_options(model, steps=a.steps,
-                                                                        threshold=a.threshold))}
+                                                                        threshold=a.threshold,
+                                                                        ordered_ends=a.ordered_ends))}
     if a.n:
         modes = tuple(a.modes.split(","))
         res["extraction"] = extraction(model, a.n, a.steps, a.batch, a.seed, a.split, modes,
-                                       a.revise, a.full_budgets, a.threshold)
+                                       a.revise, a.full_budgets, a.threshold,
+                                       a.ordered_ends)
         res["full_budgets"] = a.full_budgets
         res["split"] = a.split
         print(f"extraction ({a.split} keys), {res['extraction'][modes[0]]['objects']} "

@@ -41,6 +41,7 @@ TRUTH = {
 }
 SETTINGS = {                      # name -> sampler fields replaced in the family's defaults
     "default": {},
+    "ordered ends": {"ordered_ends": True},
     "one per pass": {"threshold": None, "steps": None},
     "steps 8": {"threshold": None, "steps": 8},
     "steps 16": {"threshold": None, "steps": 16},

@@ -113,6 +113,17 @@ class TokenAutomaton:
                 return False
         return bool(self.accepting[s])
 
+    def closing_tokens(self) -> np.ndarray:
+        """(V,) bool: the tokens that can finish a value, moving some state to an accepting
+        state with no way on (the closing quote of a string; not a digit, which more digits
+        may follow). Where one stands decides the value's length."""
+        def build():
+            final = self.accepting & (self.trans < 0).all(1)
+            nxt = self.trans
+            cls = (np.where(nxt >= 0, final[np.maximum(nxt, 0)], False)).any(0)
+            return np.concatenate([cls, [False]])[self.token_class]   # class -1: never
+        return self.derived("closing_tokens", build)
+
     @property
     def nbytes(self) -> int:
         return self.trans.nbytes + self.accepting.nbytes + self.token_class.nbytes + self.class_size.nbytes

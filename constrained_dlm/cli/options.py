@@ -29,7 +29,8 @@ def sampler_overrides(args) -> dict:
     return {"steps": args.steps, "block_size": args.block_size, "remasking": args.remasking,
             "temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
             "seed": args.seed, "threshold": args.threshold,
-            "revise": getattr(args, "revise", None)}
+            "revise": getattr(args, "revise", None),
+            "ordered_ends": getattr(args, "ordered_ends", None) or None}
 
 
 def sampler(args, model) -> SamplerOptions:
@@ -70,6 +71,9 @@ def sampler_flags(p: argparse.ArgumentParser) -> None:
     s.add_argument("--revise", type=float,
                    help="mask again, once, hole tokens committed with a confidence below this "
                         "(mask models; off by default: BENCHMARKS §14)")
+    s.add_argument("--ordered-ends", action="store_true",
+                   help="commit a pad or closing quote only right after a committed position: "
+                        "lengths decided left to right, for values cut short (BENCHMARKS §19)")
     s.add_argument("--seed", type=int, default=0)
     p.add_argument("--lenient", action="store_true",
                    help="drop schema keywords we cannot enforce (each is reported) instead of failing")

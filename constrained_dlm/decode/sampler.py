@@ -55,6 +55,13 @@ class SamplerOptions:
     # even where the text never states the property (BENCHMARKS §18: 17 of 311 held-out
     # output leaves invented at 0, none at 1.5); the embedded model's config sets it.
     absent_bias: float = 0.0
+    # A token that ends a value (a pad, a string's closing quote: TokenAutomaton.closing_tokens)
+    # is committed only where the position before it is committed, once its hole holds a
+    # commit: a value's length is decided by what precedes it, not guessed up front. With
+    # parallel commits a model may fill a hole's tail with pads before writing the value and cut
+    # a long one short (the embedded model wrote "Proab" for "Proabroak Lowou"). Off by default:
+    # on the embedded model it doubles the passes for no gain in field exact (BENCHMARKS §19).
+    ordered_ends: bool = False
 
     def batch_key(self) -> "SamplerOptions":
         """What rows must share to be decoded in one batch: everything but the seed, which each
@@ -191,6 +198,21 @@ class Run:
                                     pad_id=vocab.pad_id, mask_id=self.mask_id, device=device,
                                     sweeps=sweeps)
         self.sync_timings = sync_timings and device.type == "cuda"
+        self._ends = None
+        if self.options.ordered_ends and holes:
+            ends = np.zeros(vocab.size, dtype=bool)
+            ends[vocab.pad_id] = True
+            for a in {id(h[3]): h[3] for h in holes}.values():
+                ends |= a.closing_tokens()
+            self._ends = upload(ends, device).bool()
+            # which hole each canvas position belongs to (-1: none), for "untouched" holes
+            self._hole_of = np.full((len(rows), self.seq_len), -1, dtype=np.int64)
+            for k, (b, start, length, _) in enumerate(holes):
+                self._hole_of[b, start:start + length] = k
+            self._hole_of_t = upload(self._hole_of.reshape(-1) + 1, device)
+            # holes that may stay empty (an optional property): decided absent by their pads
+            self._may_empty = np.array([False] + [bool(h[3].accepting[h[3].initial])
+                                                  for h in holes])
         self.starts = torch.tensor([r.start for r in rows], device=device)
         self._hint_ids = self._hinted = None
         if self.hints:
@@ -362,7 +384,10 @@ class Run:
         if closing.all():        # the proposal is jointly valid: committing all of it is safe
             flat[pos] = tok
         else:                   # fixed size (no boolean indexing, which would read back)
-            keep = _select(pos, conf, self._masked, rows, seq_len, o, self.device)
+            late = None
+            if self._ends is not None:
+                late = self._late(pos, tok)
+            keep = _select(pos, conf, self._masked, rows, seq_len, o, self.device, late)
             if closing.any():
                 keep |= upload(closing, self.device).bool()[pos // seq_len]
             flat[pos] = torch.where(keep, tok, flat[pos])
@@ -373,6 +398,18 @@ class Run:
         self.spent(constraint_s=time.perf_counter() - t2)
         self._an = None
         self._snapshot()
+
+    def _late(self, pos: torch.Tensor, tok: torch.Tensor) -> torch.Tensor:
+        """Per proposal: an end (``ordered_ends``) whose left neighbour is still masked. Except
+        in a hole that may stay empty and holds no commit yet: an optional property is decided
+        absent by its pads, all at once, which leave no room for its key."""
+        hole = self._hole_of
+        inside = hole >= 0
+        touched = ~self._may_empty
+        touched[hole[inside & ~self._masked] + 1] = True
+        left_masked = self.ids.view(-1)[(pos - 1).clamp(min=0)] == self.mask_id
+        return (self._ends[tok] & left_masked
+                & upload(touched, self.device).bool()[self._hole_of_t[pos]])
 
     def _lean_absent(self, logits: torch.Tensor, bias: float) -> torch.Tensor:
         """``logits`` (this step's, changed in place) with ``bias`` added to the pad at masked
@@ -441,13 +478,14 @@ def hint_overlay(rows, ids: torch.Tensor, device):
 
 
 def _select(pos, conf, masked: np.ndarray, rows, seq_len: int, options: SamplerOptions,
-            device) -> torch.Tensor:
+            device, late: torch.Tensor | None = None) -> torch.Tensor:
     """Which proposed positions to commit: per canvas, in its current block, by confidence.
 
     How many per row comes from the host-known masked flags (the step schedule's share, with
     steps None one per pass, so NFE stays within the steps); which ones is ranked on the device:
     the k most confident of the row's block (ties: leftmost first), plus, with a threshold, every
-    position confident enough."""
+    position confident enough. ``late`` (per proposal) are not eligible this step; the leftmost
+    masked position of a block never is, so every row still commits one."""
     b_n = len(rows)
     k = np.zeros(b_n, dtype=np.int64)
     lo = np.zeros(b_n, dtype=np.int64)
@@ -474,6 +512,8 @@ def _select(pos, conf, masked: np.ndarray, rows, seq_len: int, options: SamplerO
     lim = upload(np.concatenate([k, lo, hi]), device).view(3, b_n)
     row, col = pos // seq_len, pos % seq_len
     eligible = (col >= lim[1][row]) & (col < lim[2][row])
+    if late is not None:
+        eligible &= ~late
     dense = torch.full((b_n, seq_len), NEG_INF, device=conf.device)
     dense[row, col] = torch.where(eligible, conf.float(), NEG_INF)
     order = dense.sort(dim=1, descending=True, stable=True).indices

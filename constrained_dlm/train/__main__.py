@@ -166,6 +166,9 @@ def parse_args(argv=None):
     p.add_argument("--absent-share", type=float, default=0.4,
                    help="chance a record leaves out an optional property: with --key-hints, "
                         "how often the shown key must be refused")
+    p.add_argument("--token-word-share", type=float, default=0.0,
+                   help="share of copy drill values glued from random alphabetic tokens of the "
+                        "vocabulary (words.token_word), so every token is copied now and then")
     p.add_argument("--key-hints", action="store_true",
                    help="show an optional property's key where its hole begins, masked or not "
                         "(the sampler does the same for a model whose config says "
@@ -267,7 +270,8 @@ def main(argv=None):
                           pool_size=args.pool_size, mix=tuple(args.mix), log=log,
                           drill_share=args.drill_share, copy_share=args.copy_share,
                           report_share=args.report_share, key_hints=args.key_hints,
-                          optional_share=args.optional_share, absent_share=args.absent_share)
+                          optional_share=args.optional_share, absent_share=args.absent_share,
+                          token_word_share=args.token_word_share)
         data["eval"] = make_eval(out, args, log)
         atomic_save(data, data_path)
     ev = data["eval"]

@@ -46,6 +46,7 @@ from .words import (
     PRODUCTS,
     money_text,
     novel_word,
+    token_word,
 )
 
 # terse person sentences: the facts as appositives, the way people write them (README's example)
@@ -308,7 +309,8 @@ def extraction_examples(n: int, seed: int, split: str = "train", *, pool: list[d
                "schema_index": i}
 
 
-def copy_drills(n: int, seed: int, split: str = "train", *, pool_size: int = 64) -> Iterator[dict]:
+def copy_drills(n: int, seed: int, split: str = "train", *, pool_size: int = 64,
+                token_pieces: list[str] | None = None, token_share: float = 0.0) -> Iterator[dict]:
     """``n`` synthetic copy drills {prompt, schema, record, schema_index}: 1-4 string fields
     named by the split's keys, each value a made-up word (a value no list holds) or a real one
     (:func:`_copy_value`), the prompt the same fields as ``key: value`` lines.
@@ -317,16 +319,24 @@ def copy_drills(n: int, seed: int, split: str = "train", *, pool_size: int = 64)
     circuit forms in ~500 steps; on the natural mixture, where 70% of values can be guessed
     from lists, the same model trained 1,000 steps (and v7 2,375) still ignored the prompt
     entirely (same prediction whatever the prompt's value). ``schema_index`` indexes
-    :func:`copy_schemas` (a small pool, since every schema is compiled once downstream)."""
+    :func:`copy_schemas` (a small pool, since every schema is compiled once downstream).
+    ``token_share`` of the values (given ``token_pieces``, the vocabulary's alphabetic tokens)
+    are :func:`~.words.token_word` names instead: one or two words glued from random tokens."""
     schemas = copy_schemas(pool_size, seed, split)
     s = seed if split == "train" else seed ^ HELDOUT_SALT
     rng = random.Random(f"copy/{split}/{s}")
     for _ in range(n):
         i = rng.randrange(len(schemas))
         keys = list(schemas[i]["properties"])
-        record = {k: _copy_value(rng) for k in keys}
+        record = {k: _token_name(rng, token_pieces) if token_pieces and rng.random() < token_share
+                  else _copy_value(rng) for k in keys}
         yield {"prompt": "\n".join(f"{k}: {v}" for k, v in record.items()),
                "schema": schemas[i], "record": record, "schema_index": i}
+
+
+def _token_name(rng: random.Random, pieces: list[str]) -> str:
+    first = token_word(rng, pieces)
+    return f"{first} {token_word(rng, pieces)}" if rng.random() < 0.6 else first
 
 
 def _copy_value(rng: random.Random) -> str:

@@ -153,7 +153,7 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
                drill_share: float = 0.0, copy_share: float = 0.0,
                brim_share: float = 0.5, report_share: float = 0.0,
                key_hints: bool = False, optional_share: float = 0.15,
-               absent_share: float = 0.4) -> dict:
+               absent_share: float = 0.4, token_word_share: float = 0.0) -> dict:
     """Token tensors for ``n`` examples: input_ids (n, max_len) int16, prompt_len, length (n,).
 
     ``drill_share``: the share of extraction examples whose prompt is a copy drill
@@ -166,7 +166,8 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
     ``key_hints``: also "hints" (n, max_len) int16, what a masked position shows in place of
     the mask (``Template.hint_row`` at the rendered sizes; -1: the mask). ``optional_share`` /
     ``absent_share``: how often a schema property is optional, and an optional one absent from
-    the record (:class:`~.corpus.SchemaGen`)."""
+    the record (:class:`~.corpus.SchemaGen`). ``token_word_share``: the share of copy drill
+    values glued from random alphabetic tokens of the vocabulary (:func:`~.words.token_word`)."""
 
     vocab = _vocab(tok_dir)
     user_id = vocab.tokenizer.token_to_id("<|user|>")
@@ -234,7 +235,10 @@ def build_data(tok_dir, *, n: int, seed: int, max_len: int, pool_size: int,
     if n_copy:
         copy_tpls = {i: compile_json_schema(sc, vocab)
                      for i, sc in enumerate(copy_schemas(64, seed, split))}
-        for ex in copy_drills(n_copy, seed, split):
+        pieces = [b.decode() for b in vocab.token_bytes
+                  if b and len(b) >= 2 and b.isalpha() and b.isascii()]
+        for ex in copy_drills(n_copy, seed, split, token_pieces=pieces,
+                              token_share=token_word_share):
             tpl, text = copy_tpls[ex["schema_index"]], canonical_json(ex["record"], ex["schema"])
             rendered = render_grown(tpl, text)
             if rendered is None:

@@ -97,6 +97,13 @@ def novel_word(rng) -> str:
     return word.capitalize() if len(word) > 2 else word.capitalize() + "n"
 
 
+def token_word(rng, pieces: list[str]) -> str:
+    """A made-up name glued from 1-3 random pieces of the tokenizer's vocabulary ("Adavelce"):
+    every token, however rare, then appears as a value to copy. v6 copied made-up names of
+    common syllables but wrote "Sto" for "Ada", a token it had rarely had to write."""
+    return "".join(rng.choice(pieces) for _ in range(rng.choice((1, 1, 2, 2, 3)))).capitalize()
+
+
 def proper_noun(rng, pool) -> str:
     return novel_word(rng) if rng.random() < NOVEL_P else rng.choice(pool)
 
