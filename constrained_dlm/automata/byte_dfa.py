@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import CompileLimitError, RegexError
-from .clock import check_clock, compile_clock
+from . import native
+from .clock import check_clock, clock_deadline, compile_clock
 from .lru import LRU
 from .nfa import _NFA, _Timeout
 
@@ -99,6 +100,19 @@ def subset_construction(nfa, start: int, final: int, max_states: int) -> ByteDFA
     deadline and :class:`TooManyStates` past ``max_states``."""
     bounds = byte_class_bounds(nfa.edges)
     k_n = len(bounds) - 1
+    if native.LIB is not None:
+        try:
+            small, accepting = native.subset_construction(
+                nfa.eps, nfa.edges, bounds, start, final, max_states,
+                native.monotonic_deadline(nfa.deadline, clock_deadline()))
+        except native.NativeTooManyStates:
+            raise TooManyStates from None
+        except native.NativeTimeout:
+            check_clock()                # the compile's clock words it, if it was that one
+            raise _Timeout from None
+        table = np.repeat(small, np.diff(np.asarray(bounds)), axis=1)
+        return minimize(ByteDFA(table=np.ascontiguousarray(table), initial=0,
+                                accepting=accepting))
     moves: list = [None] * len(nfa.eps)
     for q, row in enumerate(nfa.edges):
         mv: dict[int, list] = {}
@@ -214,6 +228,12 @@ def moore_blocks(t: np.ndarray, accepting: np.ndarray) -> tuple[np.ndarray, int]
 
     Each round hashes every state's (block, successor blocks) row; rounds = the longest
     distinguishing suffix, so the per-round cost is what matters (one gather + one product)."""
+    if native.LIB is not None:
+        try:
+            return native.moore(t, accepting, native.monotonic_deadline(clock_deadline()))
+        except native.NativeTimeout:
+            check_clock()
+            raise
     q_n = t.shape[0]
     tp = np.where(t >= 0, t, q_n)                                      # dead -> a sentinel row
     block = accepting.astype(np.int64)

@@ -58,3 +58,10 @@ def check_clock() -> None:
         raise CompileLimitError(f"compiling took longer than {c.seconds:g} s and was stopped; "
                                 f"simplify the spec or raise {c.option}", limit="compile_timeout",
                                 value=c.seconds)
+
+
+def clock_deadline() -> float | None:
+    """The current compile's ``time.monotonic()`` deadline (None: unbounded), for loops in C
+    that cannot call :func:`check_clock` (they stop there, and the caller checks)."""
+    c = _CLOCK.get()
+    return None if c is None else c.at

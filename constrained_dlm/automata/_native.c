@@ -1,0 +1,322 @@
+/* The compile stage's hot loops in C (issue 25), called through ctypes from automata/native.py.
+ *
+ * Plain C on flat int32 arrays, no Python objects: the loader finds this file's shared library
+ * and falls back to the pure-Python reference when it was not built (no compiler at install).
+ * Tests check both paths give the same automata.
+ *
+ * subset_construction: a Thompson NFA over bytes (epsilon lists and byte-range edges, CSR) to a
+ * DFA over byte classes. A subset is a sorted list of NFA states kept in one pool and found
+ * again through an open-addressing hash table; its row is the union of its members' edges per
+ * class, each target set closed under epsilon moves with a stamp array (no per-set allocation).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    int32_t *data;
+    int64_t len, cap;
+} vec32;
+
+static int vec_push(vec32 *v, int32_t x) {
+    if (v->len == v->cap) {
+        int64_t cap = v->cap ? 2 * v->cap : 1024;
+        int32_t *d = (int32_t *)realloc(v->data, (size_t)cap * sizeof(int32_t));
+        if (!d) return -1;
+        v->data = d;
+        v->cap = cap;
+    }
+    v->data[v->len++] = x;
+    return 0;
+}
+
+static int vec_reserve(vec32 *v, int64_t extra) {
+    if (v->len + extra <= v->cap) return 0;
+    int64_t cap = v->cap ? v->cap : 1024;
+    while (cap < v->len + extra) cap *= 2;
+    int32_t *d = (int32_t *)realloc(v->data, (size_t)cap * sizeof(int32_t));
+    if (!d) return -1;
+    v->data = d;
+    v->cap = cap;
+    return 0;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static uint64_t hash_set(const int32_t *s, int64_t n) {
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)n;
+    for (int64_t i = 0; i < n; i++) {
+        h ^= (uint64_t)(uint32_t)s[i];
+        h *= 1099511628211ULL;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+/* The result of a subset construction, kept until copied out and freed. */
+typedef struct {
+    int64_t n_states, n_classes;
+    vec32 rows;        /* n_states * n_classes next states, -1 dead */
+    vec32 accepting;   /* n_states flags */
+    int status;        /* 0 ok, 1 too many states, 2 past the deadline, 3 out of memory */
+} sc_result;
+
+typedef struct {
+    vec32 pool;          /* members of every subset, back to back */
+    vec32 off, len;      /* per subset: where its members start, how many */
+    int64_t *slots;      /* hash table: subset id + 1, 0 empty */
+    uint64_t *hashes;
+    int64_t n_slots;
+} set_table;
+
+static int table_grow(set_table *t) {
+    int64_t n = t->n_slots * 2;
+    int64_t *slots = (int64_t *)calloc((size_t)n, sizeof(int64_t));
+    uint64_t *hashes = (uint64_t *)calloc((size_t)n, sizeof(uint64_t));
+    if (!slots || !hashes) { free(slots); free(hashes); return -1; }
+    for (int64_t i = 0; i < t->n_slots; i++) {
+        if (!t->slots[i]) continue;
+        int64_t j = (int64_t)(t->hashes[i] & (uint64_t)(n - 1));
+        while (slots[j]) j = (j + 1) & (n - 1);
+        slots[j] = t->slots[i];
+        hashes[j] = t->hashes[i];
+    }
+    free(t->slots); free(t->hashes);
+    t->slots = slots; t->hashes = hashes; t->n_slots = n;
+    return 0;
+}
+
+/* The id of subset s[0..n) (sorted), adding it when new (*added = 1); -1 out of memory. */
+static int64_t table_find_or_add(set_table *t, const int32_t *s, int64_t n, int *added) {
+    uint64_t h = hash_set(s, n);
+    int64_t mask = t->n_slots - 1, j = (int64_t)(h & (uint64_t)mask);
+    *added = 0;
+    while (t->slots[j]) {
+        if (t->hashes[j] == h) {
+            int64_t id = t->slots[j] - 1;
+            if (t->len.data[id] == n &&
+                !memcmp(t->pool.data + t->off.data[id], s, (size_t)n * sizeof(int32_t)))
+                return id;
+        }
+        j = (j + 1) & mask;
+    }
+    int64_t id = t->off.len;
+    if (t->pool.len + n > INT32_MAX) return -1;
+    if (vec_push(&t->off, (int32_t)t->pool.len) || vec_push(&t->len, (int32_t)n) ||
+        vec_reserve(&t->pool, n))
+        return -1;
+    memcpy(t->pool.data + t->pool.len, s, (size_t)n * sizeof(int32_t));
+    t->pool.len += n;
+    t->slots[j] = id + 1;
+    t->hashes[j] = h;
+    *added = 1;
+    if (2 * (id + 1) > t->n_slots && table_grow(t)) return -1;
+    return id;
+}
+
+/* Epsilon closure of seeds[0..n) into out (sorted); stamp[] marks this round's members. */
+static int closure(const int32_t *eps_ptr, const int32_t *eps_to, const int32_t *seeds,
+                   int64_t n, int32_t *stamp, int32_t round, vec32 *out, vec32 *stack) {
+    out->len = 0;
+    stack->len = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t q = seeds[i];
+        if (stamp[q] == round) continue;
+        stamp[q] = round;
+        if (vec_push(out, q) || vec_push(stack, q)) return -1;
+    }
+    while (stack->len) {
+        int32_t q = stack->data[--stack->len];
+        for (int32_t e = eps_ptr[q]; e < eps_ptr[q + 1]; e++) {
+            int32_t r = eps_to[e];
+            if (stamp[r] == round) continue;
+            stamp[r] = round;
+            if (vec_push(out, r) || vec_push(stack, r)) return -1;
+        }
+    }
+    qsort(out->data, (size_t)out->len, sizeof(int32_t), cmp_i32);
+    return 0;
+}
+
+void *cdlm_subset_construction(int32_t n_nfa, const int32_t *eps_ptr, const int32_t *eps_to,
+                               const int32_t *edge_ptr, const int32_t *edge_clo,
+                               const int32_t *edge_chi, const int32_t *edge_to,
+                               int32_t n_classes, int32_t start, int32_t final,
+                               int64_t max_states, double deadline) {
+    sc_result *res = (sc_result *)calloc(1, sizeof(sc_result));
+    if (!res) return NULL;
+    res->n_classes = n_classes;
+    set_table t = {0};
+    t.n_slots = 1024;
+    t.slots = (int64_t *)calloc((size_t)t.n_slots, sizeof(int64_t));
+    t.hashes = (uint64_t *)calloc((size_t)t.n_slots, sizeof(uint64_t));
+    int32_t *stamp = (int32_t *)malloc((size_t)n_nfa * sizeof(int32_t));
+    int32_t *cnt = (int32_t *)calloc((size_t)n_classes + 1, sizeof(int32_t));
+    int32_t *fill = (int32_t *)calloc((size_t)n_classes + 1, sizeof(int32_t));
+    vec32 bucket = {0}, set = {0}, stack = {0}, seed = {0};
+    int32_t round = 0;
+    int added;
+    if (!t.slots || !t.hashes || !stamp || !cnt || !fill) { res->status = 3; goto done; }
+    for (int32_t i = 0; i < n_nfa; i++) stamp[i] = -1;
+
+    if (vec_push(&seed, start) ||
+        closure(eps_ptr, eps_to, seed.data, 1, stamp, round++, &set, &stack) ||
+        table_find_or_add(&t, set.data, set.len, &added) < 0) { res->status = 3; goto done; }
+
+    for (int64_t i = 0; i < t.off.len; i++) {
+        if ((i & 255) == 0 && now_s() > deadline) { res->status = 2; goto done; }
+        int64_t base = res->rows.len;
+        if (vec_reserve(&res->rows, n_classes)) { res->status = 3; goto done; }
+        for (int32_t k = 0; k < n_classes; k++) res->rows.data[base + k] = -1;
+        res->rows.len += n_classes;
+        /* targets per class: count, then place (bucket holds them class by class) */
+        int32_t off = t.off.data[i], n = t.len.data[i];
+        memset(cnt, 0, (size_t)(n_classes + 1) * sizeof(int32_t));
+        int acc = 0;
+        for (int32_t m = 0; m < n; m++) {
+            int32_t q = t.pool.data[off + m];
+            if (q == final) acc = 1;
+            for (int32_t e = edge_ptr[q]; e < edge_ptr[q + 1]; e++)
+                for (int32_t k = edge_clo[e]; k <= edge_chi[e]; k++) cnt[k + 1]++;
+        }
+        if (vec_push(&res->accepting, acc)) { res->status = 3; goto done; }
+        for (int32_t k = 0; k < n_classes; k++) cnt[k + 1] += cnt[k];
+        bucket.len = 0;
+        if (vec_reserve(&bucket, cnt[n_classes])) { res->status = 3; goto done; }
+        memcpy(fill, cnt, (size_t)(n_classes + 1) * sizeof(int32_t));
+        for (int32_t m = 0; m < n; m++) {
+            int32_t q = t.pool.data[t.off.data[i] + m];
+            for (int32_t e = edge_ptr[q]; e < edge_ptr[q + 1]; e++)
+                for (int32_t k = edge_clo[e]; k <= edge_chi[e]; k++)
+                    bucket.data[fill[k]++] = edge_to[e];
+        }
+        for (int32_t k = 0; k < n_classes; k++) {
+            if (cnt[k + 1] == cnt[k]) continue;
+            if (closure(eps_ptr, eps_to, bucket.data + cnt[k], cnt[k + 1] - cnt[k], stamp,
+                        round++, &set, &stack)) { res->status = 3; goto done; }
+            int64_t j = table_find_or_add(&t, set.data, set.len, &added);
+            if (j < 0) { res->status = 3; goto done; }
+            if (added && t.off.len > max_states) { res->status = 1; goto done; }
+            res->rows.data[base + k] = (int32_t)j;
+        }
+    }
+    res->n_states = t.off.len;
+done:
+    free(t.pool.data); free(t.off.data); free(t.len.data); free(t.slots); free(t.hashes);
+    free(stamp); free(cnt); free(fill); free(bucket.data); free(set.data); free(stack.data);
+    free(seed.data);
+    return res;
+}
+
+int32_t cdlm_result_status(void *h) { return ((sc_result *)h)->status; }
+int64_t cdlm_result_states(void *h) { return ((sc_result *)h)->n_states; }
+
+void cdlm_result_copy(void *h, int32_t *rows, uint8_t *accepting) {
+    sc_result *r = (sc_result *)h;
+    memcpy(rows, r->rows.data, (size_t)(r->n_states * r->n_classes) * sizeof(int32_t));
+    for (int64_t i = 0; i < r->n_states; i++) accepting[i] = (uint8_t)r->accepting.data[i];
+}
+
+void cdlm_result_free(void *h) {
+    sc_result *r = (sc_result *)h;
+    if (!r) return;
+    free(r->rows.data);
+    free(r->accepting.data);
+    free(r);
+}
+
+/* Moore partition refinement of a (q_n, k_n) table (-1 dead): block[q] in 0..n-1 for states
+ * with the same future, numbered in order of first appearance by state index. Each round
+ * labels every state by (its block, its successors' blocks) through a hash table whose keys
+ * are representative states (signatures are recomputed, never stored). Returns the number of
+ * blocks, -1 out of memory, -2 past the deadline. */
+static uint64_t sig_hash(const int32_t *t, int64_t k_n, const int32_t *blk, int64_t q) {
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uint32_t)blk[q];
+    const int32_t *row = t + q * k_n;
+    for (int64_t k = 0; k < k_n; k++) {
+        int32_t s = row[k];
+        h ^= (uint64_t)(uint32_t)(s < 0 ? -1 : blk[s]);
+        h *= 1099511628211ULL;
+        h ^= h >> 31;
+    }
+    return h;
+}
+
+static int sig_equal(const int32_t *t, int64_t k_n, const int32_t *blk, int64_t a, int64_t b) {
+    if (blk[a] != blk[b]) return 0;
+    const int32_t *ra = t + a * k_n, *rb = t + b * k_n;
+    for (int64_t k = 0; k < k_n; k++) {
+        int32_t x = ra[k] < 0 ? -1 : blk[ra[k]], y = rb[k] < 0 ? -1 : blk[rb[k]];
+        if (x != y) return 0;
+    }
+    return 1;
+}
+
+int64_t cdlm_moore(int64_t q_n, int64_t k_n, const int32_t *t, const uint8_t *accepting,
+                   int32_t *block, double deadline) {
+    if (q_n == 0) return 0;
+    int64_t n_slots = 1;
+    while (n_slots < 2 * q_n) n_slots <<= 1;
+    int64_t *slots = (int64_t *)malloc((size_t)n_slots * sizeof(int64_t));
+    uint64_t *hashes = (uint64_t *)malloc((size_t)n_slots * sizeof(uint64_t));
+    int32_t *next = (int32_t *)malloc((size_t)q_n * sizeof(int32_t));
+    if (!slots || !hashes || !next) { free(slots); free(hashes); free(next); return -1; }
+    /* round 0: accepting or not, numbered by first appearance */
+    int32_t n_blocks = 0;
+    {
+        int32_t lab[2] = {-1, -1};
+        for (int64_t q = 0; q < q_n; q++) {
+            int a = accepting[q] ? 1 : 0;
+            if (lab[a] < 0) lab[a] = n_blocks++;
+            block[q] = lab[a];
+        }
+    }
+    for (;;) {
+        if (now_s() > deadline) { n_blocks = -2; break; }
+        memset(slots, 0, (size_t)n_slots * sizeof(int64_t));
+        int32_t n_new = 0;
+        for (int64_t q = 0; q < q_n; q++) {
+            uint64_t h = sig_hash(t, k_n, block, q);
+            int64_t j = (int64_t)(h & (uint64_t)(n_slots - 1));
+            int32_t lab = -1;
+            while (slots[j]) {
+                int64_t r = slots[j] - 1;
+                if (hashes[j] == h && sig_equal(t, k_n, block, q, r)) { lab = next[r]; break; }
+                j = (j + 1) & (n_slots - 1);
+            }
+            if (lab < 0) {
+                lab = n_new++;
+                slots[j] = q + 1;
+                hashes[j] = h;
+            }
+            next[q] = lab;
+        }
+        int done = n_new == n_blocks;
+        memcpy(block, next, (size_t)q_n * sizeof(int32_t));
+        n_blocks = n_new;
+        if (done) break;
+    }
+    free(slots); free(hashes); free(next);
+    return n_blocks;
+}
+
+/* A real (empty) extension module, so that setuptools builds and installs this file as one;
+ * its functions are reached through ctypes. */
+static struct PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_native",
+                                           "C loops of the compile stage (see native.py)", -1,
+                                           NULL};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&native_module); }

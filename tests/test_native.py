@@ -1,0 +1,137 @@
+"""The compile stage's C loops (``automata/_native.c``) against the pure-Python reference.
+
+Both paths must build the same automata: byte DFAs compared after renumbering states in
+breadth-first order from the initial state (minimal DFAs of one language are then equal), token
+automata by their tables. CI builds the C loops (``pip install`` finds a compiler there), and
+this file checks they were built and are the ones in use."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from constrained_dlm.automata import automaton, native
+from constrained_dlm.automata.byte_dfa import DEAD, build_byte_dfa
+from constrained_dlm.compile.template import CompileOptions, Template
+from constrained_dlm.errors import CompileLimitError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "maskbench-dev"
+REGEXES = [r"(aa)?", r"(a|bb)?", r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?", r"[^a-c]+",
+           r"(?i)hello( world)?", r"\d{2,4}-\w+", r"é|ü{1,2}|😀", r'"([^"\\]|\\.)*"', r"[\s]*x",
+           r"(ab|a)(bc|c)", r"(a|b)*abb(a|b){3}", r'\{("k": [0-9]+(, "m": "[a-z]*")?)?\}', r""]
+
+needs_native = pytest.mark.skipif(native.LIB is None, reason="the C loops are not built here")
+
+
+def canonical(dfa) -> tuple:
+    """The DFA's table and accepting flags with states renumbered breadth-first."""
+    order, seen = [dfa.initial], {dfa.initial: 0}
+    i = 0
+    while i < len(order):
+        for b in range(256):
+            t = int(dfa.table[order[i], b])
+            if t != DEAD and t not in seen:
+                seen[t] = len(order)
+                order.append(t)
+        i += 1
+    table = np.array([[seen.get(int(t), -1) if t != DEAD else -1 for t in dfa.table[q]]
+                      for q in order])
+    return table.tobytes(), tuple(bool(dfa.accepting[q]) for q in order)
+
+
+def both(regex, monkeypatch) -> tuple:
+    with monkeypatch.context() as m:
+        m.setattr(native, "LIB", None)
+        ref = build_byte_dfa(regex)
+    return ref, build_byte_dfa(regex)
+
+
+def test_ci_builds_the_c_loops():
+    """Where a C compiler exists (CI), ``pip install`` built the extension and it is in use."""
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler on this machine")
+    assert native.LIB is not None, "automata/_native.c was not built by pip install"
+
+
+@needs_native
+@pytest.mark.parametrize("regex", REGEXES)
+def test_same_byte_dfa(regex, monkeypatch):
+    ref, fast = both(regex, monkeypatch)
+    assert fast.num_states == ref.num_states
+    assert canonical(fast) == canonical(ref)
+
+
+_ATOMS = st.sampled_from(["a", "b", "ab", "[a-c]", "[^b]", "é", ".", "\\d", "x?", "(a|b)"])
+
+
+@st.composite
+def regexes(draw, depth=3):
+    if depth == 0 or draw(st.booleans()):
+        return draw(_ATOMS)
+    kind = draw(st.sampled_from(["cat", "alt", "star", "opt", "rep"]))
+    a = draw(regexes(depth=depth - 1))
+    if kind == "cat":
+        return a + draw(regexes(depth=depth - 1))
+    if kind == "alt":
+        return f"({a}|{draw(regexes(depth=depth - 1))})"
+    if kind == "star":
+        return f"({a})*"
+    if kind == "opt":
+        return f"({a})?"
+    return f"({a}){{1,{draw(st.integers(1, 3))}}}"
+
+
+@needs_native
+@settings(max_examples=150, deadline=None)
+@given(regex=regexes())
+def test_same_byte_dfa_on_random_regexes(regex):
+    saved = native.LIB
+    try:
+        native.LIB = None
+        ref = build_byte_dfa(regex)
+    finally:
+        native.LIB = saved
+    assert canonical(build_byte_dfa(regex)) == canonical(ref)
+
+
+@needs_native
+def test_same_token_automata_on_real_schemas(bpe_vocab, monkeypatch):
+    """Whole templates of real-world schemas: every hole's token automaton the same."""
+    files = sorted(SHARED.glob("*.json"))[::97][:24] if SHARED.exists() else []
+    if not files:
+        pytest.skip("../shared/data/maskbench-dev not found")
+    monkeypatch.setenv("CDLM_CACHE_DIR", "off")          # every automaton built, twice
+    checked = 0
+    for f in files:
+        schema = json.loads(f.read_text())["schema"]
+        automaton.clear_caches()
+        try:
+            with monkeypatch.context() as m:
+                m.setattr(native, "LIB", None)
+                ref = Template.from_json_schema(schema, bpe_vocab, options=CompileOptions())
+        except Exception:  # noqa: BLE001 - unsupported schemas are not this test's business
+            continue
+        automaton.clear_caches()
+        fast = Template.from_json_schema(schema, bpe_vocab, options=CompileOptions())
+        assert len(fast.holes) == len(ref.holes), f.name
+        for a, b in zip(fast.holes, ref.holes):
+            assert a.automaton.num_states == b.automaton.num_states, f.name
+            assert a.automaton.num_classes == b.automaton.num_classes, f.name
+            assert sorted(a.automaton.class_size) == sorted(b.automaton.class_size), f.name
+            assert a.automaton.accepting.sum() == b.automaton.accepting.sum(), f.name
+        checked += 1
+    assert checked >= 10
+
+
+@needs_native
+def test_state_cap_and_timeout_stop_the_c_loop():
+    with pytest.raises(CompileLimitError, match="states"):
+        build_byte_dfa("(a|b)*a(a|b){14}", max_states=500)
+    with pytest.raises(CompileLimitError, match="longer than"):
+        build_byte_dfa("(a|b)*a(a|b){16}", timeout_s=0.001)
