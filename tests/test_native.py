@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from constrained_dlm.automata import automaton, native
 from constrained_dlm.automata.byte_dfa import DEAD, build_byte_dfa
 from constrained_dlm.compile.template import CompileOptions, Template
-from constrained_dlm.errors import CompileLimitError
+from constrained_dlm.errors import CompileLimitError, RegexError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "maskbench-dev"
 REGEXES = [r"(aa)?", r"(a|bb)?", r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?", r"[^a-c]+",
@@ -98,6 +98,33 @@ def test_same_byte_dfa_on_random_regexes(regex):
     finally:
         native.LIB = saved
     assert canonical(build_byte_dfa(regex)) == canonical(ref)
+
+
+def _outcome(regex: str):
+    """The canonical DFA of ``regex``, or the type of the error it raises."""
+    try:
+        return canonical(build_byte_dfa(regex, max_states=3000))
+    except (RegexError, CompileLimitError) as e:
+        return type(e).__name__
+
+
+_PIECES = list("ab.é|()[]{}^-*+?,:0123\\dwsDSWxuPn<>_=!$") + ["\\x41", "\\u00e9", "(?:", "(?P<g>",
+                                                                 "\\.", "[^", "{2}", "{1,}"]
+_SYNTAX = st.lists(st.sampled_from(_PIECES), max_size=12).map("".join)
+
+
+@needs_native
+@settings(max_examples=400, deadline=None)
+@given(regex=_SYNTAX)
+def test_random_syntax_same_language_or_same_refusal(regex):
+    """Any string at all: the C front end reads it as Python does, or leaves it to Python."""
+    saved = native.LIB
+    try:
+        native.LIB = None
+        ref = _outcome(regex)
+    finally:
+        native.LIB = saved
+    assert _outcome(regex) == ref
 
 
 @needs_native

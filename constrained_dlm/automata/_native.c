@@ -71,6 +71,7 @@ typedef struct {
     int64_t n_states, n_classes;
     vec32 rows;        /* n_states * n_classes next states, -1 dead */
     vec32 accepting;   /* n_states flags */
+    vec32 bounds;      /* byte class cut points (regex_dfa only) */
     int status;        /* 0 ok, 1 too many states, 2 past the deadline, 3 out of memory */
 } sc_result;
 
@@ -151,13 +152,10 @@ static int closure(const int32_t *eps_ptr, const int32_t *eps_to, const int32_t 
     return 0;
 }
 
-void *cdlm_subset_construction(int32_t n_nfa, const int32_t *eps_ptr, const int32_t *eps_to,
-                               const int32_t *edge_ptr, const int32_t *edge_clo,
-                               const int32_t *edge_chi, const int32_t *edge_to,
-                               int32_t n_classes, int32_t start, int32_t final,
-                               int64_t max_states, double deadline) {
-    sc_result *res = (sc_result *)calloc(1, sizeof(sc_result));
-    if (!res) return NULL;
+static void subset_core(sc_result *res, int32_t n_nfa, const int32_t *eps_ptr,
+                        const int32_t *eps_to, const int32_t *edge_ptr, const int32_t *edge_clo,
+                        const int32_t *edge_chi, const int32_t *edge_to, int32_t n_classes,
+                        int32_t start, int32_t final, int64_t max_states, double deadline) {
     res->n_classes = n_classes;
     set_table t = {0};
     t.n_slots = 1024;
@@ -218,7 +216,104 @@ done:
     free(t.pool.data); free(t.off.data); free(t.len.data); free(t.slots); free(t.hashes);
     free(stamp); free(cnt); free(fill); free(bucket.data); free(set.data); free(stack.data);
     free(seed.data);
+}
+
+void *cdlm_subset_construction(int32_t n_nfa, const int32_t *eps_ptr, const int32_t *eps_to,
+                               const int32_t *edge_ptr, const int32_t *edge_clo,
+                               const int32_t *edge_chi, const int32_t *edge_to,
+                               int32_t n_classes, int32_t start, int32_t final,
+                               int64_t max_states, double deadline) {
+    sc_result *res = (sc_result *)calloc(1, sizeof(sc_result));
+    if (!res) return NULL;
+    subset_core(res, n_nfa, eps_ptr, eps_to, edge_ptr, edge_clo, edge_chi, edge_to, n_classes,
+                start, final, max_states, deadline);
     return res;
+}
+
+#include "_native_regex.h"
+
+/* CSR rows (ptr[n + 1], and the order that sorts `from`) of an edge list. */
+static int32_t *csr(const vec32 *from, int64_t n, int32_t **order_out) {
+    int32_t *ptr = (int32_t *)calloc((size_t)n + 1, sizeof(int32_t));
+    int32_t *order = (int32_t *)malloc((size_t)(from->len ? from->len : 1) * sizeof(int32_t));
+    if (!ptr || !order) { free(ptr); free(order); return NULL; }
+    for (int64_t i = 0; i < from->len; i++) ptr[from->data[i] + 1]++;
+    for (int64_t q = 0; q < n; q++) ptr[q + 1] += ptr[q];
+    int32_t *fill = (int32_t *)malloc(((size_t)n + 1) * sizeof(int32_t));
+    if (!fill) { free(ptr); free(order); return NULL; }
+    memcpy(fill, ptr, ((size_t)n + 1) * sizeof(int32_t));
+    for (int64_t i = 0; i < from->len; i++) order[fill[from->data[i]]++] = (int32_t)i;
+    free(fill);
+    *order_out = order;
+    return ptr;
+}
+
+/* Regex (code points) to a DFA over byte classes: status 4 when the regex is not one the C
+ * front end reads (the caller takes the Python path). res->bounds: the class cut points. */
+void *cdlm_regex_dfa(const uint32_t *re, int64_t n, int64_t max_states, double deadline) {
+    sc_result *res = (sc_result *)calloc(1, sizeof(sc_result));
+    if (!res) return NULL;
+    rx_parser p = {0};
+    p.s = re;
+    p.n = n;
+    rx_nfa a = {0};
+    a.max_states = max_states;
+    int32_t *eps_ptr = NULL, *eps_ord = NULL, *eps_to = NULL, *e_ptr = NULL, *e_ord = NULL;
+    int32_t *clo = NULL, *chi = NULL, *to = NULL;
+    int32_t root = rx_alt(&p);
+    if (p.err == RX_NOMEM) { res->status = 3; goto out; }
+    if (root < 0 || p.i != p.n) { res->status = 4; goto out; }
+    int32_t s0 = nfa_state(&a), t0 = nfa_state(&a);
+    if (s0 < 0 || t0 < 0 || nfa_build(&p, &a, root, s0, t0, 0)) {
+        res->status = a.err == RX_NOMEM ? 3 : 4;     /* NFA cap: the Python path shares more */
+        goto out;
+    }
+    /* byte classes: cut points of every edge */
+    uint8_t cut[257] = {0};
+    cut[0] = cut[256] = 1;
+    for (int64_t i = 0; i < a.e_lo.len; i++) {
+        cut[a.e_lo.data[i]] = 1;
+        cut[a.e_hi.data[i] + 1] = 1;
+    }
+    int32_t byte_class[256], k_n = 0;
+    for (int b = 0; b < 256; b++) {
+        if (cut[b] && b) k_n++;
+        byte_class[b] = k_n;
+        if (cut[b]) { if (vec_push(&res->bounds, b)) { res->status = 3; goto out; } }
+    }
+    k_n++;
+    if (vec_push(&res->bounds, 256)) { res->status = 3; goto out; }
+    eps_ptr = csr(&a.eps_from, a.n_states, &eps_ord);
+    e_ptr = csr(&a.e_from, a.n_states, &e_ord);
+    int64_t m = a.e_lo.len;
+    eps_to = (int32_t *)malloc((size_t)(a.eps_to.len ? a.eps_to.len : 1) * sizeof(int32_t));
+    clo = (int32_t *)malloc((size_t)(m ? m : 1) * sizeof(int32_t));
+    chi = (int32_t *)malloc((size_t)(m ? m : 1) * sizeof(int32_t));
+    to = (int32_t *)malloc((size_t)(m ? m : 1) * sizeof(int32_t));
+    if (!eps_ptr || !e_ptr || !eps_to || !clo || !chi || !to) { res->status = 3; goto out; }
+    for (int64_t i = 0; i < a.eps_to.len; i++) eps_to[i] = a.eps_to.data[eps_ord[i]];
+    for (int64_t i = 0; i < m; i++) {
+        int32_t e = e_ord[i];
+        clo[i] = byte_class[a.e_lo.data[e]];
+        chi[i] = byte_class[a.e_hi.data[e]];
+        to[i] = a.e_to.data[e];
+    }
+    subset_core(res, (int32_t)a.n_states, eps_ptr, eps_to, e_ptr, clo, chi, to, k_n, s0, t0,
+                max_states, deadline);
+out:
+    free(p.nodes); free(p.kids); free(p.ranges);
+    free(a.eps_from.data); free(a.eps_to.data); free(a.e_from.data); free(a.e_lo.data);
+    free(a.e_hi.data); free(a.e_to.data);
+    free(eps_ptr); free(eps_ord); free(eps_to); free(e_ptr); free(e_ord); free(clo); free(chi);
+    free(to);
+    return res;
+}
+
+int64_t cdlm_result_classes(void *h) { return ((sc_result *)h)->n_classes; }
+int64_t cdlm_result_nbounds(void *h) { return ((sc_result *)h)->bounds.len; }
+void cdlm_result_bounds(void *h, int32_t *out) {
+    sc_result *r = (sc_result *)h;
+    memcpy(out, r->bounds.data, (size_t)r->bounds.len * sizeof(int32_t));
 }
 
 int32_t cdlm_result_status(void *h) { return ((sc_result *)h)->status; }
@@ -235,6 +330,7 @@ void cdlm_result_free(void *h) {
     if (!r) return;
     free(r->rows.data);
     free(r->accepting.data);
+    free(r->bounds.data);
     free(r);
 }
 
@@ -313,10 +409,119 @@ int64_t cdlm_moore(int64_t q_n, int64_t k_n, const int32_t *t, const uint8_t *ac
     return n_blocks;
 }
 
+/* Hopcroft's partition refinement of a (q_n, k_n) table (-1 dead): the coarsest partition
+ * where equal blocks have equal futures, O(k n log n). Same contract as cdlm_moore (blocks in
+ * order of first appearance by state index); Moore's rounds grow with the longest
+ * distinguishing path, which long literals make hundreds. A sink state stands for "dead". */
+int64_t cdlm_hopcroft(int64_t q_n, int64_t k_n, const int32_t *t, const uint8_t *accepting,
+                      int32_t *block_out, double deadline) {
+    if (q_n == 0) return 0;
+    int64_t n = q_n + 1, sink = q_n;                      /* with the sink */
+    int64_t n_edges = n * k_n;
+    int32_t *inv_ptr = (int32_t *)calloc((size_t)(n * k_n + 1), sizeof(int32_t));
+    int32_t *inv = (int32_t *)malloc((size_t)(n_edges ? n_edges : 1) * sizeof(int32_t));
+    int32_t *elems = (int32_t *)malloc((size_t)n * sizeof(int32_t));
+    int32_t *loc = (int32_t *)malloc((size_t)n * sizeof(int32_t));
+    int32_t *blk = (int32_t *)malloc((size_t)n * sizeof(int32_t));
+    int32_t *first = (int32_t *)malloc((size_t)(n + 1) * sizeof(int32_t));
+    int32_t *end = (int32_t *)malloc((size_t)(n + 1) * sizeof(int32_t));
+    int32_t *marked = (int32_t *)calloc((size_t)(n + 1), sizeof(int32_t));
+    uint8_t *in_work = (uint8_t *)calloc((size_t)(n + 1), 1);
+    int32_t *work = (int32_t *)malloc((size_t)(n + 1) * sizeof(int32_t));
+    int32_t *touched = (int32_t *)malloc((size_t)(n + 1) * sizeof(int32_t));
+    int32_t *splitter = (int32_t *)malloc((size_t)n * sizeof(int32_t));
+    int64_t result = -1;
+    if (!inv_ptr || !inv || !elems || !loc || !blk || !first || !end || !marked || !in_work ||
+        !work || !touched || !splitter) goto out;
+#define TARGET(q, k) ((q) == sink ? sink : (t[(q) * k_n + (k)] < 0 ? sink : t[(q) * k_n + (k)]))
+    /* predecessors per (target, class) */
+    for (int64_t q = 0; q < n; q++)
+        for (int64_t k = 0; k < k_n; k++) inv_ptr[TARGET(q, k) * k_n + k + 1]++;
+    for (int64_t i = 0; i < n * k_n; i++) inv_ptr[i + 1] += inv_ptr[i];
+    {
+        int32_t *fill = (int32_t *)malloc((size_t)(n * k_n + 1) * sizeof(int32_t));
+        if (!fill) goto out;
+        memcpy(fill, inv_ptr, (size_t)(n * k_n + 1) * sizeof(int32_t));
+        for (int64_t q = 0; q < n; q++)
+            for (int64_t k = 0; k < k_n; k++) inv[fill[TARGET(q, k) * k_n + k]++] = (int32_t)q;
+        free(fill);
+    }
+    /* initial partition: accepting states, the rest, and the sink alone ("dead" is never a
+     * state: a dead-end state stays apart from it, as in Moore's version) */
+    int64_t n_blocks = 0, pos = 0, n_work = 0;
+    for (int pass = 2; pass >= 0; pass--) {
+        int64_t start = pos;
+        for (int64_t q = 0; q < n; q++) {
+            int kind = q == sink ? 0 : (accepting[q] ? 2 : 1);
+            if (kind != pass) continue;
+            elems[pos] = (int32_t)q; loc[q] = (int32_t)pos; blk[q] = (int32_t)n_blocks; pos++;
+        }
+        if (pos > start) {
+            first[n_blocks] = (int32_t)start; end[n_blocks] = (int32_t)pos;
+            work[n_work++] = (int32_t)n_blocks; in_work[n_blocks] = 1;
+            n_blocks++;
+        }
+    }
+    int64_t rounds = 0;
+    while (n_work) {
+        if ((++rounds & 63) == 0 && now_s() > deadline) { result = -2; goto out; }
+        int32_t b = work[--n_work];
+        in_work[b] = 0;
+        int32_t bn = end[b] - first[b];
+        memcpy(splitter, elems + first[b], (size_t)bn * sizeof(int32_t));
+        for (int64_t k = 0; k < k_n; k++) {
+            int64_t n_touched = 0;
+            for (int32_t m = 0; m < bn; m++) {
+                int32_t r = splitter[m];
+                for (int32_t e = inv_ptr[(int64_t)r * k_n + k]; e < inv_ptr[(int64_t)r * k_n + k + 1]; e++) {
+                    int32_t q = inv[e], y = blk[q];
+                    int32_t at = loc[q], mark_at = first[y] + marked[y];
+                    if (at < mark_at) continue;               /* already marked */
+                    if (!marked[y]) touched[n_touched++] = y;
+                    int32_t other = elems[mark_at];
+                    elems[mark_at] = q; loc[q] = mark_at;
+                    elems[at] = other; loc[other] = at;
+                    marked[y]++;
+                }
+            }
+            for (int64_t i = 0; i < n_touched; i++) {
+                int32_t y = touched[i], mk = marked[y], size = end[y] - first[y];
+                marked[y] = 0;
+                if (mk == size) continue;
+                int32_t z = (int32_t)n_blocks++;              /* the marked part, split off */
+                first[z] = first[y]; end[z] = first[y] + mk; first[y] += mk;
+                for (int32_t j = first[z]; j < end[z]; j++) blk[elems[j]] = z;
+                if (in_work[y]) { work[n_work++] = z; in_work[z] = 1; }
+                else {
+                    int32_t add = mk <= size - mk ? z : y;
+                    work[n_work++] = add; in_work[add] = 1;
+                }
+            }
+        }
+    }
+#undef TARGET
+    /* blocks renumbered by first appearance in state order (the sink excluded) */
+    {
+        int32_t *rename = touched;                        /* reuse: n + 1 entries */
+        for (int64_t i = 0; i < n_blocks; i++) rename[i] = -1;
+        int32_t next = 0;
+        for (int64_t q = 0; q < q_n; q++) {
+            int32_t y = blk[q];
+            if (rename[y] < 0) rename[y] = next++;
+            block_out[q] = rename[y];
+        }
+        result = next;
+    }
+out:
+    free(inv_ptr); free(inv); free(elems); free(loc); free(blk); free(first); free(end);
+    free(marked); free(in_work); free(work); free(touched); free(splitter);
+    return result;
+}
+
 /* A real (empty) extension module, so that setuptools builds and installs this file as one;
  * its functions are reached through ctypes. */
 static struct PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_native",
                                            "C loops of the compile stage (see native.py)", -1,
-                                           NULL};
+                                           NULL, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&native_module); }

@@ -110,9 +110,7 @@ def subset_construction(nfa, start: int, final: int, max_states: int) -> ByteDFA
         except native.NativeTimeout:
             check_clock()                # the compile's clock words it, if it was that one
             raise _Timeout from None
-        table = np.repeat(small, np.diff(np.asarray(bounds)), axis=1)
-        return minimize(ByteDFA(table=np.ascontiguousarray(table), initial=0,
-                                accepting=accepting))
+        return _minimal_over_classes(small, accepting, bounds)
     moves: list = [None] * len(nfa.eps)
     for q, row in enumerate(nfa.edges):
         mv: dict[int, list] = {}
@@ -267,6 +265,19 @@ def minimize(dfa: ByteDFA) -> ByteDFA:
     return ByteDFA(table=out, initial=0, accepting=acc)
 
 
+def _minimal_over_classes(small: np.ndarray, accepting: np.ndarray, bounds) -> ByteDFA:
+    """The minimal byte DFA of a (Q, K) table over byte classes (``bounds``: their cut points),
+    minimised before its columns are widened to 256 bytes."""
+    block, n_blocks = moore_blocks(small, accepting)
+    remap = _first_seen_order(block, 0, n_blocks)
+    out = np.full((n_blocks, small.shape[1]), DEAD, dtype=np.int32)
+    out[remap] = np.where(small >= 0, remap[np.maximum(small, 0)], DEAD)
+    acc = np.zeros(n_blocks, dtype=bool)
+    acc[remap] = accepting
+    table = np.repeat(out, np.diff(np.asarray(bounds)), axis=1)
+    return ByteDFA(table=np.ascontiguousarray(table), initial=0, accepting=acc)
+
+
 def _first_seen_order(block: np.ndarray, initial: int, n_blocks: int) -> np.ndarray:
     """Renumber blocks so the initial state's is 0 and the rest follow first appearance."""
     order = np.concatenate([[initial], np.arange(len(block))])
@@ -278,6 +289,10 @@ def _first_seen_order(block: np.ndarray, initial: int, n_blocks: int) -> np.ndar
 
 def build_byte_dfa(regex: str, *, timeout_s: float = 10.0, max_states: int = 200_000) -> ByteDFA:
     """Compile ``regex`` (whole-string match) to a byte DFA, uncached."""
+    if native.LIB is not None:
+        dfa = _native_byte_dfa(regex, timeout_s, max_states)
+        if dfa is not None:
+            return dfa
     parsed = _parse(regex)
     nfa = _NFA(time.monotonic() + timeout_s, max_states)
     s, t = nfa.state(), nfa.state()
@@ -297,6 +312,28 @@ def build_byte_dfa(regex: str, *, timeout_s: float = 10.0, max_states: int = 200
             value=timeout_s) from None
     except RecursionError:
         raise CompileLimitError(f"the regex nests too deeply: {_short(regex)}", limit="nesting") from None
+
+
+def _native_byte_dfa(regex: str, timeout_s: float, max_states: int) -> ByteDFA | None:
+    """The C front end's DFA of ``regex`` (None: a regex it leaves to the Python path)."""
+    try:
+        with compile_clock(timeout_s):
+            deadline = native.monotonic_deadline(clock_deadline())
+            got = native.regex_dfa(regex, max_states, deadline)
+            if got is None:
+                return None
+            return _minimal_over_classes(*got)
+    except native.NativeTooManyStates:
+        raise CompileLimitError(
+            f"the regex's automaton passes {max_states:,} states; raise "
+            "CompileLimits.max_states or simplify the regex", limit="max_states",
+            value=max_states) from None
+    except native.NativeTimeout:
+        check_clock()                    # an outer compile's clock words it, if it was that one
+        raise CompileLimitError(
+            f"compiling the regex took longer than {timeout_s:g} s and was stopped: {_short(regex)}; "
+            "raise CompileLimits.regex_timeout_s or simplify it", limit="regex_timeout_s",
+            value=timeout_s) from None
 
 
 def _short(regex: str, n: int = 120) -> str:

@@ -31,10 +31,19 @@ def _load():
     f.restype = ctypes.c_void_p
     f.argtypes = [ctypes.c_int32] + [_I32] * 6 + [ctypes.c_int32] * 3 + [ctypes.c_int64,
                                                                           ctypes.c_double]
-    g = lib.cdlm_moore
-    g.restype = ctypes.c_int64
-    g.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, ctypes.POINTER(ctypes.c_uint8), _I32,
+    for g in (lib.cdlm_moore, lib.cdlm_hopcroft):
+        g.restype = ctypes.c_int64
+        g.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, ctypes.POINTER(ctypes.c_uint8), _I32,
+                      ctypes.c_double]
+    r = lib.cdlm_regex_dfa
+    r.restype = ctypes.c_void_p
+    r.argtypes = [ctypes.POINTER(ctypes.c_uint32), ctypes.c_int64, ctypes.c_int64,
                   ctypes.c_double]
+    for name in ("cdlm_result_classes", "cdlm_result_nbounds"):
+        getattr(lib, name).restype = ctypes.c_int64
+        getattr(lib, name).argtypes = [ctypes.c_void_p]
+    lib.cdlm_result_bounds.restype = None
+    lib.cdlm_result_bounds.argtypes = [ctypes.c_void_p, _I32]
     lib.cdlm_result_status.restype = ctypes.c_int32
     lib.cdlm_result_status.argtypes = [ctypes.c_void_p]
     lib.cdlm_result_states.restype = ctypes.c_int64
@@ -103,13 +112,44 @@ def subset_construction(eps, edges, bounds, start: int, final: int, max_states: 
         LIB.cdlm_result_free(h)
 
 
+def regex_dfa(regex: str, max_states: int, deadline: float):
+    """(rows (Q, K) int32 over byte classes, accepting (Q,) bool, class cut points) of the
+    regex, not minimised; None when the C front end does not read this regex (inline flags,
+    anchors, lookaround, syntax errors...: the Python path handles and words those)."""
+    cps = np.frombuffer(regex.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    h = LIB.cdlm_regex_dfa(cps.ctypes.data_as(ctypes.POINTER(ctypes.c_uint32)), len(cps),
+                           max_states, deadline)
+    if not h:
+        raise MemoryError("regex compile: out of memory")
+    try:
+        status = LIB.cdlm_result_status(h)
+        if status == 4:
+            return None
+        if status == 1:
+            raise NativeTooManyStates
+        if status == 2:
+            raise NativeTimeout
+        if status:
+            raise MemoryError("regex compile: out of memory")
+        q_n, k_n = LIB.cdlm_result_states(h), LIB.cdlm_result_classes(h)
+        rows = np.empty((q_n, k_n), dtype=np.int32)
+        acc = np.empty(q_n, dtype=np.uint8)
+        LIB.cdlm_result_copy(h, _ptr(rows), acc.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
+        bounds = np.empty(LIB.cdlm_result_nbounds(h), dtype=np.int32)
+        LIB.cdlm_result_bounds(h, _ptr(bounds))
+        return rows, acc.astype(bool), bounds
+    finally:
+        LIB.cdlm_result_free(h)
+
+
 def moore(t: np.ndarray, accepting: np.ndarray, deadline: float) -> tuple[np.ndarray, int]:
-    """(block of each state, number of blocks) of Moore refinement on a (Q, K) table (-1 dead):
-    states with the same future share a block; blocks dense, in order of first appearance."""
+    """(block of each state, number of blocks) of a (Q, K) table (-1 dead): states with the
+    same future share a block; blocks dense, in order of first appearance. Hopcroft's
+    O(K Q log Q) refinement (``cdlm_moore``, Moore's rounds, is kept for comparison)."""
     t = np.ascontiguousarray(t, dtype=np.int32)
     acc = np.ascontiguousarray(accepting, dtype=np.uint8)
     block = np.empty(t.shape[0], dtype=np.int32)
-    n = LIB.cdlm_moore(t.shape[0], t.shape[1], _ptr(t),
+    n = LIB.cdlm_hopcroft(t.shape[0], t.shape[1], _ptr(t),
                        acc.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), _ptr(block), deadline)
     if n == -2:
         raise NativeTimeout
