@@ -231,6 +231,7 @@ void *cdlm_subset_construction(int32_t n_nfa, const int32_t *eps_ptr, const int3
 }
 
 #include "_native_regex.h"
+#include "_native_lift.h"
 
 /* CSR rows (ptr[n + 1], and the order that sorts `from`) of an edge list. */
 static int32_t *csr(const vec32 *from, int64_t n, int32_t **order_out) {
@@ -515,6 +516,104 @@ int64_t cdlm_hopcroft(int64_t q_n, int64_t k_n, const int32_t *t, const uint8_t 
 out:
     free(inv_ptr); free(inv); free(elems); free(loc); free(blk); free(first); free(end);
     free(marked); free(in_work); free(work); free(touched); free(splitter);
+    return result;
+}
+
+/* --- graph walks of _trim: reachability with distances, co-reachability, longest path ---- */
+
+/* dist[q]: fewest transitions from `initial` (-1 unreachable). */
+int32_t cdlm_reach(int64_t s_n, int64_t c_n, const int32_t *t, int64_t initial, int64_t *dist) {
+    int32_t *queue = (int32_t *)malloc((size_t)(s_n ? s_n : 1) * sizeof(int32_t));
+    if (!queue) return -1;
+    for (int64_t q = 0; q < s_n; q++) dist[q] = -1;
+    int64_t head = 0, tail = 0;
+    dist[initial] = 0;
+    queue[tail++] = (int32_t)initial;
+    while (head < tail) {
+        int32_t q = queue[head++];
+        for (int64_t c = 0; c < c_n; c++) {
+            int32_t r = t[q * c_n + c];
+            if (r >= 0 && dist[r] < 0) { dist[r] = dist[q] + 1; queue[tail++] = r; }
+        }
+    }
+    free(queue);
+    return 0;
+}
+
+/* live[q]: some accepting state is reachable from q. */
+int32_t cdlm_coaccessible(int64_t s_n, int64_t c_n, const int32_t *t, const uint8_t *accepting,
+                          uint8_t *live) {
+    int32_t *ptr = (int32_t *)calloc((size_t)s_n + 1, sizeof(int32_t));
+    int64_t m = 0;
+    if (!ptr) return -1;
+    for (int64_t q = 0; q < s_n; q++)
+        for (int64_t c = 0; c < c_n; c++) {
+            int32_t r = t[q * c_n + c];
+            if (r >= 0) { ptr[r + 1]++; m++; }
+        }
+    for (int64_t q = 0; q < s_n; q++) ptr[q + 1] += ptr[q];
+    int32_t *pred = (int32_t *)malloc((size_t)(m ? m : 1) * sizeof(int32_t));
+    int32_t *fill = (int32_t *)malloc(((size_t)s_n + 1) * sizeof(int32_t));
+    int32_t *queue = (int32_t *)malloc((size_t)(s_n ? s_n : 1) * sizeof(int32_t));
+    if (!pred || !fill || !queue) { free(ptr); free(pred); free(fill); free(queue); return -1; }
+    memcpy(fill, ptr, ((size_t)s_n + 1) * sizeof(int32_t));
+    for (int64_t q = 0; q < s_n; q++)
+        for (int64_t c = 0; c < c_n; c++) {
+            int32_t r = t[q * c_n + c];
+            if (r >= 0) pred[fill[r]++] = (int32_t)q;
+        }
+    int64_t head = 0, tail = 0;
+    for (int64_t q = 0; q < s_n; q++) {
+        live[q] = accepting[q] ? 1 : 0;
+        if (live[q]) queue[tail++] = (int32_t)q;
+    }
+    while (head < tail) {
+        int32_t r = queue[head++];
+        for (int32_t e = ptr[r]; e < ptr[r + 1]; e++) {
+            int32_t q = pred[e];
+            if (!live[q]) { live[q] = 1; queue[tail++] = q; }
+        }
+    }
+    free(ptr); free(pred); free(fill); free(queue);
+    return 0;
+}
+
+/* Most transitions on a path from `initial` to an accepting state; -1 when the graph has a
+ * cycle (Kahn's order over every state, as automaton._longest_path), -2 out of memory. */
+int64_t cdlm_longest_path(int64_t s_n, int64_t c_n, const int32_t *t, int64_t initial,
+                          const uint8_t *accepting) {
+    int32_t *indeg = (int32_t *)calloc((size_t)(s_n ? s_n : 1), sizeof(int32_t));
+    int64_t *best = (int64_t *)malloc((size_t)(s_n ? s_n : 1) * sizeof(int64_t));
+    int32_t *queue = (int32_t *)malloc((size_t)(s_n ? s_n : 1) * sizeof(int32_t));
+    int32_t *mark = (int32_t *)malloc((size_t)(s_n ? s_n : 1) * sizeof(int32_t));
+    int64_t result = -2;
+    if (!indeg || !best || !queue || !mark) goto out;
+    /* distinct edges only: a state reached by two classes counts once */
+    for (int64_t q = 0; q < s_n; q++) mark[q] = -1;
+    for (int64_t q = 0; q < s_n; q++)
+        for (int64_t c = 0; c < c_n; c++) {
+            int32_t r = t[q * c_n + c];
+            if (r >= 0 && mark[r] != q) { mark[r] = (int32_t)q; indeg[r]++; }
+        }
+    for (int64_t q = 0; q < s_n; q++) { best[q] = -1; mark[q] = -1; }
+    best[initial] = 0;
+    int64_t head = 0, tail = 0;
+    for (int64_t q = 0; q < s_n; q++) if (!indeg[q]) queue[tail++] = (int32_t)q;
+    while (head < tail) {
+        int32_t q = queue[head++];
+        for (int64_t c = 0; c < c_n; c++) {
+            int32_t r = t[q * c_n + c];
+            if (r < 0 || mark[r] == q) continue;
+            mark[r] = q;
+            if (best[q] >= 0 && best[q] + 1 > best[r]) best[r] = best[q] + 1;
+            if (--indeg[r] == 0) queue[tail++] = r;
+        }
+    }
+    if (tail < s_n) { result = -1; goto out; }
+    result = 0;
+    for (int64_t q = 0; q < s_n; q++) if (accepting[q] && best[q] > result) result = best[q];
+out:
+    free(indeg); free(best); free(queue); free(mark);
     return result;
 }
 

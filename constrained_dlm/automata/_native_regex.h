@@ -253,20 +253,7 @@ static int32_t rx_atom(rx_parser *p) {
     if (c == '(') {
         if (p->i < p->n && p->s[p->i] == '?') {
             if (p->i + 1 < p->n && p->s[p->i + 1] == ':') p->i += 2;
-            else if (p->i + 2 < p->n && p->s[p->i + 1] == 'P' && p->s[p->i + 2] == '<') {
-                p->i += 3;
-                int64_t name_at = p->i;
-                while (p->i < p->n && p->s[p->i] != '>') {
-                    uint32_t d = p->s[p->i++];
-                    int letter = d == '_' || ((d | 0x20) >= 'a' && (d | 0x20) <= 'z');
-                    if (!letter && !(is_digit(d) && p->i - 1 > name_at)) return -1;
-                }
-                if (p->i == name_at) return -1;
-                if (p->i >= p->n) return -1;
-                p->i++;
-            } else {
-                return -1;                     /* flags, lookaround, comments... */
-            }
+            else return -1;      /* named groups (names must be unique), flags, lookaround */
         }
         if (++p->depth > 400) return -1;
         int32_t inner = rx_alt(p);

@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import CompileLimitError
-from . import byte_dfa, disk_cache
+from . import byte_dfa, disk_cache, native
 from .byte_dfa import DEAD, ByteDFA, _unique_rows, regex_to_byte_dfa
 from .clock import check_clock, compile_clock
 from .components import _PARTS, _SEEN, lift_reusing_components
@@ -210,19 +210,10 @@ def _trim(trans, initial, accepting, token_class, regex) -> TokenAutomaton:
     """Keep live states only, drop classes that never fire, renumber; compute min_tokens."""
     s_n, c_n = trans.shape
     # forward reachability (BFS) with distances = fewest tokens
-    dist = np.full(s_n, -1, dtype=np.int64)
-    dist[initial] = 0
-    frontier = np.array([initial])
-    scratch = np.empty(s_n, dtype=np.int64)
-    d = 0
-    while frontier.size:
-        check_clock()
-        d += 1
-        nxt = trans[frontier].reshape(-1)
-        nxt = nxt[nxt >= 0]
-        nxt = distinct(nxt[dist[nxt] < 0], scratch)
-        dist[nxt] = d
-        frontier = nxt
+    if native.LIB is not None:
+        dist = native.reach(trans, initial)
+    else:
+        dist = _reach(trans, initial)
     reach = dist >= 0
     live = coaccessible(trans, accepting)                 # backward: can still accept
     keep = reach & live
@@ -251,10 +242,31 @@ def _trim(trans, initial, accepting, token_class, regex) -> TokenAutomaton:
                           min_tokens=min_tokens, max_tokens=max_tokens)
 
 
+def _reach(trans: np.ndarray, initial: int) -> np.ndarray:
+    """Fewest tokens from ``initial`` to each state (-1: unreachable), breadth first."""
+    s_n = trans.shape[0]
+    dist = np.full(s_n, -1, dtype=np.int64)
+    dist[initial] = 0
+    frontier = np.array([initial])
+    scratch = np.empty(s_n, dtype=np.int64)
+    d = 0
+    while frontier.size:
+        check_clock()
+        d += 1
+        nxt = trans[frontier].reshape(-1)
+        nxt = nxt[nxt >= 0]
+        nxt = distinct(nxt[dist[nxt] < 0], scratch)
+        dist[nxt] = d
+        frontier = nxt
+    return dist
+
+
 def _longest_path(trans: np.ndarray, initial: int, accepting: np.ndarray) -> int | None:
     """Most tokens on an accepted path, or None when a (live) cycle makes it unbounded.
 
     Kahn's topological order, one whole layer of sources at a time (vectorised)."""
+    if native.LIB is not None:
+        return native.longest_path(trans, initial, accepting)
     s_n = trans.shape[0]
     src, cls = np.nonzero(trans >= 0)
     dst = trans[src, cls]

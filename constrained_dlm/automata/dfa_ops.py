@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import CompileLimitError
 from .byte_dfa import DEAD, ByteDFA, _first_seen_order, _unique_rows, moore_blocks
+from . import native
 from .clock import check_clock
 
 
@@ -299,6 +300,8 @@ def distinct(x: np.ndarray, scratch: np.ndarray) -> np.ndarray:
 
 def coaccessible(t: np.ndarray, accepting: np.ndarray) -> np.ndarray:
     """States from which an accepting state can be reached (reverse breadth-first search)."""
+    if native.LIB is not None:
+        return native.coaccessible(t, accepting)
     q_n = t.shape[0]
     src, cls = np.nonzero(t >= 0)
     dst = t[src, cls].astype(np.int64)

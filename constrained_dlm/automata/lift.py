@@ -14,7 +14,8 @@ import numpy as np
 
 from ..errors import CompileLimitError
 from .byte_dfa import DEAD, ByteDFA, regex_to_byte_dfa, row_labels
-from .clock import check_clock
+from . import native
+from .clock import check_clock, clock_deadline
 from .lru import LRU
 
 TRIE_DEPTH = 1000   # trie levels; bytes past this (no real token) are walked token by token
@@ -110,6 +111,8 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits, starts=None
         inc_ext = np.zeros((q_n + 1, 257), dtype=np.int32)
         inc_ext[:q_n, :256] = inc_table
     starts = np.arange(q_n) if starts is None else np.asarray(starts)
+    if native.LIB is not None and not trie.deep_tok.size:
+        return _native_lift(vocab, trie, ext, inc_ext, byte_cls, starts, q_n, limits)
     cur = starts.astype(np.int32)[None, :]              # per live prefix: state after it, per start
     acc = np.zeros_like(cur) if inc_ext is not None else None
     cols, accs, toks, tok_col = [], [], [], []
@@ -210,6 +213,27 @@ def _lift(dfa: ByteDFA, vocab, inc_table: np.ndarray | None, limits, starts=None
     return nxt, cnt, token_rep
 
 
+def _native_lift(vocab, trie, ext, inc_ext, byte_cls, starts, q_n, limits):
+    """:func:`_lift` in C (``_native_lift.h``): the same walk, depth first."""
+    flat = _FLAT.get(vocab)
+    if flat is None:
+        flat = _FLAT[vocab] = native.flat_trie(trie)
+    try:
+        return native.lift(flat, ext, inc_ext, byte_cls, starts, limits.max_lift_work,
+                           native.monotonic_deadline(clock_deadline()))
+    except native.NativeLiftWork as e:
+        depth, n = e.args
+        raise CompileLimitError(
+            f"lifting a {q_n}-state automaton walks {n:,} distinct token prefixes "
+            f"at byte {depth + 1} ({n * len(starts):,} > {limits.max_lift_work:,} state-prefix "
+            "pairs); raise CompileLimits.max_lift_work", limit="max_lift_work",
+            value=n * len(starts)) from None
+    except native.NativeTimeout:
+        check_clock()
+        raise
+
+
+_FLAT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 SPARSE_BELOW = 8      # visit children of live nodes when they are under 1/8 of their level
 
 

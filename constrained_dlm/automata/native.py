@@ -44,6 +44,27 @@ def _load():
         getattr(lib, name).argtypes = [ctypes.c_void_p]
     lib.cdlm_result_bounds.restype = None
     lib.cdlm_result_bounds.argtypes = [ctypes.c_void_p, _I32]
+    f = lib.cdlm_lift
+    f.restype = ctypes.c_void_p
+    i64p = ctypes.POINTER(ctypes.c_int64)
+    f.argtypes = ([ctypes.c_int64, _I32, _I32, _I32, ctypes.c_int64, _I32, ctypes.c_int64,
+                   ctypes.c_int64] + [i64p] * 4 + [_I32] * 5 + [ctypes.c_int64, ctypes.c_double])
+    for name in ("cdlm_lift_status", "cdlm_lift_cols"):
+        getattr(lib, name).restype = ctypes.c_int64
+        getattr(lib, name).argtypes = [ctypes.c_void_p]
+    lib.cdlm_lift_work.restype = ctypes.c_int64
+    lib.cdlm_lift_work.argtypes = [ctypes.c_void_p, i64p]
+    lib.cdlm_lift_copy.restype = None
+    lib.cdlm_lift_copy.argtypes = [ctypes.c_void_p, _I32, _I32]
+    lib.cdlm_lift_free.restype = None
+    lib.cdlm_lift_free.argtypes = [ctypes.c_void_p]
+    u8p = ctypes.POINTER(ctypes.c_uint8)
+    lib.cdlm_reach.restype = ctypes.c_int32
+    lib.cdlm_reach.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, ctypes.c_int64, i64p]
+    lib.cdlm_coaccessible.restype = ctypes.c_int32
+    lib.cdlm_coaccessible.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, u8p, u8p]
+    lib.cdlm_longest_path.restype = ctypes.c_int64
+    lib.cdlm_longest_path.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, ctypes.c_int64, u8p]
     lib.cdlm_result_status.restype = ctypes.c_int32
     lib.cdlm_result_status.argtypes = [ctypes.c_void_p]
     lib.cdlm_result_states.restype = ctypes.c_int64
@@ -140,6 +161,101 @@ def regex_dfa(regex: str, max_states: int, deadline: float):
         return rows, acc.astype(bool), bounds
     finally:
         LIB.cdlm_result_free(h)
+
+
+class NativeLiftWork(Exception):
+    """The lift passed ``max_lift_work`` at a byte depth: (depth, distinct steps)."""
+
+
+def flat_trie(trie) -> dict:
+    """The vocabulary trie's levels as flat int32 arrays with per-level offsets (see
+    ``_native_lift.h``)."""
+    def cat(parts, dtype=np.int32):
+        off = np.zeros(len(parts) + 1, dtype=np.int64)
+        off[1:] = np.cumsum([len(p) for p in parts])
+        body = np.concatenate([np.asarray(p) for p in parts]) if parts else np.zeros(0)
+        return np.ascontiguousarray(body, dtype=dtype), off
+    byte, node_off = cat(trie.byte)
+    child_start, cs_off = cat(trie.child_start)
+    end_start, es_off = cat(trie.end_start)
+    end_tok, et_off = cat(trie.end_tok)
+    return {"depth": len(trie.byte), "byte": byte, "node_off": node_off, "child_start": child_start,
+            "cs_off": cs_off, "end_start": end_start, "es_off": es_off, "end_tok": end_tok,
+            "et_off": et_off, "size": trie.size}
+
+
+def lift(flat: dict, ext: np.ndarray, inc_ext: np.ndarray | None, byte_cls: np.ndarray,
+         starts: np.ndarray, max_work: int, deadline: float):
+    """(nxt (S, U) int32, cnt (S, U) int32 or None, token column (V,) int64) of the walk of
+    every token from every start (``lift._lift``'s contract)."""
+    q_n = ext.shape[0] - 1
+    ext = np.ascontiguousarray(ext, dtype=np.int32)
+    inc = None if inc_ext is None else np.ascontiguousarray(inc_ext, dtype=np.int32)
+    cls = np.ascontiguousarray(byte_cls, dtype=np.int32)
+    st = np.ascontiguousarray(starts, dtype=np.int32)
+    col = np.full(flat["size"], -1, dtype=np.int32)
+    i64 = ctypes.POINTER(ctypes.c_int64)
+    h = LIB.cdlm_lift(q_n, _ptr(ext), None if inc is None else _ptr(inc), _ptr(cls),
+                      int(cls.max()) + 1, _ptr(st), len(st), flat["depth"],
+                      flat["node_off"].ctypes.data_as(i64), flat["cs_off"].ctypes.data_as(i64),
+                      flat["es_off"].ctypes.data_as(i64), flat["et_off"].ctypes.data_as(i64),
+                      _ptr(flat["byte"]), _ptr(flat["child_start"]), _ptr(flat["end_start"]),
+                      _ptr(flat["end_tok"]), _ptr(col), max_work, deadline)
+    if not h:
+        raise MemoryError("lift: out of memory")
+    try:
+        status = LIB.cdlm_lift_status(h)
+        if status == 1:
+            level = ctypes.c_int64()
+            n = LIB.cdlm_lift_work(h, ctypes.byref(level))
+            raise NativeLiftWork(int(level.value), int(n))
+        if status == 2:
+            raise NativeTimeout
+        if status:
+            raise MemoryError("lift: out of memory")
+        u_n = LIB.cdlm_lift_cols(h)
+        nxt = np.empty((len(st), u_n), dtype=np.int32)
+        cnt = None if inc is None else np.empty((len(st), u_n), dtype=np.int32)
+        LIB.cdlm_lift_copy(h, _ptr(nxt), None if cnt is None else _ptr(cnt))
+        return nxt, cnt, col.astype(np.int64)
+    finally:
+        LIB.cdlm_lift_free(h)
+
+
+def _u8(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.uint8)
+
+
+def reach(t: np.ndarray, initial: int) -> np.ndarray:
+    """Fewest transitions from ``initial`` to each state of a (S, C) table (-1: unreachable)."""
+    t = np.ascontiguousarray(t, dtype=np.int32)
+    dist = np.empty(t.shape[0], dtype=np.int64)
+    if LIB.cdlm_reach(t.shape[0], t.shape[1], _ptr(t), initial,
+                      dist.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))):
+        raise MemoryError("reach: out of memory")
+    return dist
+
+
+def coaccessible(t: np.ndarray, accepting: np.ndarray) -> np.ndarray:
+    """States of a (S, C) table from which an accepting state is reachable."""
+    t = np.ascontiguousarray(t, dtype=np.int32)
+    acc, live = _u8(accepting), np.empty(t.shape[0], dtype=np.uint8)
+    u8p = ctypes.POINTER(ctypes.c_uint8)
+    if LIB.cdlm_coaccessible(t.shape[0], t.shape[1], _ptr(t), acc.ctypes.data_as(u8p),
+                             live.ctypes.data_as(u8p)):
+        raise MemoryError("coaccessible: out of memory")
+    return live.astype(bool)
+
+
+def longest_path(t: np.ndarray, initial: int, accepting: np.ndarray) -> int | None:
+    """Most transitions on an accepted path (None: a cycle makes it unbounded)."""
+    t = np.ascontiguousarray(t, dtype=np.int32)
+    acc = _u8(accepting)
+    n = LIB.cdlm_longest_path(t.shape[0], t.shape[1], _ptr(t), initial,
+                              acc.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
+    if n == -2:
+        raise MemoryError("longest path: out of memory")
+    return None if n == -1 else int(n)
 
 
 def moore(t: np.ndarray, accepting: np.ndarray, deadline: float) -> tuple[np.ndarray, int]:
