@@ -334,6 +334,8 @@ def _native_byte_dfa(regex: str, timeout_s: float, max_states: int) -> ByteDFA |
             f"compiling the regex took longer than {timeout_s:g} s and was stopped: {_short(regex)}; "
             "raise CompileLimits.regex_timeout_s or simplify it", limit="regex_timeout_s",
             value=timeout_s) from None
+    except RecursionError:
+        raise CompileLimitError(f"the regex nests too deeply: {_short(regex)}", limit="nesting") from None
 
 
 def _short(regex: str, n: int = 120) -> str:

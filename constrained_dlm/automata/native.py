@@ -8,6 +8,7 @@ benchmarks of both)."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.util
 import os
 import time
@@ -87,10 +88,25 @@ class NativeTimeout(Exception):
     pass
 
 
+def _stack_safe(f):
+    """Near Python's recursion limit (deep grammars) ctypes fails while converting arguments;
+    that is the RecursionError the callers already word as a limit, so raise it as one."""
+    @functools.wraps(f)
+    def call(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except ctypes.ArgumentError as e:
+            if "RecursionError" in str(e) or isinstance(e.__context__, RecursionError):
+                raise RecursionError(str(e)) from e
+            raise
+    return call
+
+
 def _ptr(a: np.ndarray):
     return a.ctypes.data_as(_I32)
 
 
+@_stack_safe
 def subset_construction(eps, edges, bounds, start: int, final: int, max_states: int,
                         deadline: float) -> tuple[np.ndarray, np.ndarray]:
     """(rows (Q, K) int32 over byte classes, accepting (Q,) bool) of the NFA ``eps`` /
@@ -133,6 +149,7 @@ def subset_construction(eps, edges, bounds, start: int, final: int, max_states: 
         LIB.cdlm_result_free(h)
 
 
+@_stack_safe
 def regex_dfa(regex: str, max_states: int, deadline: float):
     """(rows (Q, K) int32 over byte classes, accepting (Q,) bool, class cut points) of the
     regex, not minimised; None when the C front end does not read this regex (inline flags,
@@ -184,6 +201,7 @@ def flat_trie(trie) -> dict:
             "et_off": et_off, "size": trie.size}
 
 
+@_stack_safe
 def lift(flat: dict, ext: np.ndarray, inc_ext: np.ndarray | None, byte_cls: np.ndarray,
          starts: np.ndarray, max_work: int, deadline: float):
     """(nxt (S, U) int32, cnt (S, U) int32 or None, token column (V,) int64) of the walk of
@@ -226,6 +244,7 @@ def _u8(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.uint8)
 
 
+@_stack_safe
 def reach(t: np.ndarray, initial: int) -> np.ndarray:
     """Fewest transitions from ``initial`` to each state of a (S, C) table (-1: unreachable)."""
     t = np.ascontiguousarray(t, dtype=np.int32)
@@ -236,6 +255,7 @@ def reach(t: np.ndarray, initial: int) -> np.ndarray:
     return dist
 
 
+@_stack_safe
 def coaccessible(t: np.ndarray, accepting: np.ndarray) -> np.ndarray:
     """States of a (S, C) table from which an accepting state is reachable."""
     t = np.ascontiguousarray(t, dtype=np.int32)
@@ -247,6 +267,7 @@ def coaccessible(t: np.ndarray, accepting: np.ndarray) -> np.ndarray:
     return live.astype(bool)
 
 
+@_stack_safe
 def longest_path(t: np.ndarray, initial: int, accepting: np.ndarray) -> int | None:
     """Most transitions on an accepted path (None: a cycle makes it unbounded)."""
     t = np.ascontiguousarray(t, dtype=np.int32)
@@ -258,6 +279,7 @@ def longest_path(t: np.ndarray, initial: int, accepting: np.ndarray) -> int | No
     return None if n == -1 else int(n)
 
 
+@_stack_safe
 def moore(t: np.ndarray, accepting: np.ndarray, deadline: float) -> tuple[np.ndarray, int]:
     """(block of each state, number of blocks) of a (Q, K) table (-1 dead): states with the
     same future share a block; blocks dense, in order of first appearance. Hopcroft's
