@@ -264,3 +264,11 @@ def test_cold_compile_smoke(capsys):
     res = _load("cold_compile").main([])
     assert res["first_compile_ms"] > 0 and res["second_compile_ms"] > 0 and res["vocab_size"] > 0
     assert "first compile" in capsys.readouterr().out
+
+
+def test_name_copy_smoke(capsys):
+    """The name-copy probe decodes list and made-up names through the README's schema."""
+    res = _load("name_copy").main(["--n", "2"])
+    assert {k: v["n"] for k, v in res["by_kind"].items()} == {"list": 1, "made-up": 1}
+    assert all(r["nfe"] >= 1 and isinstance(r["got"], str) for r in res["rows"])
+    assert "made-up" in capsys.readouterr().out
