@@ -123,9 +123,10 @@ class TemplateMatcher:
             ids = vocab.encode(sub)
             if not h.automaton.accepts(ids):
                 return False, "automaton rejects tokenization", f"hole {h.spec.pointer or '/'}: {sub[:80]!r}"
-            if len(ids) > h.length:
+            room = h.length if h.cap is None else h.cap     # a growing hole grows to its cap
+            if len(ids) > room:
                 return False, "over budget", (f"hole {h.spec.pointer or '/'}: {len(ids)} tokens > "
-                                              f"budget {h.length}: {sub[:80]!r}")
+                                              f"budget {room}: {sub[:80]!r}")
         return True, "ok", ""
 
 
