@@ -289,6 +289,22 @@ static int32_t rx_atom(rx_parser *p) {
     return rx_set_from(p, from);
 }
 
+/* A CAT or ALT node of the n children kids[0..n) (the child itself when n == 1). */
+static int32_t rx_list_node(rx_parser *p, int kind, const int32_t *kids, int64_t n) {
+    if (n == 1) return kids[0];
+    int32_t id = rx_node_new(p, kind);
+    if (id < 0) return -1;
+    if (rx_grow((void **)&p->kids, &p->cap_kids, p->n_kids + n, sizeof(int32_t))) {
+        p->err = RX_NOMEM;
+        return -1;
+    }
+    p->nodes[id].a = (int32_t)p->n_kids;
+    memcpy(p->kids + p->n_kids, kids, (size_t)n * sizeof(int32_t));
+    p->n_kids += n;
+    p->nodes[id].b = (int32_t)p->n_kids;
+    return id;
+}
+
 static int32_t rx_cat(rx_parser *p) {
     /* children go to a scratch list first: nested parses append to kids[] too */
     int32_t *mine = NULL;
@@ -332,19 +348,7 @@ static int32_t rx_cat(rx_parser *p) {
         if (rx_grow((void **)&mine, &cap_mine, n_mine + 1, sizeof(int32_t))) { free(mine); p->err = RX_NOMEM; return -1; }
         mine[n_mine++] = a;
     }
-    int32_t id;
-    if (n_mine == 0) id = rx_node_new(p, N_EMPTY);
-    else if (n_mine == 1) id = mine[0];
-    else {
-        id = rx_node_new(p, N_CAT);
-        if (id >= 0) {
-            if (rx_grow((void **)&p->kids, &p->cap_kids, p->n_kids + n_mine, sizeof(int32_t))) { free(mine); p->err = RX_NOMEM; return -1; }
-            p->nodes[id].a = (int32_t)p->n_kids;
-            memcpy(p->kids + p->n_kids, mine, (size_t)n_mine * sizeof(int32_t));
-            p->n_kids += n_mine;
-            p->nodes[id].b = (int32_t)p->n_kids;
-        }
-    }
+    int32_t id = n_mine == 0 ? rx_node_new(p, N_EMPTY) : rx_list_node(p, N_CAT, mine, n_mine);
     free(mine);
     return id;
 }
@@ -360,17 +364,7 @@ static int32_t rx_alt(rx_parser *p) {
         if (p->i < p->n && p->s[p->i] == '|') { p->i++; continue; }
         break;
     }
-    int32_t id = mine[0];
-    if (n_mine > 1) {
-        id = rx_node_new(p, N_ALT);
-        if (id >= 0) {
-            if (rx_grow((void **)&p->kids, &p->cap_kids, p->n_kids + n_mine, sizeof(int32_t))) { free(mine); p->err = RX_NOMEM; return -1; }
-            p->nodes[id].a = (int32_t)p->n_kids;
-            memcpy(p->kids + p->n_kids, mine, (size_t)n_mine * sizeof(int32_t));
-            p->n_kids += n_mine;
-            p->nodes[id].b = (int32_t)p->n_kids;
-        }
-    }
+    int32_t id = rx_list_node(p, N_ALT, mine, n_mine);
     free(mine);
     return id;
 }

@@ -301,17 +301,11 @@ def build_byte_dfa(regex: str, *, timeout_s: float = 10.0, max_states: int = 200
             nfa.build(list(parsed), s, t, parsed.state.flags)
             return subset_construction(nfa, s, t, max_states)
     except TooManyStates:
-        raise CompileLimitError(
-            f"the regex's automaton passes {max_states:,} states; raise "
-            "CompileLimits.max_states or simplify the regex", limit="max_states",
-            value=max_states) from None
+        raise _too_many_states(max_states) from None
     except _Timeout:
-        raise CompileLimitError(
-            f"compiling the regex took longer than {timeout_s:g} s and was stopped: {_short(regex)}; "
-            "raise CompileLimits.regex_timeout_s or simplify it", limit="regex_timeout_s",
-            value=timeout_s) from None
+        raise _too_slow(regex, timeout_s) from None
     except RecursionError:
-        raise CompileLimitError(f"the regex nests too deeply: {_short(regex)}", limit="nesting") from None
+        raise _too_deep(regex) from None
 
 
 def _native_byte_dfa(regex: str, timeout_s: float, max_states: int) -> ByteDFA | None:
@@ -324,18 +318,29 @@ def _native_byte_dfa(regex: str, timeout_s: float, max_states: int) -> ByteDFA |
                 return None
             return _minimal_over_classes(*got)
     except native.NativeTooManyStates:
-        raise CompileLimitError(
-            f"the regex's automaton passes {max_states:,} states; raise "
-            "CompileLimits.max_states or simplify the regex", limit="max_states",
-            value=max_states) from None
+        raise _too_many_states(max_states) from None
     except native.NativeTimeout:
         check_clock()                    # an outer compile's clock words it, if it was that one
-        raise CompileLimitError(
-            f"compiling the regex took longer than {timeout_s:g} s and was stopped: {_short(regex)}; "
-            "raise CompileLimits.regex_timeout_s or simplify it", limit="regex_timeout_s",
-            value=timeout_s) from None
+        raise _too_slow(regex, timeout_s) from None
     except RecursionError:
-        raise CompileLimitError(f"the regex nests too deeply: {_short(regex)}", limit="nesting") from None
+        raise _too_deep(regex) from None
+
+
+def _too_many_states(max_states: int) -> CompileLimitError:
+    return CompileLimitError(
+        f"the regex's automaton passes {max_states:,} states; raise "
+        "CompileLimits.max_states or simplify the regex", limit="max_states", value=max_states)
+
+
+def _too_slow(regex: str, timeout_s: float) -> CompileLimitError:
+    return CompileLimitError(
+        f"compiling the regex took longer than {timeout_s:g} s and was stopped: {_short(regex)}; "
+        "raise CompileLimits.regex_timeout_s or simplify it", limit="regex_timeout_s",
+        value=timeout_s)
+
+
+def _too_deep(regex: str) -> CompileLimitError:
+    return CompileLimitError(f"the regex nests too deeply: {_short(regex)}", limit="nesting")
 
 
 def _short(regex: str, n: int = 120) -> str:
