@@ -17,6 +17,7 @@ from constrained_dlm.errors import CompileLimitError, InvalidSchemaError, Unsupp
 from constrained_dlm.specs.json_schema import (canonical_json, load_schema, pieces_regex,
                                                schema_to_pieces)
 from constrained_dlm.specs.pieces import CharLength, HoleSpec, SpecReport, Text
+from constrained_dlm.specs.schema_merge import _Merging
 from constrained_dlm.specs.pattern_translate import translate_pattern
 from constrained_dlm.specs.regex_parts import FORMAT_BODIES, integer_range_regex, number_range_regex
 
@@ -491,3 +492,27 @@ def test_hole_regexes_compile_with_outlines_core():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("ok") == len(regexes)
+
+
+RECURSIVE = [
+    {"$defs": {"node": {"type": "object", "properties": {
+        "v": {"type": "integer"}, "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+        "required": ["v"]}}, "$ref": "#/$defs/node"},
+    {"$defs": {"a": {"type": "object", "properties": {"b": {"$ref": "#/$defs/b"},
+                                                       "x": {"$ref": "#/$defs/leaf"}}},
+               "b": {"type": "object", "properties": {"a": {"$ref": "#/$defs/a"},
+                                                       "y": {"$ref": "#/$defs/leaf"}}},
+               "leaf": {"enum": [1, 2]}},
+     "type": "object", "properties": {"p": {"$ref": "#/$defs/a"}, "q": {"$ref": "#/$defs/b"},
+                                      "r": {"$ref": "#/$defs/leaf"}}},
+]
+
+
+@pytest.mark.parametrize("schema", RECURSIVE)
+def test_subschema_memo_keyed_by_ref_counts_changes_nothing(schema, monkeypatch):
+    """The value-regex memo keys a $ref path by how often each target on a cycle that the
+    subschema can reach was passed, so paths that agree on that share an entry; keyed by the
+    whole path instead, the pieces are the same."""
+    coarse = schema_to_pieces(schema)
+    monkeypatch.setattr(_Merging, "ref_counts", lambda self, raw, refs: refs)
+    assert schema_to_pieces(schema) == coarse

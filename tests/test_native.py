@@ -17,9 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from constrained_dlm.automata import automaton, native
+from constrained_dlm.automata.automaton import CharLength
 from constrained_dlm.automata.byte_dfa import DEAD, build_byte_dfa
 from constrained_dlm.compile.template import CompileOptions, Template
+from constrained_dlm.decode import groups
 from constrained_dlm.errors import CompileLimitError, RegexError
+from constrained_dlm.specs.pieces import JSON_CHAR
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "maskbench-dev"
 REGEXES = [r"(aa)?", r"(a|bb)?", r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?", r"[^a-c]+",
@@ -162,3 +165,37 @@ def test_state_cap_and_timeout_stop_the_c_loop():
         build_byte_dfa("(a|b)*a(a|b){14}", max_states=500)
     with pytest.raises(CompileLimitError, match="longer than"):
         build_byte_dfa("(a|b)*a(a|b){16}", timeout_s=0.001)
+
+
+@needs_native
+@pytest.mark.parametrize("regex,length", [
+    (' "' + JSON_CHAR + '*"', CharLength(min=1, max=40)),
+    (' "' + JSON_CHAR + '*"', CharLength(min=3, max=None)),
+    (' "' + JSON_CHAR + '*"', CharLength(min=0, max=5)),
+    ('"[a-z ]{0,90}"', CharLength(min=2, max=12, mode="codepoints", offset=2)),
+])
+def test_counter_product_and_trim_same_tables(bpe_vocab, monkeypatch, regex, length):
+    """Length-bounded strings: the C counter product and trim give the Python reference's
+    automaton, array for array (the same state and class numbering)."""
+    with monkeypatch.context() as m:
+        m.setattr(native, "LIB", None)
+        ref = automaton.build_token_automaton(regex, bpe_vocab, length)
+    fast = automaton.build_token_automaton(regex, bpe_vocab, length)
+    for name in ("trans", "accepting", "token_class", "class_size", "class_rep"):
+        assert np.array_equal(getattr(fast, name), getattr(ref, name)), name
+    assert (fast.initial, fast.min_tokens, fast.max_tokens) == \
+        (ref.initial, ref.min_tokens, ref.max_tokens)
+
+
+@needs_native
+@settings(max_examples=60, deadline=None)
+@given(s_n=st.integers(1, 40), c_n=st.integers(1, 30), dead=st.floats(0.0, 1.0),
+       seed=st.integers(0, 10_000))
+def test_group_edges_same_lists(s_n, c_n, dead, seed):
+    """The C edge lists of a group's tables are numpy's (np.unique + np.lexsort), array for
+    array, on random tables with any share of dead transitions."""
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, s_n, size=(s_n, c_n))
+    t[rng.random((s_n, c_n)) < dead] = -1
+    for a, b in zip(native.group_edges(t), groups.edge_lists(t)):
+        assert np.array_equal(a, b)

@@ -73,6 +73,8 @@ def test_scans_equal_sequential_sweeps(vocab, regex, lengths, seed, frac, agg):
     reach, live = sw.reach_live_seq(grp, masked, cls)
     reach2, live2 = sw.reach_live_scan(grp, masked, cls)
     assert torch.equal(reach, reach2) and torch.equal(live, live2)
+    reach3, live3 = sw.reach_live_torch(grp, masked, cls)     # the host C loop's reference
+    assert torch.equal(reach, reach3) and torch.equal(live, live3)
     # weights as propose builds them: 0 at a committed position's own class, random log-probs
     # where masked, -inf elsewhere
     h_n, n_n = masked.shape

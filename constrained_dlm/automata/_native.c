@@ -3,7 +3,8 @@
  * Plain C on flat int32 arrays, no Python objects: the loader finds this file's shared library
  * and falls back to the pure-Python reference when it was not built (no compiler at install).
  * Tests check both paths give the same automata. The regex front end is _native_regex.h, the
- * token lift _native_lift.h, minimisation and trim's graph walks _native_graph.h.
+ * token lift _native_lift.h, minimisation and trim's graph walks _native_graph.h, and the
+ * decode stage's host reach/live sweep _native_sweeps.h.
  *
  * subset_construction: a Thompson NFA over bytes (epsilon lists and byte-range edges, CSR) to a
  * DFA over byte classes. A subset is a sorted list of NFA states kept in one pool and found
@@ -337,6 +338,7 @@ void cdlm_result_free(void *h) {
 }
 
 #include "_native_graph.h"
+#include "_native_sweeps.h"
 
 /* A real (empty) extension module, so that setuptools builds and installs this file as one;
  * its functions are reached through ctypes. */

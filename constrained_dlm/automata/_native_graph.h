@@ -287,3 +287,60 @@ out:
 }
 
 #endif
+
+/* --- the counter product and _trim's renumbering ------------------------------------------ */
+
+/* out[(q k_n + k) c_n + c] = base[q][c] k_n + k + inc[q][c]: a state paired with a counter;
+ * -1 where base is dead or the counter passes k_n - 1 (with `saturate` it stays there). */
+void cdlm_counter_product(int64_t q_n, int64_t c_n, const int32_t *base, const int32_t *inc,
+                          int64_t k_n, int32_t saturate, int32_t *out) {
+    for (int64_t q = 0; q < q_n; q++)
+        for (int64_t k = 0; k < k_n; k++) {
+            int32_t *o = out + (q * k_n + k) * c_n;
+            for (int64_t c = 0; c < c_n; c++) {
+                int32_t b = base[q * c_n + c];
+                int64_t k2 = k + inc[q * c_n + c];
+                if (k2 >= k_n) {
+                    if (!saturate) b = -1;
+                    k2 = k_n - 1;
+                }
+                o[c] = b < 0 ? -1 : (int32_t)(b * k_n + k2);
+            }
+        }
+}
+
+/* keep[q]: reachable from `initial` (dist[q] >= 0, as cdlm_reach) and co-reachable; used[c]:
+ * some kept state moves on class c to a kept state. Returns the kept count, -1 out of memory. */
+int64_t cdlm_trim_plan(int64_t s_n, int64_t c_n, const int32_t *t, int64_t initial,
+                       const uint8_t *accepting, int64_t *dist, uint8_t *keep, uint8_t *used) {
+    if (cdlm_reach(s_n, c_n, t, initial, dist) || cdlm_coaccessible(s_n, c_n, t, accepting, keep))
+        return -1;
+    int64_t n = 0;
+    for (int64_t q = 0; q < s_n; q++) {
+        keep[q] = keep[q] && dist[q] >= 0;
+        n += keep[q];
+    }
+    memset(used, 0, (size_t)c_n);
+    for (int64_t q = 0; q < s_n; q++) {
+        if (!keep[q]) continue;
+        for (int64_t c = 0; c < c_n; c++) {
+            int32_t r = t[q * c_n + c];
+            if (r >= 0 && keep[r]) used[c] = 1;
+        }
+    }
+    return n;
+}
+
+/* out (kept rows x the n_cols columns `cols`): targets renumbered by `idx`, -1 where the
+ * target is dead or dropped (idx -1). */
+void cdlm_trim_copy(int64_t s_n, int64_t c_n, const int32_t *t, const int32_t *idx,
+                    const int32_t *cols, int64_t n_cols, int32_t *out) {
+    for (int64_t q = 0; q < s_n; q++) {
+        if (idx[q] < 0) continue;
+        const int32_t *row = t + q * c_n;
+        for (int64_t j = 0; j < n_cols; j++) {
+            int32_t r = row[cols[j]];
+            *out++ = r < 0 ? -1 : idx[r];
+        }
+    }
+}

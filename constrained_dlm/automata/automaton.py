@@ -195,36 +195,31 @@ def build_token_automaton(regex: str, vocab, length: CharLength | None = None,
                 "raise CompileLimits.max_states or lower maxLength", limit="max_states",
                 value=q_n * k_n)
         incs = cnt[:, reps]                               # (Q, C)
-        k = np.arange(k_n)[None, :, None]                 # (1, K, 1)
-        k2 = k + incs[:, None, :]                         # (Q, K, C)
-        if hi is None:
-            k2 = np.minimum(k2, k_n - 1)
-        ok = (base[:, None, :] >= 0) & (k2 < k_n)
-        trans = np.where(ok, base[:, None, :] * k_n + np.minimum(k2, k_n - 1), -1).reshape(q_n * k_n, c_n)
+        if native.LIB is not None:
+            trans = native.counter_product(base, incs, k_n, saturate=hi is None)
+        else:
+            k = np.arange(k_n)[None, :, None]             # (1, K, 1)
+            k2 = k + incs[:, None, :]                     # (Q, K, C)
+            if hi is None:
+                k2 = np.minimum(k2, k_n - 1)
+            ok = (base[:, None, :] >= 0) & (k2 < k_n)
+            trans = np.where(ok, base[:, None, :] * k_n + np.minimum(k2, k_n - 1),
+                             -1).reshape(q_n * k_n, c_n)
         accepting = (acc[:, None] & (np.arange(k_n)[None, :] >= lo)).reshape(-1)
         initial = dfa.initial * k_n
-    return _trim(trans.astype(np.int64), initial, accepting, token_class, regex)
+    return _trim(trans, initial, accepting, token_class, regex)
 
 
 def _trim(trans, initial, accepting, token_class, regex) -> TokenAutomaton:
     """Keep live states only, drop classes that never fire, renumber; compute min_tokens."""
-    s_n, c_n = trans.shape
-    # forward reachability (BFS) with distances = fewest tokens
     if native.LIB is not None:
-        dist = native.reach(trans, initial)
+        dist, keep, t, used = native.trim(trans, initial, accepting)
     else:
-        dist = _reach(trans, initial)
-    reach = dist >= 0
-    live = coaccessible(trans, accepting)                 # backward: can still accept
-    keep = reach & live
-    if not keep[initial]:
+        dist, keep, t, used = _trim_table(trans, initial, accepting)
+    if t is None:
         raise EmptyLanguage(regex)
     idx = np.cumsum(keep) - 1
-    t = trans[keep]
-    t = np.where((t >= 0) & keep[np.maximum(t, 0)], idx[np.maximum(t, 0)], -1)
-    used = (t >= 0).any(axis=0)
     cmap = np.cumsum(used) - 1
-    t = t[:, used]
     if len(used) == 0:                       # the language is just the empty text
         tc = np.full(len(token_class), -1, dtype=np.int64)
     else:
@@ -237,9 +232,23 @@ def _trim(trans, initial, accepting, token_class, regex) -> TokenAutomaton:
     acc = accepting[keep]
     min_tokens = int(dist[keep][acc].min())
     max_tokens = _longest_path(t, int(idx[initial]), acc)
-    return TokenAutomaton(trans=t.astype(np.int32), initial=int(idx[initial]), accepting=acc,
+    return TokenAutomaton(trans=t.astype(np.int32, copy=False), initial=int(idx[initial]), accepting=acc,
                           token_class=tc.astype(np.int32), class_size=class_size, class_rep=class_rep, regex=regex,
                           min_tokens=min_tokens, max_tokens=max_tokens)
+
+
+def _trim_table(trans, initial, accepting):
+    """The reference of :func:`native.trim`: (dist, keep, table, used)."""
+    trans = trans.astype(np.int64)
+    dist = _reach(trans, initial)                          # fewest tokens to each state
+    keep = (dist >= 0) & coaccessible(trans, accepting)   # ... and it can still accept
+    if not keep[initial]:
+        return dist, keep, None, None
+    idx = np.cumsum(keep) - 1
+    t = trans[keep]
+    t = np.where((t >= 0) & keep[np.maximum(t, 0)], idx[np.maximum(t, 0)], -1)
+    used = (t >= 0).any(axis=0)
+    return dist, keep, t[:, used], used
 
 
 def _reach(trans: np.ndarray, initial: int) -> np.ndarray:

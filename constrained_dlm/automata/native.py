@@ -66,6 +66,20 @@ def _load():
     lib.cdlm_coaccessible.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, u8p, u8p]
     lib.cdlm_longest_path.restype = ctypes.c_int64
     lib.cdlm_longest_path.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, ctypes.c_int64, u8p]
+    lib.cdlm_counter_product.restype = None
+    lib.cdlm_counter_product.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, _I32,
+                                         ctypes.c_int64, ctypes.c_int32, _I32]
+    lib.cdlm_trim_plan.restype = ctypes.c_int64
+    lib.cdlm_trim_plan.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, ctypes.c_int64, u8p,
+                                   i64p, u8p, u8p]
+    lib.cdlm_trim_copy.restype = None
+    lib.cdlm_trim_copy.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, _I32, _I32,
+                                   ctypes.c_int64, _I32]
+    lib.cdlm_reach_live.restype = None
+    lib.cdlm_reach_live.argtypes = ([ctypes.c_int64] * 4 + [u8p, i64p, u8p, i64p, ctypes.c_int64,
+                                    i64p, i64p, ctypes.c_int64, u8p, u8p, u8p])
+    lib.cdlm_group_edges.restype = ctypes.c_int64
+    lib.cdlm_group_edges.argtypes = [ctypes.c_int64, ctypes.c_int64] + [i64p] * 9
     lib.cdlm_result_status.restype = ctypes.c_int32
     lib.cdlm_result_status.argtypes = [ctypes.c_void_p]
     lib.cdlm_result_states.restype = ctypes.c_int64
@@ -277,6 +291,85 @@ def longest_path(t: np.ndarray, initial: int, accepting: np.ndarray) -> int | No
     if n == -2:
         raise MemoryError("longest path: out of memory")
     return None if n == -1 else int(n)
+
+
+@_stack_safe
+def counter_product(base: np.ndarray, inc: np.ndarray, k_n: int, saturate: bool) -> np.ndarray:
+    """The (Q k_n, C) table of ``base`` (Q, C) paired with a counter 0..k_n-1 that each class
+    moves by ``inc`` (Q, C); past k_n - 1 the move is dead, or (``saturate``) stays at k_n - 1."""
+    base = np.ascontiguousarray(base, dtype=np.int32)
+    inc = np.ascontiguousarray(inc, dtype=np.int32)
+    out = np.empty((base.shape[0] * k_n, base.shape[1]), dtype=np.int32)
+    LIB.cdlm_counter_product(base.shape[0], base.shape[1], _ptr(base), _ptr(inc), k_n,
+                             int(saturate), _ptr(out))
+    return out
+
+
+@_stack_safe
+def trim(t: np.ndarray, initial: int, accepting: np.ndarray):
+    """(dist, keep, table, used) of a (S, C) table: fewest transitions from ``initial`` (-1
+    unreachable), the states both reachable and co-reachable, their rows over the ``used``
+    classes with targets renumbered (None when ``initial`` is not kept)."""
+    t = np.ascontiguousarray(t, dtype=np.int32)
+    s_n, c_n = t.shape
+    u8p = ctypes.POINTER(ctypes.c_uint8)
+    dist = np.empty(s_n, dtype=np.int64)
+    keep, used = np.empty(s_n, dtype=np.uint8), np.empty(c_n, dtype=np.uint8)
+    n = LIB.cdlm_trim_plan(s_n, c_n, _ptr(t), initial, _u8(accepting).ctypes.data_as(u8p),
+                           dist.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
+                           keep.ctypes.data_as(u8p), used.ctypes.data_as(u8p))
+    if n < 0:
+        raise MemoryError("trim: out of memory")
+    keep, used = keep.astype(bool), used.astype(bool)
+    if not keep[initial]:
+        return dist, keep, None, used
+    idx = np.where(keep, np.cumsum(keep) - 1, -1).astype(np.int32)
+    cols = np.nonzero(used)[0].astype(np.int32)
+    out = np.empty((int(n), len(cols)), dtype=np.int32)
+    LIB.cdlm_trim_copy(s_n, c_n, _ptr(t), _ptr(idx), _ptr(cols), len(cols), _ptr(out))
+    return dist, keep, out, used
+
+
+def reach_live(masked: np.ndarray, cls: np.ndarray, present: np.ndarray, trans: np.ndarray,
+               pair_src: np.ndarray, pair_dst: np.ndarray, initial: int,
+               accepting: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reach and live sets (H, N + 1, S) of ``decode.sweeps.reach_live_seq`` on the host:
+    ``masked``/``present`` (H, N) bool, ``cls`` (H, N) classes, ``trans`` (S, C) -1 dead."""
+    h_n, n_n = masked.shape
+    s_n, c_n = trans.shape
+    reach = np.empty((h_n, n_n + 1, s_n), dtype=np.uint8)
+    live = np.empty((h_n, n_n + 1, s_n), dtype=np.uint8)
+    u8p, i64p = ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_int64)
+    arrays = [_u8(masked), np.ascontiguousarray(cls, dtype=np.int64), _u8(present),
+              np.ascontiguousarray(trans, dtype=np.int64)]
+    pairs = [np.ascontiguousarray(pair_src, dtype=np.int64),
+             np.ascontiguousarray(pair_dst, dtype=np.int64)]
+    acc = _u8(accepting)
+    LIB.cdlm_reach_live(h_n, n_n, s_n, c_n, arrays[0].ctypes.data_as(u8p),
+                        arrays[1].ctypes.data_as(i64p), arrays[2].ctypes.data_as(u8p),
+                        arrays[3].ctypes.data_as(i64p), len(pairs[0]),
+                        pairs[0].ctypes.data_as(i64p), pairs[1].ctypes.data_as(i64p), initial,
+                        acc.ctypes.data_as(u8p), reach.ctypes.data_as(u8p),
+                        live.ctypes.data_as(u8p))
+    return reach.view(bool), live.view(bool)
+
+
+def group_edges(trans: np.ndarray):
+    """(src, cls, dst, pair_src, pair_dst, crow, col) of a (S, C) table (-1 dead): its valid
+    transitions row by row, the distinct (src, dst) pairs in sorted order, and the edges' pair
+    numbers grouped by class (a CSR of C rows, within a class by pair number)."""
+    t = np.ascontiguousarray(trans, dtype=np.int64)
+    s_n, c_n = t.shape
+    e_n = int(np.count_nonzero(t >= 0))
+    edges = [np.empty(e_n, dtype=np.int64) for _ in range(6)]      # src cls dst ps pd pair
+    crow, col = np.empty(c_n + 1, dtype=np.int64), np.empty(e_n, dtype=np.int64)
+    i64p = ctypes.POINTER(ctypes.c_int64)
+    u_n = LIB.cdlm_group_edges(s_n, c_n, t.ctypes.data_as(i64p),
+                               *[a.ctypes.data_as(i64p) for a in edges + [crow, col]])
+    if u_n < 0:
+        raise MemoryError("group edges: out of memory")
+    src, cls, dst, ps, pd, _ = edges
+    return src, cls, dst, ps[:u_n], pd[:u_n], crow, col
 
 
 @_stack_safe

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..automata import native
 from ..automata.automaton import TokenAutomaton
 
 DENSE_FRACTION = 0.25      # valid (state, class) pairs above which the dense sweeps are used
@@ -91,8 +92,11 @@ def _tables(auto: TokenAutomaton, *, vocab_size: int, pad_id: int, device: torch
     t = torch.as_tensor(trans, device=dev)
     # Valid transitions are 5-15% of (state x class) in typical JSON automata: the sequential
     # sweeps work on this edge list instead of the dense table.
-    src, ecls = np.nonzero(trans >= 0)
-    dst = trans[src, ecls]
+    # Many classes lead from one state to the same next state (every identifier piece, say):
+    # reachability walks the distinct pairs (about 5x fewer in Python holes), and the allowed
+    # classes come from a sparse (class x pair) product over the hole positions.
+    src, ecls, dst, pair_src, pair_dst, crow, col = (
+        native.group_edges(trans) if native.LIB is not None else edge_lists(trans))
     # Dense automata (Python holes: ~44% of pairs valid) are faster with the (S, C) table and
     # an (S, S) adjacency matmul than with scatters over a long edge list.
     adj = None
@@ -100,18 +104,11 @@ def _tables(auto: TokenAutomaton, *, vocab_size: int, pad_id: int, device: torch
         a = np.zeros((s_n + 1, s_n + 1), dtype=np.float32)
         a[src, dst] = 1.0
         adj = torch.as_tensor(a, device=dev)
-    # Many classes lead from one state to the same next state (every identifier piece, say):
-    # reachability walks the distinct pairs (about 5x fewer in Python holes), and the allowed
-    # classes come from a sparse (class x pair) product over the hole positions.
-    pair_key = src * (s_n + 1) + dst
-    pairs, pair_of_edge = np.unique(pair_key, return_inverse=True)
-    order = np.lexsort((pair_of_edge, ecls))
     with warnings.catch_warnings():                      # "sparse CSR is in beta"
         warnings.simplefilter("ignore", UserWarning)
         class_pair = torch.sparse_csr_tensor(
-            torch.as_tensor(np.searchsorted(ecls[order], np.arange(c_n + 2)), dtype=torch.int64),
-            torch.as_tensor(pair_of_edge.reshape(-1)[order], dtype=torch.int64),
-            torch.ones(len(order), dtype=torch.float32), size=(c_n + 1, len(pairs)),
+            torch.as_tensor(crow), torch.as_tensor(col),
+            torch.ones(len(col), dtype=torch.float32), size=(c_n + 1, len(pair_src)),
             device=dev, check_invariants=False)
     return dict(trans=t, valid=t >= 0, trans0=t.clamp(min=0),
                 accepting=torch.as_tensor(accepting, device=dev),
@@ -121,6 +118,20 @@ def _tables(auto: TokenAutomaton, *, vocab_size: int, pad_id: int, device: torch
                 edge_src=torch.as_tensor(src, device=dev),
                 edge_cls=torch.as_tensor(ecls, device=dev),
                 edge_dst=torch.as_tensor(dst, device=dev),
-                pair_src=torch.as_tensor(pairs // (s_n + 1), device=dev),
-                pair_dst=torch.as_tensor(pairs % (s_n + 1), device=dev),
+                pair_src=torch.as_tensor(pair_src, device=dev),
+                pair_dst=torch.as_tensor(pair_dst, device=dev),
                 class_pair=class_pair, initial=auto.initial, adjacency=adj, lazy={})
+
+
+def edge_lists(trans: np.ndarray):
+    """(src, cls, dst, pair_src, pair_dst, crow, col) of an (S, C) table (-1 dead): the valid
+    transitions, the distinct (src, dst) pairs (sorted), and the edges' pair numbers as a CSR
+    of classes (within a class by pair). The reference of ``native.group_edges``."""
+    s_n, c_n = trans.shape
+    src, ecls = np.nonzero(trans >= 0)
+    dst = trans[src, ecls]
+    pairs, pair_of_edge = np.unique(src * s_n + dst, return_inverse=True)
+    order = np.lexsort((pair_of_edge, ecls))
+    crow = np.searchsorted(ecls[order], np.arange(c_n + 1))
+    return (src, ecls, dst, pairs // s_n, pairs % s_n, crow.astype(np.int64),
+            pair_of_edge.reshape(-1)[order])

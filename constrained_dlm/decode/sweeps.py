@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..automata import native
 from .groups import Group
 
 NEG_INF = float("-inf")
@@ -54,13 +55,30 @@ def scan_modes(g: Group) -> Modes:
 
 # -- sequential (reference) ---------------------------------------------------------------------
 
+def dev_is_host(t: torch.Tensor) -> bool:
+    """A CPU tensor that numpy can share (no autograd graph)."""
+    return t.device.type == "cpu" and not t.requires_grad
+
+
 def reach_live_seq(g: Group, masked: torch.Tensor, cls: torch.Tensor, skip: list[bool] | None = None):
     """Boolean reachability R and liveness B, (H, N + 1, S) each, one position at a time.
 
     A masked position steps through every distinct (src, dst) pair (an index-add, or a matmul with
     the adjacency for dense automata); a committed one through its class's transition function.
     ``skip[i]`` (host-known "no hole is masked at i", CPU only) saves the masked path there.
+    On the host with the C loops built (``automata.native``) the walk runs there instead.
     """
+    if dev_is_host(masked) and native.LIB is not None:
+        reach, live = native.reach_live(masked.numpy(), cls.numpy(), g.present.numpy(),
+                                        g.trans.numpy(), g.pair_src.numpy(), g.pair_dst.numpy(),
+                                        g.initial, g.accepting.numpy())
+        return torch.from_numpy(reach), torch.from_numpy(live)
+    return reach_live_torch(g, masked, cls, skip)
+
+
+def reach_live_torch(g: Group, masked: torch.Tensor, cls: torch.Tensor,
+                     skip: list[bool] | None = None):
+    """:func:`reach_live_seq` in torch ops (any device; the reference of the host C loop)."""
     h_n, n_n = masked.shape
     s_n = g.num_states
     dev = masked.device

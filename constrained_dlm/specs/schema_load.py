@@ -16,6 +16,7 @@ from jsonschema import validators as _jsv
 
 from ..automata.components import declare_component
 from ..errors import CompileLimitError, InvalidSchemaError, not_utf8
+from .metaschema import surely_valid_2020_12
 from .pieces import JSON_CHAR
 
 JSON_STRING = '"' + JSON_CHAR + '*"'
@@ -156,7 +157,10 @@ def load_schema(spec: Any) -> dict | bool:
 
 def _ptr_join(ptr: str, *parts: Any) -> str:
     for p in parts:
-        ptr += "/" + str(p).replace("~", "~0").replace("/", "~1")
+        p = str(p)
+        if "~" in p or "/" in p:
+            p = p.replace("~", "~0").replace("/", "~1")
+        ptr = f"{ptr}/{p}"
     return ptr
 
 
@@ -168,6 +172,8 @@ def _validator_for(root: Any):
 
 def _check_schema(root: Any) -> None:
     cls = _validator_for(root)
+    if cls is jsonschema.Draft202012Validator and surely_valid_2020_12(root):
+        return                                    # the same answer, several times faster
     try:
         cls.check_schema(root)
     except jsonschema.SchemaError as exc:

@@ -4,6 +4,7 @@ scopes) into nodes, and their expansion into branches (:mod:`.schema_branches` c
 
 from __future__ import annotations
 
+import collections
 from typing import Any, Optional
 from urllib.parse import unquote
 
@@ -72,6 +73,76 @@ class _Merging:
             raise InvalidSchemaError(f"$ref {ref!r} does not point to a schema", keyword="$ref",
                                      pointer=pointer)
         return node, tptr
+
+    def ref_counts(self, raw: Any, refs: tuple) -> tuple:
+        """What of a ``$ref`` path the compile of ``raw`` depends on: how often each target
+        that lies on a cycle and that ``raw`` can reach was passed (``merge_raw`` stops a
+        target met ``max_depth`` times). A memo keyed by this is shared by every path that
+        agrees on it."""
+        graph, cyc = self._ref_graph()
+        if not cyc or not refs:
+            return ()
+        memo = self.__dict__.setdefault("_reach_memo", {})
+        reach = memo.get(id(raw))
+        if reach is None:
+            reach, todo = set(), [t for t in self._targets_of(raw)]
+            while todo:
+                t = todo.pop()
+                if t not in reach:
+                    reach.add(t)
+                    todo += graph.get(t, ())
+            memo[id(raw)] = reach = frozenset(reach & cyc)
+        return tuple(sorted(collections.Counter(t for t in refs if t in reach).items()))
+
+    def _targets_of(self, raw: Any) -> dict:
+        """The targets of the ``$ref``s in ``raw``'s in-place subtree: pointer -> schema."""
+        out = {}
+        for ref in _refs_in(raw):
+            try:
+                target, tptr = self.resolve_ref(ref, "")
+            except (InvalidSchemaError, UnsupportedSchemaError):
+                continue                # raised where the $ref is merged, not here
+            out[tptr] = target
+        return out
+
+    def _ref_graph(self) -> tuple[dict, frozenset]:
+        """The ``$ref`` graph (target pointer -> targets its in-place subtree refers to) and the
+        targets that may lie on a cycle (an over-approximation: targets between two cycles
+        are kept too)."""
+        got = self.__dict__.get("_refs")
+        if got is not None:
+            return got
+        graph: dict = {}
+        todo = [(self.root, "")]
+        while todo:
+            raw, tptr = todo.pop()
+            if tptr not in graph:
+                targets = self._targets_of(raw)
+                graph[tptr] = set(targets)
+                todo += [(r, t) for t, r in targets.items()]
+        # trim targets without successors or without predecessors until none is left to trim
+        preds: dict = {t: set() for t in graph}
+        for t, succ in graph.items():
+            for u in succ:
+                preds[u].add(t)
+        succs = {t: set(v) for t, v in graph.items()}
+        live = set(graph)
+        todo2 = [t for t in graph if not succs[t] or not preds[t]]
+        while todo2:
+            t = todo2.pop()
+            if t not in live:
+                continue
+            live.discard(t)
+            for u in succs[t]:
+                preds[u].discard(t)
+                if u in live and not preds[u]:
+                    todo2.append(u)
+            for u in preds[t]:
+                succs[u].discard(t)
+                if u in live and not succs[u]:
+                    todo2.append(u)
+        self._refs = (graph, frozenset(live))
+        return self._refs
 
     def _find_anchor(self, node, name, ptr):
         if isinstance(node, dict):
@@ -415,3 +486,19 @@ class _Merging:
                 raise first_err
             raise unsupported  # type: ignore[misc]
         return out
+
+
+def _refs_in(raw: Any) -> list:
+    """The ``$ref`` strings of a schema's in-place subtree (not ``definitions``/``$defs``, not
+    constants)."""
+    out, stack = [], [raw]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            if isinstance(v.get("$ref"), str):
+                out.append(v["$ref"])
+            stack += [w for k, w in v.items()
+                      if k not in ANNOTATIONS and k not in ("enum", "const")]
+        elif isinstance(v, list):
+            stack += v
+    return out

@@ -70,7 +70,8 @@ class _Values:
 
     def sub_regex(self, sub: _Sub, depth: int) -> Optional[tuple[str, str]]:
         """value_regex of a subschema, memoised (the same $ref target recurs often)."""
-        key = (tuple((id(r), refs) for r, _, refs in sub.parts), depth, self.budget)
+        key = (tuple((id(r), self.ref_counts(r, refs)) for r, _, refs in sub.parts), depth,
+               self.budget)
         cache = self.__dict__.setdefault("_sub_cache", {})
         if key in cache:
             ok, val = cache[key]
