@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from constrained_dlm import BudgetError, RandomDenoiser, Template, infill
+from constrained_dlm import BudgetError, RandomDenoiser, Template, generate_json, infill
 from constrained_dlm.api import compile_json_schema
 from constrained_dlm.cli import main as cli_main
+from constrained_dlm.compile.template import CompileOptions, longest_token_bytes
 from constrained_dlm.specs.document import Document
 
 HUGE = 10 ** 9
@@ -107,3 +108,25 @@ def test_validation_never_backtracks(bpe_vocab, tokenizer_file, capsys):
                      "--denoiser", "random", "--steps", "4"])
     assert code == 0, capsys.readouterr().err
     assert time.perf_counter() - t0 < 120
+
+
+def test_a_max_length_no_hole_can_reach_costs_nothing(bpe_vocab):
+    """maxLength past what max_budget positions of the longest token can hold cannot bind:
+    its counter is left out (the automaton stays that of minLength alone), while one that can
+    bind keeps it; the answers still validate."""
+    opts = CompileOptions(max_budget=64)
+    reach = 64 * longest_token_bytes(bpe_vocab)
+
+    def states(max_length):
+        schema = {"type": "object", "properties": {
+            "s": {"type": "string", "minLength": 2, "maxLength": max_length}}, "required": ["s"]}
+        tpl = Template.from_json_schema(schema, bpe_vocab, options=opts)
+        return tpl.holes[0].automaton.num_states
+
+    unbounded = states(HUGE)
+    assert states(reach) == unbounded
+    assert states(reach - 1) > 10 * unbounded
+    schema = {"type": "object", "properties": {"s": {"type": "string", "maxLength": HUGE}},
+              "required": ["s"]}
+    out = generate_json(RandomDenoiser(bpe_vocab, seed=1), schema)
+    assert isinstance(out.value["s"], str)

@@ -234,7 +234,7 @@ class Template:
             if text:
                 ids.extend(vocab.encode(text))
                 text = ""
-            auto = token_automaton(piece.regex, vocab, piece.length, options.limits)
+            auto = hole_automaton(piece, vocab, options)
             holes.append(add_hole(ids, piece, auto, vocab, options, grow=grow))
         if text:
             ids.extend(vocab.encode(text))
@@ -357,7 +357,7 @@ def _document_pieces(doc, f, vocab, options: CompileOptions) -> list:
             out = []
             for p in _literal_holes_to_text(f.pieces(doc.base_dir, doc.source), options.limits):
                 out.append((p, None) if isinstance(p, Text) else
-                           (p, token_automaton(p.regex, vocab, p.length, options.limits)))
+                           (p, hole_automaton(p, vocab, options)))
     except CompileLimitError as e:
         raise CompileLimitError(f"{_where(doc, f)}: {e}", limit=e.limit, value=e.value) from None
     except BudgetError as e:
@@ -404,6 +404,28 @@ def check_budget(tokens: int, options: CompileOptions, *, where: str = "",
             "or raise CompileOptions.max_budget", pointer=pointer, needed=tokens,
             budget=options.max_budget)
     return tokens
+
+
+def hole_automaton(hole_spec: HoleSpec, vocab, options: CompileOptions) -> TokenAutomaton:
+    """The token automaton of a hole spec. A ``maxLength`` that no hole can reach (more
+    characters than ``max_budget`` of the vocabulary's longest tokens hold) is left out: it
+    cannot bind, and its counter would only multiply the automaton's states."""
+    length = hole_spec.length
+    if length is not None and length.max is not None and \
+            length.max >= options.max_budget * longest_token_bytes(vocab):
+        length = replace(length, max=None)
+    return token_automaton(hole_spec.regex, vocab, length, options.limits)
+
+
+_LONGEST: dict = {}
+
+
+def longest_token_bytes(vocab) -> int:
+    """Bytes of the vocabulary's longest token: at most that many characters per position."""
+    got = _LONGEST.get(vocab.fingerprint)
+    if got is None:
+        got = _LONGEST[vocab.fingerprint] = max((len(b) for b in vocab.token_bytes if b), default=1)
+    return got
 
 
 def add_hole(ids: list[int], hole_spec: HoleSpec, auto: TokenAutomaton, vocab,
