@@ -20,6 +20,7 @@ from .schema_load import (
     _Sub,
     _Unsat,
 )
+from .schema_refs import on_cycles, refs_in
 
 
 class _Merging:
@@ -97,7 +98,7 @@ class _Merging:
     def _targets_of(self, raw: Any) -> dict:
         """The targets of the ``$ref``s in ``raw``'s in-place subtree: pointer -> schema."""
         out = {}
-        for ref in _refs_in(raw):
+        for ref in refs_in(raw):
             try:
                 target, tptr = self.resolve_ref(ref, "")
             except (InvalidSchemaError, UnsupportedSchemaError):
@@ -120,28 +121,7 @@ class _Merging:
                 targets = self._targets_of(raw)
                 graph[tptr] = set(targets)
                 todo += [(r, t) for t, r in targets.items()]
-        # trim targets without successors or without predecessors until none is left to trim
-        preds: dict = {t: set() for t in graph}
-        for t, succ in graph.items():
-            for u in succ:
-                preds[u].add(t)
-        succs = {t: set(v) for t, v in graph.items()}
-        live = set(graph)
-        todo2 = [t for t in graph if not succs[t] or not preds[t]]
-        while todo2:
-            t = todo2.pop()
-            if t not in live:
-                continue
-            live.discard(t)
-            for u in succs[t]:
-                preds[u].discard(t)
-                if u in live and not preds[u]:
-                    todo2.append(u)
-            for u in preds[t]:
-                succs[u].discard(t)
-                if u in live and not succs[u]:
-                    todo2.append(u)
-        self._refs = (graph, frozenset(live))
+        self._refs = (graph, on_cycles(graph))
         return self._refs
 
     def _find_anchor(self, node, name, ptr):
@@ -487,18 +467,3 @@ class _Merging:
             raise unsupported  # type: ignore[misc]
         return out
 
-
-def _refs_in(raw: Any) -> list:
-    """The ``$ref`` strings of a schema's in-place subtree (not ``definitions``/``$defs``, not
-    constants)."""
-    out, stack = [], [raw]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, dict):
-            if isinstance(v.get("$ref"), str):
-                out.append(v["$ref"])
-            stack += [w for k, w in v.items()
-                      if k not in ANNOTATIONS and k not in ("enum", "const")]
-        elif isinstance(v, list):
-            stack += v
-    return out
