@@ -23,6 +23,7 @@ from constrained_dlm.compile.template import CompileOptions, Template
 from constrained_dlm.decode import groups
 from constrained_dlm.errors import CompileLimitError, RegexError
 from constrained_dlm.specs.pieces import JSON_CHAR
+from constrained_dlm.specs.schema_arrays import _in_order_subsets
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "maskbench-dev"
 REGEXES = [r"(aa)?", r"(a|bb)?", r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?", r"[^a-c]+",
@@ -199,3 +200,34 @@ def test_group_edges_same_lists(s_n, c_n, dead, seed):
     t[rng.random((s_n, c_n)) < dead] = -1
     for a, b in zip(native.group_edges(t), groups.edge_lists(t)):
         assert np.array_equal(a, b)
+
+
+@needs_native
+@settings(max_examples=80, deadline=None)
+@given(x=regexes(depth=2), p=regexes(depth=2), q=regexes(depth=2))
+def test_shared_tails_same_language(x, p, q):
+    """Shapes whose tails repeat with the same continuation (an optional-property chain
+    ``X(, P)?|P``, nested) are built once in C; the minimal DFA is still the Python path's."""
+    for regex in (f"({x}(,{p})?|{p}){q}", f"(({x}(,{p})?|{p})(;{q})?|{q})",
+                  f"(({x}|{p}{q})|{p}{q})*"):
+        saved = native.LIB
+        try:
+            native.LIB = None
+            ref = build_byte_dfa(regex)
+        finally:
+            native.LIB = saved
+        assert canonical(build_byte_dfa(regex)) == canonical(ref), regex
+
+
+@needs_native
+def test_nested_optional_chains_stay_small_before_minimisation():
+    """An object of optional properties nested two deep: without shared tails the subset
+    construction made about 2^depth copies of each value; now a constant share above minimal."""
+    val = '"' + JSON_CHAR + '*"'
+
+    def obj(depth):
+        v = val if depth == 0 else obj(depth - 1)
+        return r"\{" + _in_order_subsets([(f'"{n}{depth}": ' + v, False) for n in "abcd"]) + r"\}"
+
+    rows, _, _ = native.regex_dfa(obj(2), 10 ** 6, native.monotonic_deadline(None))
+    assert rows.shape[0] <= 2 * build_byte_dfa(obj(2)).num_states

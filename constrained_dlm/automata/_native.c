@@ -3,8 +3,8 @@
  * Plain C on flat int32 arrays, no Python objects: the loader finds this file's shared library
  * and falls back to the pure-Python reference when it was not built (no compiler at install).
  * Tests check both paths give the same automata. The regex front end is _native_regex.h, the
- * token lift _native_lift.h, minimisation and trim's graph walks _native_graph.h, and the
- * decode stage's host reach/live sweep _native_sweeps.h.
+ * Thompson construction _native_thompson.h, the token lift _native_lift.h, minimisation and
+ * trim's graph walks _native_graph.h, and the decode stage's host loops _native_sweeps.h.
  *
  * subset_construction: a Thompson NFA over bytes (epsilon lists and byte-range edges, CSR) to a
  * DFA over byte classes. A subset is a sorted list of NFA states kept in one pool and found
@@ -233,6 +233,7 @@ void *cdlm_subset_construction(int32_t n_nfa, const int32_t *eps_ptr, const int3
 }
 
 #include "_native_regex.h"
+#include "_native_thompson.h"
 #include "_native_lift.h"
 
 /* CSR rows (ptr[n + 1], and the order that sorts `from`) of an edge list. */
@@ -266,6 +267,7 @@ void *cdlm_regex_dfa(const uint32_t *re, int64_t n, int64_t max_states, double d
     int32_t root = rx_alt(&p);
     if (p.err == RX_NOMEM) { res->status = 3; goto out; }
     if (root < 0 || p.i != p.n) { res->status = 4; goto out; }
+    share_init(&a, re, n);                         /* no memory for it: no sharing */
     int32_t s0 = nfa_state(&a), t0 = nfa_state(&a);
     if (s0 < 0 || t0 < 0 || nfa_build(&p, &a, root, s0, t0, 0)) {
         res->status = a.err == RX_NOMEM ? 3 : 4;     /* NFA cap: the Python path shares more */
@@ -307,6 +309,7 @@ out:
     free(p.nodes); free(p.kids); free(p.ranges);
     free(a.eps_from.data); free(a.eps_to.data); free(a.e_from.data); free(a.e_lo.data);
     free(a.e_hi.data); free(a.e_to.data);
+    share_free(&a);
     free(eps_ptr); free(eps_ord); free(eps_to); free(e_ptr); free(e_ord); free(clo); free(chi);
     free(to);
     return res;

@@ -1,6 +1,7 @@
 /* The regex front end of _native.c: Python ``re`` syntax (the part the compile stage writes and
  * most user patterns use) parsed and wired into a Thompson NFA over UTF-8 bytes, with the
- * meanings automata/nfa.py gives it (ASCII \d \w \s, "." without "\n", whole-text match).
+ * meanings automata/nfa.py gives it (ASCII \d \w \s, "." without "\n", whole-text match);
+ * the NFA is wired in _native_thompson.h.
  *
  * Anything else (inline flags, anchors, lookaround, backreferences, possessive repeats, named
  * escapes, syntax errors) returns UNSUPPORTED and the caller takes the Python path, which words
@@ -25,6 +26,7 @@ typedef struct {
     int kind;
     int32_t a, b;        /* SET: range span in ranges[]; CAT/ALT: child span in kids[]; REP: child */
     int32_t lo, hi;      /* REP bounds (hi REPEAT_INF: unbounded) */
+    int64_t from, to;    /* CAT children: the text they were read from (for sharing) */
 } rx_node;
 
 typedef struct {
@@ -310,6 +312,7 @@ static int32_t rx_cat(rx_parser *p) {
     int32_t *mine = NULL;
     int64_t n_mine = 0, cap_mine = 0;
     while (p->i < p->n && p->s[p->i] != '|' && p->s[p->i] != ')') {
+        int64_t from = p->i;
         int32_t a = rx_atom(p);
         if (a < 0) { free(mine); return -1; }
         /* quantifiers */
@@ -346,6 +349,8 @@ static int32_t rx_cat(rx_parser *p) {
             break;
         }
         if (rx_grow((void **)&mine, &cap_mine, n_mine + 1, sizeof(int32_t))) { free(mine); p->err = RX_NOMEM; return -1; }
+        p->nodes[a].from = from;
+        p->nodes[a].to = p->i;
         mine[n_mine++] = a;
     }
     int32_t id = n_mine == 0 ? rx_node_new(p, N_EMPTY) : rx_list_node(p, N_CAT, mine, n_mine);
@@ -367,133 +372,6 @@ static int32_t rx_alt(rx_parser *p) {
     int32_t id = rx_list_node(p, N_ALT, mine, n_mine);
     free(mine);
     return id;
-}
-
-/* --- Thompson construction over UTF-8 bytes ---------------------------------------------- */
-
-typedef struct {
-    int64_t n_states, max_states;
-    vec32 eps_from, eps_to;
-    vec32 e_from, e_lo, e_hi, e_to;
-    int err;
-} rx_nfa;
-
-static int32_t nfa_state(rx_nfa *a) {
-    if (a->n_states >= a->max_states) { a->err = RX_TOO_MANY; return -1; }
-    return (int32_t)a->n_states++;
-}
-
-static int nfa_eps(rx_nfa *a, int32_t s, int32_t t) {
-    if (vec_push(&a->eps_from, s) || vec_push(&a->eps_to, t)) { a->err = RX_NOMEM; return -1; }
-    return 0;
-}
-
-static int nfa_edge(rx_nfa *a, int32_t s, int32_t lo, int32_t hi, int32_t t) {
-    if (vec_push(&a->e_from, s) || vec_push(&a->e_lo, lo) || vec_push(&a->e_hi, hi) ||
-        vec_push(&a->e_to, t)) { a->err = RX_NOMEM; return -1; }
-    return 0;
-}
-
-/* One UTF-8 byte-range sequence for [lo, hi] (same first bytes' lengths), wired s -> t. */
-static int utf8_seq(rx_nfa *a, uint32_t lo, uint32_t hi, int32_t s, int32_t t) {
-    uint8_t bl[4], bh[4];
-    int n;
-    if (lo <= 0x7F) { bl[0] = (uint8_t)lo; bh[0] = (uint8_t)hi; n = 1; }
-    else if (lo <= 0x7FF) {
-        bl[0] = (uint8_t)(0xC0 | (lo >> 6)); bl[1] = (uint8_t)(0x80 | (lo & 0x3F));
-        bh[0] = (uint8_t)(0xC0 | (hi >> 6)); bh[1] = (uint8_t)(0x80 | (hi & 0x3F)); n = 2;
-    } else if (lo <= 0xFFFF) {
-        bl[0] = (uint8_t)(0xE0 | (lo >> 12)); bl[1] = (uint8_t)(0x80 | ((lo >> 6) & 0x3F));
-        bl[2] = (uint8_t)(0x80 | (lo & 0x3F));
-        bh[0] = (uint8_t)(0xE0 | (hi >> 12)); bh[1] = (uint8_t)(0x80 | ((hi >> 6) & 0x3F));
-        bh[2] = (uint8_t)(0x80 | (hi & 0x3F)); n = 3;
-    } else {
-        bl[0] = (uint8_t)(0xF0 | (lo >> 18)); bl[1] = (uint8_t)(0x80 | ((lo >> 12) & 0x3F));
-        bl[2] = (uint8_t)(0x80 | ((lo >> 6) & 0x3F)); bl[3] = (uint8_t)(0x80 | (lo & 0x3F));
-        bh[0] = (uint8_t)(0xF0 | (hi >> 18)); bh[1] = (uint8_t)(0x80 | ((hi >> 12) & 0x3F));
-        bh[2] = (uint8_t)(0x80 | ((hi >> 6) & 0x3F)); bh[3] = (uint8_t)(0x80 | (hi & 0x3F)); n = 4;
-    }
-    int32_t cur = s;
-    for (int k = 0; k < n; k++) {
-        int32_t nxt = k == n - 1 ? t : nfa_state(a);
-        if (nxt < 0 || nfa_edge(a, cur, bl[k], bh[k], nxt)) return -1;
-        cur = nxt;
-    }
-    return 0;
-}
-
-/* nfa.py's _utf8_sequences, wiring each sequence s -> t. */
-static int utf8_ranges(rx_nfa *a, uint32_t lo, uint32_t hi, int32_t s, int32_t t) {
-    if (lo > hi) return 0;
-    if (lo <= 0xDFFF && hi >= 0xD800) {
-        if (lo < 0xD800 && utf8_ranges(a, lo, 0xD7FF, s, t)) return -1;
-        return hi > 0xDFFF ? utf8_ranges(a, 0xE000, hi, s, t) : 0;
-    }
-    static const uint32_t mx[3] = {0x7F, 0x7FF, 0xFFFF};
-    for (int k = 0; k < 3; k++)
-        if (lo <= mx[k] && mx[k] < hi)
-            return utf8_ranges(a, lo, mx[k], s, t) || utf8_ranges(a, mx[k] + 1, hi, s, t) ? -1 : 0;
-    if (hi <= 0x7F) return utf8_seq(a, lo, hi, s, t);
-    for (int i = 1; i < 4; i++) {
-        uint32_t m = (1u << (6 * i)) - 1;
-        if ((lo & ~m) != (hi & ~m)) {
-            if ((lo & m) != 0)
-                return utf8_ranges(a, lo, lo | m, s, t) || utf8_ranges(a, (lo | m) + 1, hi, s, t) ? -1 : 0;
-            if ((hi & m) != m)
-                return utf8_ranges(a, lo, (hi & ~m) - 1, s, t) || utf8_ranges(a, hi & ~m, hi, s, t) ? -1 : 0;
-        }
-    }
-    return utf8_seq(a, lo, hi, s, t);
-}
-
-static int nfa_build(rx_parser *p, rx_nfa *a, int32_t node, int32_t s, int32_t t, int depth) {
-    if (depth > 2000) { a->err = RX_UNSUPPORTED; return -1; }
-    rx_node *nd = &p->nodes[node];
-    switch (nd->kind) {
-    case N_EMPTY: return nfa_eps(a, s, t);
-    case N_SET:
-        for (int32_t r = nd->a; r < nd->b; r += 2)
-            if (utf8_ranges(a, p->ranges[r], p->ranges[r + 1], s, t)) return -1;
-        return 0;
-    case N_CAT: {
-        int32_t cur = s;
-        for (int32_t k = nd->a; k < nd->b; k++) {
-            int32_t nxt = k == nd->b - 1 ? t : nfa_state(a);
-            if (nxt < 0 || nfa_build(p, a, p->kids[k], cur, nxt, depth + 1)) return -1;
-            cur = nxt;
-        }
-        return 0;
-    }
-    case N_ALT:
-        for (int32_t k = nd->a; k < nd->b; k++) {
-            int32_t e = nfa_state(a);
-            if (e < 0 || nfa_eps(a, s, e) || nfa_build(p, a, p->kids[k], e, t, depth + 1)) return -1;
-        }
-        return 0;
-    case N_REP: {
-        int32_t child = nd->a, lo = nd->lo, hi = nd->hi, cur = s;
-        for (int32_t k = 0; k < lo; k++) {
-            int32_t nxt = nfa_state(a);
-            if (nxt < 0 || nfa_build(p, a, child, cur, nxt, depth + 1)) return -1;
-            cur = nxt;
-        }
-        if (hi == REPEAT_INF) {
-            int32_t loop = nfa_state(a);       /* a fresh state: cur may have other ways out */
-            if (loop < 0 || nfa_eps(a, cur, loop) || nfa_build(p, a, child, loop, loop, depth + 1) ||
-                nfa_eps(a, loop, t)) return -1;
-            return 0;
-        }
-        if (nfa_eps(a, cur, t)) return -1;
-        for (int32_t k = 0; k < hi - lo; k++) {
-            int32_t nxt = k == hi - lo - 1 ? t : nfa_state(a);
-            if (nxt < 0 || nfa_build(p, a, child, cur, nxt, depth + 1)) return -1;
-            if (nxt != t && nfa_eps(a, nxt, t)) return -1;
-            cur = nxt;
-        }
-        return 0;
-    }
-    }
-    return -1;
 }
 
 #endif
