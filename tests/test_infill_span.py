@@ -170,3 +170,43 @@ def test_span_languages_stay_small_enough_to_decode(monkeypatch):
     monkeypatch.setattr(ps, "SPAN_MAX_STATES", 10)
     with pytest.raises(SpecError, match="too large"):
         ps.any_hole_context(prefix, suffix)
+
+
+AFTER_HEADER = '''def median(l):
+    l = sorted(l)
+    if len(l) % 2 == 1:
+        return l[len(l) // 2]
+    else:
+        return (l[len(l) // 2 - 1] + l[len(l) // 2]) / 2.0
+
+
+def tri(lst):
+    result = []
+    for i in range(len(lst)):
+        if i % 3 == 0:
+            result.append(lst[i] ** 2)
+        elif i % 4 == 0:
+            result.append(lst[i] ** 3)
+        else:
+            result.append(lst[i])
+    return sum(result)
+'''
+
+
+@pytest.mark.parametrize("cut", [
+    ("    else:", "eturn (l[len(l) // 2 - 1]"),      # right after `else:`, into its body
+    ("    for i in range(len(lst)):", "end(lst[i] ** 3)\n        else:"),  # a header's body
+])
+def test_cursor_right_after_a_header_colon(bpe_vocab, cut):
+    """A cursor right after a header's colon starts that header's body: the middle is a
+    newline and then the hole at the next line's start, however the body goes on (here the
+    suffix's `else:` needs the middle to open an if/elif chain)."""
+    a, b = cut
+    i = AFTER_HEADER.index(a) + len(a)
+    j = AFTER_HEADER.index(b, i)
+    prefix, suffix = AFTER_HEADER[:i], AFTER_HEADER[j:]
+    for denoiser in (RandomDenoiser(bpe_vocab, seed=1), AdversarialDenoiser(bpe_vocab, seed=2)):
+        res = infill(denoiser, prefix, suffix, options=FAST, max_tokens=24)
+        assert res.text.startswith("\n")
+        assert res.document == prefix + res.text + suffix
+        compile(res.document, "<infill>", "exec")

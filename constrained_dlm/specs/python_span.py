@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, replace
 
 from ..automata.byte_dfa import ByteDFA
-from ..automata.dfa_ops import quotient, shortest_text
+from ..automata.dfa_ops import byte_dfa_of, compile_expr, quotient, shortest_text
 from ..errors import CompileLimitError, SpecError
 from . import python_code as pc
 from .python_context import HoleContext, compiles, first_code_line, hole_context, line_indent
@@ -63,6 +63,7 @@ class SpanContext:
     header: bool = False          # mode "line": the line opens the block the next lines are
     witness: str = ""
     kind: str = "span"
+    lead: str = ""                # text every middle starts with (a header line's newline)
 
     @property
     def excluded_names(self) -> frozenset:
@@ -84,8 +85,26 @@ def any_hole_context(prefix: str, suffix: str, *, cfg: PythonSubset | None = Non
         try:
             return span_context(prefix, suffix, cfg=cfg, document=document)
         except SpecError as e:
+            body = _after_header(prefix, suffix, cfg, document)
+            if body is not None:
+                return body
             raise SpecError(f"{e.reason} (as a line-boundary or expression hole: {first.reason})",
                             hint=e.hint) from None
+
+
+def _after_header(prefix: str, suffix: str, cfg: PythonSubset, document) -> SpanContext | None:
+    """A cursor right after a block header's colon (``else:|``, ``for x in y:|``): its middle
+    starts the header's body, so here it starts with a newline, and the rest is the hole at the
+    start of the next line (whose middles the analysis there makes compile). None when that
+    hole is refused too."""
+    if not prefix[prefix.rfind("\n") + 1:].rstrip().endswith(":"):
+        return None
+    doc = None if document is None else (lambda m: document("\n" + m))
+    try:
+        ctx = span_context(prefix + "\n", suffix, cfg=cfg, document=doc)
+    except SpecError:
+        return None
+    return replace(ctx, lead="\n", witness="\n" + ctx.witness)
 
 
 def _split(prefix: str, suffix: str) -> tuple[str, str, str, str]:
@@ -262,11 +281,15 @@ def _full_dfa(ctx: SpanContext, *, timeout_s: float = SPAN_TIMEOUT_S,
 
 def span_key(ctx: SpanContext) -> str:
     """The name of the hole's language (the automata caches key on it)."""
-    return "\\p{cdlm-python}span " + repr((_full_key(ctx), ctx.before, ctx.after))
+    return "\\p{cdlm-python}span " + repr((_full_key(ctx), ctx.lead, ctx.before, ctx.after))
 
 
 def span_dfa(ctx: SpanContext, *, timeout_s: float = SPAN_TIMEOUT_S,
              max_states: int = 200_000) -> ByteDFA | None:
     """The byte DFA of the middles (None: no middle fits)."""
     full = _full_dfa(ctx, timeout_s=timeout_s, max_states=max_states)
-    return quotient(full, ctx.before.encode(), ctx.after.encode())
+    dfa = quotient(full, ctx.before.encode(), ctx.after.encode())
+    if dfa is None or not ctx.lead:
+        return dfa
+    return compile_expr(("seq", [("dfa", byte_dfa_of(b)) for b in ctx.lead.encode()]
+                         + [("dfa", dfa)]), max_states=max_states, timeout_s=timeout_s)
