@@ -8,7 +8,6 @@ or every position above a confidence threshold); the rest stay masked for the ne
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
 from dataclasses import dataclass, field, replace
@@ -22,8 +21,8 @@ from .constraint import HoleConstraints, upload
 from .free import propose_free
 from .noise import Noise, row_keys
 from .remasking import REMASKING, Remasking
+from .schedule import select_commits
 
-NEG_INF = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -387,7 +386,8 @@ class Run:
             late = None
             if self._ends is not None:
                 late = self._late(pos, tok)
-            keep = _select(pos, conf, self._masked, rows, seq_len, o, self.device, late)
+            keep = select_commits(pos, conf, self._masked, rows, seq_len, o, self.device,
+                                  late)
             if closing.any():
                 keep |= upload(closing, self.device).bool()[pos // seq_len]
             flat[pos] = torch.where(keep, tok, flat[pos])
@@ -475,51 +475,3 @@ def hint_overlay(rows, ids: torch.Tensor, device):
     if not mark.any():
         return None, None
     return over.clamp(min=0).to(device), mark.to(device)
-
-
-def _select(pos, conf, masked: np.ndarray, rows, seq_len: int, options: SamplerOptions,
-            device, late: torch.Tensor | None = None) -> torch.Tensor:
-    """Which proposed positions to commit: per canvas, in its current block, by confidence.
-
-    How many per row comes from the host-known masked flags (the step schedule's share, with
-    steps None one per pass, so NFE stays within the steps); which ones is ranked on the device:
-    the k most confident of the row's block (ties: leftmost first), plus, with a threshold, every
-    position confident enough. ``late`` (per proposal) are not eligible this step; the leftmost
-    masked position of a block never is, so every row still commits one."""
-    b_n = len(rows)
-    k = np.zeros(b_n, dtype=np.int64)
-    lo = np.zeros(b_n, dtype=np.int64)
-    hi = np.full(b_n, seq_len, dtype=np.int64)
-    for b, r in enumerate(rows):
-        cols = np.flatnonzero(masked[b]) - r.start
-        if cols.size == 0:
-            continue
-        n_masked = cols.size
-        if options.block_size:
-            bs = options.block_size
-            blk = int(cols.min()) // bs
-            n_masked = int(((cols // bs) == blk).sum())
-            lo[b], hi[b] = r.start + blk * bs, r.start + (blk + 1) * bs
-            n_blocks = math.ceil(len(r.template) / bs)
-            if blk != r.block:
-                r.block, r.block_steps = blk, max(1, r.steps_left // max(1, n_blocks - blk))
-            steps_left = max(1, r.block_steps)
-            r.block_steps -= 1
-        else:
-            steps_left = max(1, r.steps_left)
-        r.steps_left -= 1
-        k[b] = min(n_masked, max(1, math.ceil(n_masked / steps_left)))
-    lim = upload(np.concatenate([k, lo, hi]), device).view(3, b_n)
-    row, col = pos // seq_len, pos % seq_len
-    eligible = (col >= lim[1][row]) & (col < lim[2][row])
-    if late is not None:
-        eligible &= ~late
-    dense = torch.full((b_n, seq_len), NEG_INF, device=conf.device)
-    dense[row, col] = torch.where(eligible, conf.float(), NEG_INF)
-    order = dense.sort(dim=1, descending=True, stable=True).indices
-    rank = torch.empty_like(order).scatter_(
-        1, order, torch.arange(seq_len, device=conf.device).expand(b_n, -1))
-    keep = eligible & (rank[row, col] < lim[0][row])
-    if options.threshold is not None:     # and every position confident enough
-        keep |= eligible & (conf >= options.threshold)
-    return keep
