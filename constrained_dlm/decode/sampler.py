@@ -24,7 +24,6 @@ from .remasking import REMASKING, Remasking
 from .schedule import select_commits
 
 
-
 @dataclass(frozen=True)
 class SamplerOptions:
     """Options of the decode stage; each has a why."""
