@@ -164,7 +164,8 @@ class PreparedInfill:
             middles.append(vocab.decode([t for t in ids if t != vocab.pad_id]))
         validate_document(join_document(self.texts, middles), middles, self.specs)
         if any(s.kind == "python" for s in self.specs):
-            middles = caller_middles(self.original, self.texts, middles)
+            middles = caller_middles(self.original, self.texts, middles,
+                                     [s.whole_lines for s in self.specs])
         document = join_document(self.original, middles)
         return InfillResult(text=middles[0], value=document, middles=middles,
                             nfe=res.nfe, forced=res.forced, token_ids=list(res.token_ids),

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from constrained_dlm import (AdversarialDenoiser, BudgetError, CompileLimitError, RandomDenoiser,
-                             SamplerOptions, SpecError, infill)
+from constrained_dlm import (AdversarialDenoiser, BudgetError, CompileLimitError, Gap,
+                             RandomDenoiser, SamplerOptions, SpecError, infill, infill_document)
 from constrained_dlm.automata.byte_dfa import regex_to_byte_dfa
 from constrained_dlm.automata.dfa_ops import quotient, shortest_text
 
@@ -209,4 +209,21 @@ def test_cursor_right_after_a_header_colon(bpe_vocab, cut):
         res = infill(denoiser, prefix, suffix, options=FAST, max_tokens=24)
         assert res.text.startswith("\n")
         assert res.document == prefix + res.text + suffix
+        compile(res.document, "<infill>", "exec")
+
+
+def test_a_blank_line_hole_before_a_mid_line_hole_keeps_the_callers_text(bpe_vocab):
+    """Two holes: the first from inside a line's indentation to that line's end (a blank-line
+    hole, filled as whole lines), the second mid-line further down. Only the first is mapped
+    back to the caller's cursor; the second's text is the caller's as it was (HumanEval/81 with
+    two regions raised "no way to insert the middles" here)."""
+    a = PROGRAM.index("    best = None") + 2
+    b = PROGRAM.index("\n", a)
+    c = PROGRAM.index("result.app") + len("result.app")
+    d = PROGRAM.index("(best)", c) + 3
+    texts = [PROGRAM[:a], PROGRAM[b:c], PROGRAM[d:]]
+    for denoiser in (RandomDenoiser(bpe_vocab, seed=1), AdversarialDenoiser(bpe_vocab, seed=2)):
+        res = infill_document(denoiser, [texts[0], Gap(max_tokens=8), texts[1],
+                                         Gap(max_tokens=8), texts[2]], options=FAST)
+        assert res.document == texts[0] + res.middles[0] + texts[1] + res.middles[1] + texts[2]
         compile(res.document, "<infill>", "exec")

@@ -94,7 +94,8 @@ def normalise_holes(texts: list[str], gaps: list[Gap],
     return texts, lines
 
 
-def caller_middles(original: list[str], texts: list[str], middles: list[str]) -> list[str]:
+def caller_middles(original: list[str], texts: list[str], middles: list[str],
+                   whole: list[bool]) -> list[str]:
     """The middles to put between the caller's own texts, undoing :func:`normalise_holes`.
 
     A hole that replaced a whitespace-only line was filled with whole lines at the indentation
@@ -103,13 +104,15 @@ def caller_middles(original: list[str], texts: list[str], middles: list[str]) ->
     lines without the indentation the caller already typed and without the final newline the
     suffix brings; else the lines below the (blank) cursor line, which is always valid when the
     normalised document is. The preferred form is kept hole by hole where the whole document
-    still compiles; the result raises if even the fallback does not (a library bug)."""
+    still compiles; the result raises if even the fallback does not (a library bug).
+    ``whole[i]``: hole i replaced its line (the others' texts may still differ at an end that
+    a neighbouring hole's line took)."""
     if original == texts:
         return list(middles)
     out, preferred = list(middles), {}
     for i, m in enumerate(middles):
         before, after = original[i], original[i + 1]
-        if before == texts[i] and after == texts[i + 1]:
+        if not whole[i]:
             continue
         indent = before[before.rfind("\n") + 1:]
         body = m[:-1] if m.endswith("\n") and "\n" in after else m
