@@ -256,12 +256,7 @@ def minimize(dfa: ByteDFA) -> ByteDFA:
     table = dfa.table
     _, first = row_labels(table.T)                                     # bytes alike everywhere
     block, n_blocks = moore_blocks(table[:, np.sort(first)], dfa.accepting)
-    # renumber so the initial state is 0 and order follows first appearance
-    remap = _first_seen_order(block, dfa.initial, n_blocks)
-    out = np.full((n_blocks, 256), DEAD, dtype=np.int32)
-    out[remap] = np.where(table >= 0, remap[np.maximum(table, 0)], DEAD)
-    acc = np.zeros(n_blocks, dtype=bool)
-    acc[remap] = dfa.accepting
+    out, acc = quotient_table(block, n_blocks, table, dfa.accepting, dfa.initial)
     return ByteDFA(table=out, initial=0, accepting=acc)
 
 
@@ -269,22 +264,49 @@ def _minimal_over_classes(small: np.ndarray, accepting: np.ndarray, bounds) -> B
     """The minimal byte DFA of a (Q, K) table over byte classes (``bounds``: their cut points),
     minimised before its columns are widened to 256 bytes."""
     block, n_blocks = moore_blocks(small, accepting)
-    remap = _first_seen_order(block, 0, n_blocks)
-    out = np.full((n_blocks, small.shape[1]), DEAD, dtype=np.int32)
-    out[remap] = np.where(small >= 0, remap[np.maximum(small, 0)], DEAD)
-    acc = np.zeros(n_blocks, dtype=bool)
-    acc[remap] = accepting
+    out, acc = quotient_table(block, n_blocks, small, accepting, 0)
     table = np.repeat(out, np.diff(np.asarray(bounds)), axis=1)
     return ByteDFA(table=np.ascontiguousarray(table), initial=0, accepting=acc)
 
 
-def _first_seen_order(block: np.ndarray, initial: int, n_blocks: int) -> np.ndarray:
-    """Renumber blocks so the initial state's is 0 and the rest follow first appearance."""
-    order = np.concatenate([[initial], np.arange(len(block))])
-    _, first = np.unique(block[order], return_index=True)
-    rank = np.empty(n_blocks, dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(n_blocks)
-    return rank[block]
+def quotient_table(block: np.ndarray, n_blocks: int, t: np.ndarray, accepting: np.ndarray,
+                   initial: int) -> tuple[np.ndarray, np.ndarray]:
+    """The table of ``t`` (-1 dead) with states merged into their blocks, and its accepting
+    flags, numbered breadth first from the initial state's block (columns in order). The
+    numbering depends on the language only, not on how the automaton was built (the C and
+    Python paths build different unminimised DFAs), so every process decodes alike."""
+    out = np.full((n_blocks, t.shape[1]), DEAD, dtype=np.int32)
+    out[block] = np.where(t >= 0, block[np.maximum(t, 0)], DEAD)
+    acc = np.zeros(n_blocks, dtype=bool)
+    acc[block] = accepting
+    rank = breadth_first_rank(out, int(block[initial]))
+    res = np.full_like(out, DEAD)
+    res[rank] = np.where(out >= 0, rank[np.maximum(out, 0)], DEAD)
+    res_acc = np.zeros(n_blocks, dtype=bool)
+    res_acc[rank] = acc
+    return res, res_acc
+
+
+def breadth_first_rank(t: np.ndarray, initial: int) -> np.ndarray:
+    """Each state's place in a breadth-first walk from ``initial`` (successors in column
+    order); states it never reaches come last, in index order."""
+    n = t.shape[0]
+    rank = np.full(n, -1, dtype=np.int64)
+    rank[initial] = 0
+    seen, frontier = 1, np.array([initial])
+    while frontier.size:
+        succ = t[frontier].reshape(-1)
+        succ = succ[succ >= 0]
+        succ = succ[rank[succ] < 0]
+        if not succ.size:
+            break
+        _, first = np.unique(succ, return_index=True)
+        frontier = succ[np.sort(first)]
+        rank[frontier] = np.arange(seen, seen + len(frontier))
+        seen += len(frontier)
+    rest = np.nonzero(rank < 0)[0]
+    rank[rest] = np.arange(seen, seen + len(rest))
+    return rank
 
 
 def build_byte_dfa(regex: str, *, timeout_s: float = 10.0, max_states: int = 200_000) -> ByteDFA:

@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from ..errors import CompileLimitError
-from .byte_dfa import DEAD, ByteDFA, _first_seen_order, _unique_rows, moore_blocks
+from .byte_dfa import DEAD, ByteDFA, _unique_rows, moore_blocks, quotient_table
 from . import native
 from .clock import check_clock
 
@@ -280,11 +280,7 @@ def _trim_minimize(t: np.ndarray, accepting: np.ndarray, initial: int):
     acc = accepting[live]
     initial = int(idx[initial])
     block, n_blocks = moore_blocks(t, acc)
-    remap = _first_seen_order(block, initial, n_blocks)
-    out = np.full((n_blocks, t.shape[1]), DEAD, dtype=np.int32)
-    out[remap] = np.where(t >= 0, remap[np.maximum(t, 0)], DEAD)
-    out_acc = np.zeros(n_blocks, dtype=bool)
-    out_acc[remap] = acc
+    out, out_acc = quotient_table(block, n_blocks, t, acc, initial)
     return out, out_acc, 0
 
 

@@ -43,14 +43,15 @@ _CODE_VERSION: str | None = None
 
 
 def code_version() -> str:
-    """A hash of every source file of the package (paths and contents): a changed compiler never
-    reads automata an older one wrote, whatever was renamed or moved. (Hashing chosen folders
-    by name would silently miss a compiler file that moved elsewhere.)"""
+    """A hash of every source file of the package (paths and contents, Python and C): a changed
+    compiler never reads automata an older one wrote, whatever was renamed or moved. (Hashing
+    chosen folders by name would silently miss a compiler file that moved elsewhere.)"""
     global _CODE_VERSION
     if _CODE_VERSION is None:
         h = hashlib.sha256()
         root = Path(__file__).resolve().parents[1]
-        for f in sorted(root.rglob("*.py")):
+        files = [f for pattern in ("*.py", "*.c", "*.h") for f in root.rglob(pattern)]
+        for f in sorted(files):             # the C loops build automata too
             h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
         _CODE_VERSION = h.hexdigest()[:16]
     return _CODE_VERSION
