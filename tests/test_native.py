@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from constrained_dlm.automata import automaton, native
+from constrained_dlm.automata import automaton, byte_dfa, native
 from constrained_dlm.automata.automaton import CharLength
 from constrained_dlm.automata.byte_dfa import DEAD, build_byte_dfa
 from constrained_dlm.compile.template import CompileOptions, Template
@@ -232,3 +232,24 @@ def test_nested_optional_chains_stay_small_before_minimisation():
 
     rows, _, _ = native.regex_dfa(obj(2), 10 ** 6, native.monotonic_deadline(None))
     assert rows.shape[0] <= 2 * build_byte_dfa(obj(2)).num_states
+
+
+@needs_native
+@settings(max_examples=60, deadline=None)
+@given(s_n=st.integers(1, 40), c_n=st.integers(1, 12), dead=st.floats(0.0, 1.0),
+       seed=st.integers(0, 10_000))
+def test_breadth_first_rank_same_order(s_n, c_n, dead, seed):
+    """The numbering every minimal DFA gets: the C walk and the numpy one agree, unreachable
+    states included."""
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, s_n, size=(s_n, c_n)).astype(np.int32)
+    t[rng.random((s_n, c_n)) < dead] = -1
+    start = int(rng.integers(0, s_n))
+    saved = native.LIB
+    try:
+        native.LIB = None
+        ref = byte_dfa.breadth_first_rank(t, start)
+    finally:
+        native.LIB = saved
+    assert np.array_equal(native.bfs_rank(t, start), ref)
+    assert sorted(ref.tolist()) == list(range(s_n))

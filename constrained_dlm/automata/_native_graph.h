@@ -344,3 +344,25 @@ void cdlm_trim_copy(int64_t s_n, int64_t c_n, const int32_t *t, const int32_t *i
         }
     }
 }
+
+/* rank[q]: q's place in a breadth-first walk from `initial` (successors in column order);
+ * states never reached come last, in index order (byte_dfa.breadth_first_rank). */
+int32_t cdlm_bfs_rank(int64_t s_n, int64_t c_n, const int32_t *t, int64_t initial, int64_t *rank) {
+    int32_t *queue = (int32_t *)malloc((size_t)(s_n ? s_n : 1) * sizeof(int32_t));
+    if (!queue) return -1;
+    for (int64_t q = 0; q < s_n; q++) rank[q] = -1;
+    int64_t head = 0, tail = 0;
+    rank[initial] = 0;
+    queue[tail++] = (int32_t)initial;
+    while (head < tail) {
+        int32_t q = queue[head++];
+        for (int64_t c = 0; c < c_n; c++) {
+            int32_t r = t[q * c_n + c];
+            if (r >= 0 && rank[r] < 0) { rank[r] = tail; queue[tail++] = r; }
+        }
+    }
+    for (int64_t q = 0; q < s_n; q++)
+        if (rank[q] < 0) rank[q] = tail++;
+    free(queue);
+    return 0;
+}

@@ -290,6 +290,8 @@ def quotient_table(block: np.ndarray, n_blocks: int, t: np.ndarray, accepting: n
 def breadth_first_rank(t: np.ndarray, initial: int) -> np.ndarray:
     """Each state's place in a breadth-first walk from ``initial`` (successors in column
     order); states it never reaches come last, in index order."""
+    if native.LIB is not None:
+        return native.bfs_rank(t, initial)
     n = t.shape[0]
     rank = np.full(n, -1, dtype=np.int64)
     rank[initial] = 0

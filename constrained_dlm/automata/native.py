@@ -66,6 +66,8 @@ def _load():
     lib.cdlm_coaccessible.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, u8p, u8p]
     lib.cdlm_longest_path.restype = ctypes.c_int64
     lib.cdlm_longest_path.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, ctypes.c_int64, u8p]
+    lib.cdlm_bfs_rank.restype = ctypes.c_int32
+    lib.cdlm_bfs_rank.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, ctypes.c_int64, i64p]
     lib.cdlm_counter_product.restype = None
     lib.cdlm_counter_product.argtypes = [ctypes.c_int64, ctypes.c_int64, _I32, _I32,
                                          ctypes.c_int64, ctypes.c_int32, _I32]
@@ -291,6 +293,17 @@ def longest_path(t: np.ndarray, initial: int, accepting: np.ndarray) -> int | No
     if n == -2:
         raise MemoryError("longest path: out of memory")
     return None if n == -1 else int(n)
+
+
+@_stack_safe
+def bfs_rank(t: np.ndarray, initial: int) -> np.ndarray:
+    """Each state's place in a breadth-first walk of a (S, C) table from ``initial``."""
+    t = np.ascontiguousarray(t, dtype=np.int32)
+    rank = np.empty(t.shape[0], dtype=np.int64)
+    if LIB.cdlm_bfs_rank(t.shape[0], t.shape[1], _ptr(t), initial,
+                         rank.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))):
+        raise MemoryError("breadth-first rank: out of memory")
+    return rank
 
 
 @_stack_safe
