@@ -49,11 +49,18 @@ def canonical(dfa) -> tuple:
     return table.tobytes(), tuple(bool(dfa.accepting[q]) for q in order)
 
 
-def both(regex, monkeypatch) -> tuple:
-    with monkeypatch.context() as m:
-        m.setattr(native, "LIB", None)
-        ref = build_byte_dfa(regex)
-    return ref, build_byte_dfa(regex)
+def python_path(fn, *args):
+    """``fn(*args)`` with the C loops off: the reference every C result is compared with."""
+    saved = native.LIB
+    try:
+        native.LIB = None
+        return fn(*args)
+    finally:
+        native.LIB = saved
+
+
+def both(regex) -> tuple:
+    return python_path(build_byte_dfa, regex), build_byte_dfa(regex)
 
 
 def test_ci_builds_the_c_loops():
@@ -65,8 +72,8 @@ def test_ci_builds_the_c_loops():
 
 @needs_native
 @pytest.mark.parametrize("regex", REGEXES)
-def test_same_byte_dfa(regex, monkeypatch):
-    ref, fast = both(regex, monkeypatch)
+def test_same_byte_dfa(regex):
+    ref, fast = both(regex)
     assert fast.num_states == ref.num_states
     assert canonical(fast) == canonical(ref)
     # numbered alike too (breadth first), so processes with and without C decode alike
@@ -97,12 +104,7 @@ def regexes(draw, depth=3):
 @settings(max_examples=150, deadline=None)
 @given(regex=regexes())
 def test_same_byte_dfa_on_random_regexes(regex):
-    saved = native.LIB
-    try:
-        native.LIB = None
-        ref = build_byte_dfa(regex)
-    finally:
-        native.LIB = saved
+    ref = python_path(build_byte_dfa, regex)
     assert canonical(build_byte_dfa(regex)) == canonical(ref)
 
 
@@ -124,12 +126,7 @@ _SYNTAX = st.lists(st.sampled_from(_PIECES), max_size=12).map("".join)
 @given(regex=_SYNTAX)
 def test_random_syntax_same_language_or_same_refusal(regex):
     """Any string at all: the C front end reads it as Python does, or leaves it to Python."""
-    saved = native.LIB
-    try:
-        native.LIB = None
-        ref = _outcome(regex)
-    finally:
-        native.LIB = saved
+    ref = python_path(_outcome, regex)
     assert _outcome(regex) == ref
 
 
@@ -176,12 +173,10 @@ def test_state_cap_and_timeout_stop_the_c_loop():
     (' "' + JSON_CHAR + '*"', CharLength(min=0, max=5)),
     ('"[a-z ]{0,90}"', CharLength(min=2, max=12, mode="codepoints", offset=2)),
 ])
-def test_counter_product_and_trim_same_tables(bpe_vocab, monkeypatch, regex, length):
+def test_counter_product_and_trim_same_tables(bpe_vocab, regex, length):
     """Length-bounded strings: the C counter product and trim give the Python reference's
     automaton, array for array (the same state and class numbering)."""
-    with monkeypatch.context() as m:
-        m.setattr(native, "LIB", None)
-        ref = automaton.build_token_automaton(regex, bpe_vocab, length)
+    ref = python_path(automaton.build_token_automaton, regex, bpe_vocab, length)
     fast = automaton.build_token_automaton(regex, bpe_vocab, length)
     for name in ("trans", "accepting", "token_class", "class_size", "class_rep"):
         assert np.array_equal(getattr(fast, name), getattr(ref, name)), name
@@ -211,12 +206,7 @@ def test_shared_tails_same_language(x, p, q):
     ``X(, P)?|P``, nested) are built once in C; the minimal DFA is still the Python path's."""
     for regex in (f"({x}(,{p})?|{p}){q}", f"(({x}(,{p})?|{p})(;{q})?|{q})",
                   f"(({x}|{p}{q})|{p}{q})*"):
-        saved = native.LIB
-        try:
-            native.LIB = None
-            ref = build_byte_dfa(regex)
-        finally:
-            native.LIB = saved
+        ref = python_path(build_byte_dfa, regex)
         assert canonical(build_byte_dfa(regex)) == canonical(ref), regex
 
 
@@ -245,11 +235,6 @@ def test_breadth_first_rank_same_order(s_n, c_n, dead, seed):
     t = rng.integers(0, s_n, size=(s_n, c_n)).astype(np.int32)
     t[rng.random((s_n, c_n)) < dead] = -1
     start = int(rng.integers(0, s_n))
-    saved = native.LIB
-    try:
-        native.LIB = None
-        ref = byte_dfa.breadth_first_rank(t, start)
-    finally:
-        native.LIB = saved
+    ref = python_path(byte_dfa.breadth_first_rank, t, start)
     assert np.array_equal(native.bfs_rank(t, start), ref)
     assert sorted(ref.tolist()) == list(range(s_n))

@@ -190,23 +190,43 @@ out:
 
 /* --- graph walks of _trim: reachability with distances, co-reachability, longest path ---- */
 
-/* dist[q]: fewest transitions from `initial` (-1 unreachable). */
-int32_t cdlm_reach(int64_t s_n, int64_t c_n, const int32_t *t, int64_t initial, int64_t *dist) {
+/* One breadth-first walk from `initial` (successors in column order): dist[q] the fewest
+ * transitions (-1 unreachable), rank[q] q's place in the walk, the states it never reaches
+ * last in index order (byte_dfa.breadth_first_rank). Either output may be NULL. */
+static int32_t bfs_walk(int64_t s_n, int64_t c_n, const int32_t *t, int64_t initial,
+                        int64_t *dist, int64_t *rank) {
     int32_t *queue = (int32_t *)malloc((size_t)(s_n ? s_n : 1) * sizeof(int32_t));
-    if (!queue) return -1;
-    for (int64_t q = 0; q < s_n; q++) dist[q] = -1;
+    int64_t *d = dist ? dist : (int64_t *)malloc((size_t)(s_n ? s_n : 1) * sizeof(int64_t));
+    if (!queue || !d) { free(queue); if (!dist) free(d); return -1; }
+    for (int64_t q = 0; q < s_n; q++) d[q] = -1;
     int64_t head = 0, tail = 0;
-    dist[initial] = 0;
+    d[initial] = 0;
     queue[tail++] = (int32_t)initial;
     while (head < tail) {
         int32_t q = queue[head++];
         for (int64_t c = 0; c < c_n; c++) {
             int32_t r = t[q * c_n + c];
-            if (r >= 0 && dist[r] < 0) { dist[r] = dist[q] + 1; queue[tail++] = r; }
+            if (r >= 0 && d[r] < 0) { d[r] = d[q] + 1; queue[tail++] = r; }
         }
     }
+    if (rank) {
+        for (int64_t i = 0; i < tail; i++) rank[queue[i]] = i;
+        for (int64_t q = 0; q < s_n; q++)
+            if (d[q] < 0) rank[q] = tail++;
+    }
     free(queue);
+    if (!dist) free(d);
     return 0;
+}
+
+/* dist[q]: fewest transitions from `initial` (-1 unreachable). */
+int32_t cdlm_reach(int64_t s_n, int64_t c_n, const int32_t *t, int64_t initial, int64_t *dist) {
+    return bfs_walk(s_n, c_n, t, initial, dist, NULL);
+}
+
+/* rank[q]: q's place in the breadth-first walk of cdlm_reach (unreached states last). */
+int32_t cdlm_bfs_rank(int64_t s_n, int64_t c_n, const int32_t *t, int64_t initial, int64_t *rank) {
+    return bfs_walk(s_n, c_n, t, initial, NULL, rank);
 }
 
 /* live[q]: some accepting state is reachable from q. */
@@ -343,26 +363,4 @@ void cdlm_trim_copy(int64_t s_n, int64_t c_n, const int32_t *t, const int32_t *i
             *out++ = r < 0 ? -1 : idx[r];
         }
     }
-}
-
-/* rank[q]: q's place in a breadth-first walk from `initial` (successors in column order);
- * states never reached come last, in index order (byte_dfa.breadth_first_rank). */
-int32_t cdlm_bfs_rank(int64_t s_n, int64_t c_n, const int32_t *t, int64_t initial, int64_t *rank) {
-    int32_t *queue = (int32_t *)malloc((size_t)(s_n ? s_n : 1) * sizeof(int32_t));
-    if (!queue) return -1;
-    for (int64_t q = 0; q < s_n; q++) rank[q] = -1;
-    int64_t head = 0, tail = 0;
-    rank[initial] = 0;
-    queue[tail++] = (int32_t)initial;
-    while (head < tail) {
-        int32_t q = queue[head++];
-        for (int64_t c = 0; c < c_n; c++) {
-            int32_t r = t[q * c_n + c];
-            if (r >= 0 && rank[r] < 0) { rank[r] = tail; queue[tail++] = r; }
-        }
-    }
-    for (int64_t q = 0; q < s_n; q++)
-        if (rank[q] < 0) rank[q] = tail++;
-    free(queue);
-    return 0;
 }

@@ -260,15 +260,27 @@ def _u8(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.uint8)
 
 
+def _walk(fn, t: np.ndarray, initial: int, what: str) -> np.ndarray:
+    """One (S,) int64 result of a breadth-first walk of a (S, C) table (``cdlm_reach``,
+    ``cdlm_bfs_rank``)."""
+    t = np.ascontiguousarray(t, dtype=np.int32)
+    out = np.empty(t.shape[0], dtype=np.int64)
+    if fn(t.shape[0], t.shape[1], _ptr(t), initial,
+          out.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))):
+        raise MemoryError(f"{what}: out of memory")
+    return out
+
+
 @_stack_safe
 def reach(t: np.ndarray, initial: int) -> np.ndarray:
     """Fewest transitions from ``initial`` to each state of a (S, C) table (-1: unreachable)."""
-    t = np.ascontiguousarray(t, dtype=np.int32)
-    dist = np.empty(t.shape[0], dtype=np.int64)
-    if LIB.cdlm_reach(t.shape[0], t.shape[1], _ptr(t), initial,
-                      dist.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))):
-        raise MemoryError("reach: out of memory")
-    return dist
+    return _walk(LIB.cdlm_reach, t, initial, "reach")
+
+
+@_stack_safe
+def bfs_rank(t: np.ndarray, initial: int) -> np.ndarray:
+    """Each state's place in a breadth-first walk of a (S, C) table from ``initial``."""
+    return _walk(LIB.cdlm_bfs_rank, t, initial, "breadth-first rank")
 
 
 @_stack_safe
@@ -293,17 +305,6 @@ def longest_path(t: np.ndarray, initial: int, accepting: np.ndarray) -> int | No
     if n == -2:
         raise MemoryError("longest path: out of memory")
     return None if n == -1 else int(n)
-
-
-@_stack_safe
-def bfs_rank(t: np.ndarray, initial: int) -> np.ndarray:
-    """Each state's place in a breadth-first walk of a (S, C) table from ``initial``."""
-    t = np.ascontiguousarray(t, dtype=np.int32)
-    rank = np.empty(t.shape[0], dtype=np.int64)
-    if LIB.cdlm_bfs_rank(t.shape[0], t.shape[1], _ptr(t), initial,
-                         rank.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))):
-        raise MemoryError("breadth-first rank: out of memory")
-    return rank
 
 
 @_stack_safe
